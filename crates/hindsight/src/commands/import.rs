@@ -1,0 +1,98 @@
+//! `import`: NDJSON appends from stdin, pipelined through group commit.
+//! Lines are queued in input order; each line's answer is printed (and
+//! flushed) in input order, and only once that append is durable.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::ExitCode;
+
+use hindsight_store::{AppendResult, StoreError};
+use indicatif::ProgressBar;
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use super::input;
+use super::open_store;
+use crate::output::{error_json, plain_error, result_json};
+
+/// Lines queued but not yet answered; bounds the importer's memory.
+const IN_FLIGHT_LINES_MAX: usize = 8192;
+
+type Outcome = Pin<Box<dyn Future<Output = Result<Vec<AppendResult>, StoreError>> + Send>>;
+
+enum Pending {
+    Refused(Value),
+    Queued { streams: Vec<String>, across_streams: bool, outcome: Outcome },
+}
+
+pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(dir)?;
+    let (tx, mut rx) = mpsc::channel::<(u64, Pending)>(IN_FLIGHT_LINES_MAX);
+    let progress = ProgressBar::new_spinner();
+    let printer_progress = progress.clone();
+    let printer = tokio::spawn(async move {
+        let mut failed = 0u64;
+        while let Some((line, pending)) = rx.recv().await {
+            let out = match pending {
+                Pending::Refused(error) => {
+                    failed += 1;
+                    json!({ "line": line, "error": error })
+                }
+                Pending::Queued { streams, across_streams, outcome } => match outcome.await {
+                    Ok(results) if across_streams => json!({
+                        "line": line,
+                        "results": streams.iter().zip(&results).map(|(s, r)| result_json(s, r)).collect::<Vec<_>>(),
+                    }),
+                    Ok(results) => {
+                        let mut v = results.first().map_or(json!({}), |r| result_json(&streams[0], r));
+                        v["line"] = json!(line);
+                        v
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        json!({ "line": line, "error": error_json(&e) })
+                    }
+                },
+            };
+            let mut stdout = std::io::stdout().lock();
+            let written = writeln!(stdout, "{out}").and_then(|()| stdout.flush());
+            if written.is_err() {
+                // Whoever reads our answers is gone; stop answering.
+                break;
+            }
+            printer_progress.inc(1);
+        }
+        failed
+    });
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut n = 0u64;
+    while let Some(text) = lines.next_line().await? {
+        n += 1;
+        if text.trim().is_empty() {
+            let _ = tx.send((n, Pending::Refused(plain_error("empty_line", "the line is empty")))).await;
+            continue;
+        }
+        let pending = match input::line(&text) {
+            Err(msg) => Pending::Refused(plain_error("malformed_line", msg)),
+            Ok(line) => {
+                let streams = line.parts.iter().map(|p| p.stream.clone()).collect();
+                match store.enqueue_multi(line.parts).await {
+                    Ok(fut) => Pending::Queued { streams, across_streams: line.across_streams, outcome: Box::pin(fut) },
+                    Err(e) => Pending::Refused(error_json(&e)),
+                }
+            }
+        };
+        if tx.send((n, pending)).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let failed = printer.await?;
+    progress.finish_and_clear();
+    store.close()?;
+    tracing::info!(lines = n, failed, "import finished");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,41 @@
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::open_store;
+
+pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let store = open_store(dir)?;
+    let open_ms = started.elapsed().as_secs_f64() * 1e3;
+    let s = store.stats();
+    store.close()?;
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "store": "embedded",
+                "data_dir": dir.display().to_string(),
+                "events": s.events,
+                "streams": s.streams,
+                "last_position": s.events.checked_sub(1),
+                "segments": s.segments,
+                "log_bytes": s.log_bytes,
+                "index_runs": s.index_runs,
+                "index_checkpoint_position": s.checkpoint_position,
+                "open_ms": open_ms,
+            })
+        );
+    } else {
+        println!("store:            embedded ({})", dir.display());
+        println!("events:           {}", s.events);
+        println!("streams:          {}", s.streams);
+        println!("last position:    {}", s.events.checked_sub(1).map_or_else(|| "-".into(), |p| p.to_string()));
+        println!("segments:         {} ({} bytes)", s.segments, s.log_bytes);
+        println!("index:            {} runs, checkpoint at position {}", s.index_runs, s.checkpoint_position);
+        println!("opened in:        {open_ms:.1} ms");
+    }
+    Ok(ExitCode::SUCCESS)
+}

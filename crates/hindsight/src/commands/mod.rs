@@ -1,0 +1,40 @@
+//! One module per subcommand.
+
+mod append;
+mod bench;
+mod import;
+mod info;
+mod input;
+mod read;
+mod verify;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hindsight_store_embedded::{Config, EmbeddedStore};
+
+use crate::cli::{BenchCommand, Cli, Command};
+
+/// Where the store lives when neither --data-dir nor HINDSIGHT_DATA_DIR says.
+pub const DEFAULT_DATA_DIR: &str = "./hindsight-data";
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let given = cli.data_dir.as_deref();
+    let default_dir = Path::new(DEFAULT_DATA_DIR);
+    let dir = given.unwrap_or(default_dir);
+    match cli.command {
+        Command::Append(args) => append::run(dir, args).await,
+        Command::Import => import::run(dir).await,
+        Command::Read(args) => read::stream(dir, args).await,
+        Command::ReadAll(args) => read::all(dir, args).await,
+        Command::Verify(args) => verify::run(dir, args.json),
+        Command::Info(args) => info::run(dir, args.json),
+        Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
+        Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
+    }
+}
+
+pub fn open_store(dir: &Path) -> anyhow::Result<EmbeddedStore> {
+    EmbeddedStore::open(Config::new(dir)).with_context(|| format!("opening the store in {}", dir.display()))
+}

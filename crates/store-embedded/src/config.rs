@@ -1,0 +1,66 @@
+//! Engine configuration and the clock seam.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hindsight_store::Limits;
+
+use crate::fs::{Fs, StdFs};
+
+/// A new segment is started once the current one reaches this size.
+pub const SEGMENT_BYTES_TARGET: u64 = 256 << 20;
+/// Segments never grow past this, so a location's offset fits in 32 bits.
+pub const SEGMENT_BYTES_TARGET_MAX: u64 = 1 << 30;
+/// Index entries kept in memory before they are written out as runs.
+pub const MEMTABLE_EVENTS_MAX: usize = 256 * 1024;
+/// Appends waiting for the writer; senders wait (or, over HTTP, are told
+/// to retry) when it is full.
+pub const APPEND_QUEUE_DEPTH: usize = 4096;
+/// Bytes of appends one group commit gathers at most.
+pub const COMMIT_BYTES_MAX: usize = 32 << 20;
+/// Positions between entries of the sparse position index.
+pub const SPARSE_STRIDE: u64 = 256;
+
+const _: () = assert!(SEGMENT_BYTES_TARGET <= SEGMENT_BYTES_TARGET_MAX);
+const _: () = assert!(SEGMENT_BYTES_TARGET_MAX + 2 * COMMIT_BYTES_MAX as u64 <= u32::MAX as u64);
+
+/// Time as the engine sees it: microseconds since the Unix epoch, UTC.
+pub trait Clock: Send + Sync + 'static {
+    fn now_us(&self) -> u64;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_us(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    }
+}
+
+/// How to open an embedded store.
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub segment_bytes_target: u64,
+    pub memtable_events_max: usize,
+    pub append_queue_depth: usize,
+    pub fs: Arc<dyn Fs>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            segment_bytes_target: SEGMENT_BYTES_TARGET,
+            memtable_events_max: MEMTABLE_EVENTS_MAX,
+            append_queue_depth: APPEND_QUEUE_DEPTH,
+            fs: Arc::new(StdFs),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}

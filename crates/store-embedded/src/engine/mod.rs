@@ -1,0 +1,240 @@
+//! The embedded engine: [`EmbeddedStore`] ties the writer thread (group
+//! commit), the flusher thread (index runs and checkpoints) and the read
+//! paths together behind the [`EventStore`] trait.
+
+mod flush;
+mod open;
+mod read;
+mod state;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use hindsight_store::{
+    validate_append, AllSlice, AppendPart, AppendResult, Direction, EventStore, Filter, RecordedEvent, StoreError,
+    StreamInfo,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::Config;
+use crate::lock::DirLock;
+use crate::OpenError;
+pub use state::Shared;
+use writer::{Request, Writer};
+
+/// Numbers `hindsight info` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreStats {
+    pub events: u64,
+    pub streams: u64,
+    pub segments: u64,
+    pub log_bytes: u64,
+    pub index_runs: u64,
+    /// Events covered by the index runs (the rest are replayed on start).
+    pub checkpoint_position: u64,
+    pub memtable_events: u64,
+}
+
+/// The default backend: a segment log in `DATA_DIR/log/` and derived
+/// indexes in `DATA_DIR/index/`.
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    _lock: DirLock,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `config.data_dir`,
+    /// recovering from any crash.
+    pub fn open(config: Config) -> Result<Self, OpenError> {
+        config
+            .fs
+            .create_dir_all(&config.data_dir)
+            .map_err(|source| OpenError::Io { context: format!("creating {}", config.data_dir.display()), source })?;
+        let lock = DirLock::acquire(&config.data_dir)?;
+        let queue_depth = config.append_queue_depth.max(1);
+        let shared = open::recover(config)?;
+        let (tx, rx) = mpsc::channel(queue_depth);
+        let (segment, offset, chain, next_position, last_timestamp_us) = {
+            let st = shared.read();
+            let seg =
+                st.segments.values().next_back().cloned().ok_or_else(|| OpenError::Config("no segments".into()))?;
+            let offset = seg.end();
+            (seg, offset, st.chain, st.next_position, st.last_timestamp_us)
+        };
+        let writer = Writer {
+            shared: shared.clone(),
+            rx,
+            segment,
+            offset,
+            chain,
+            next_position,
+            last_timestamp_us,
+            buf: Vec::with_capacity(1 << 20),
+        };
+        let spawn_err = |source| OpenError::Io { context: "starting a thread".into(), source };
+        let writer = std::thread::Builder::new()
+            .name("hindsight-writer".into())
+            .spawn(move || writer.run())
+            .map_err(spawn_err)?;
+        let flush_shared = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("hindsight-flusher".into())
+            .spawn(move || flush::run_flusher(flush_shared))
+            .map_err(spawn_err)?;
+        Ok(EmbeddedStore {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            flusher: Mutex::new(Some(flusher)),
+            _lock: lock,
+        })
+    }
+
+    /// Stops accepting appends, finishes those queued, writes the indexes
+    /// out and checkpoints them, so the next start replays nothing.
+    pub fn close(&self) -> Result<(), StoreError> {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = w.join();
+        }
+        {
+            let mut ctl = self.shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+            ctl.stop = true;
+            self.shared.flush_cv.notify_all();
+        }
+        if let Some(f) = self.flusher.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = f.join();
+        }
+        if self.shared.poisoned().is_some() {
+            return Ok(());
+        }
+        let io = |e| StoreError::io("writing the index checkpoint", e);
+        flush::flush_frozen(&self.shared).map_err(io)?;
+        flush::freeze(&self.shared).map_err(|reason| StoreError::Poisoned { reason })?;
+        flush::flush_frozen(&self.shared).map_err(io)?;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let st = self.shared.read();
+        StoreStats {
+            events: st.next_position,
+            streams: st.heads.len() as u64,
+            segments: st.segments.len() as u64,
+            log_bytes: st.segments.values().map(|s| s.end()).sum(),
+            index_runs: (st.id_runs.len() + st.stream_runs.len()) as u64,
+            checkpoint_position: st.next_position
+                - st.active.len() as u64
+                - st.frozen.as_ref().map_or(0, |f| f.memtable.len() as u64),
+            memtable_events: st.active.len() as u64,
+        }
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Request>, StoreError> {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(StoreError::Closed)
+    }
+
+    /// Like [`EventStore::append_multi`], but fails at once with `None`
+    /// instead of waiting when the append queue is full (for callers that
+    /// answer "retry later" rather than queue without bound).
+    pub async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {
+        let (req, rx) = match self.request(parts) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.sender() {
+            Ok(tx) => match tx.try_send(req) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => return None,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Some(Err(StoreError::Closed)),
+            },
+            Err(e) => return Some(Err(e)),
+        }
+        Some(rx.await.unwrap_or(Err(StoreError::Closed)))
+    }
+
+    /// Queues an append and returns once it is queued, in call order, with
+    /// a future for its outcome. Bulk importers use it to pipeline appends
+    /// through group commit while keeping them in input order.
+    pub async fn enqueue_multi(
+        &self,
+        parts: Vec<AppendPart>,
+    ) -> Result<impl std::future::Future<Output = Result<Vec<AppendResult>, StoreError>>, StoreError> {
+        let (req, rx) = self.request(parts)?;
+        self.sender()?.send(req).await.map_err(|_| StoreError::Closed)?;
+        Ok(async move { rx.await.unwrap_or(Err(StoreError::Closed)) })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn request(
+        &self,
+        parts: Vec<AppendPart>,
+    ) -> Result<(Request, oneshot::Receiver<Result<Vec<AppendResult>, StoreError>>), StoreError> {
+        if let Some(reason) = self.shared.poisoned() {
+            return Err(StoreError::Poisoned { reason });
+        }
+        let parts = validate_append(parts, &self.shared.config.limits)?;
+        let bytes = parts.iter().flat_map(|p| &p.events).map(|e| e.data.len() + e.metadata.len() + 64).sum();
+        let (reply, rx) = oneshot::channel();
+        Ok((Request { parts, bytes, reply }, rx))
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(error = %e, "closing the store");
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for EmbeddedStore {
+    async fn append_multi(&self, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, StoreError> {
+        let (req, rx) = self.request(parts)?;
+        let tx = self.sender()?;
+        tx.send(req).await.map_err(|_| StoreError::Closed)?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.shared, stream, from, direction, limit)
+    }
+
+    async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
+        read::read_all(&self.shared, from, limit, filter)
+    }
+
+    async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
+        let st = self.shared.read();
+        Ok(st.heads.get(stream).map(|h| StreamInfo {
+            stream: stream.to_string(),
+            last_version: h.last_version,
+            first_position: h.first_position,
+            last_position: h.last_position,
+        }))
+    }
+
+    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
+        read::position_at(&self.shared, timestamp_us)
+    }
+
+    fn next_position(&self) -> u64 {
+        *self.shared.watch.borrow()
+    }
+
+    fn watch_next_position(&self) -> watch::Receiver<u64> {
+        self.shared.watch.subscribe()
+    }
+}

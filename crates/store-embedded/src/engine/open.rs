@@ -1,0 +1,301 @@
+//! Opening a store: lock, segments, checkpoint, and replay of the log tail
+//! past the checkpoint (truncating a torn tail, refusing corruption).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use tokio::sync::watch;
+
+use super::flush::{flush_frozen, freeze, remove_unlisted};
+use super::state::{Dirs, FlushControl, SegmentFile, Shared, State};
+use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX, SPARSE_STRIDE};
+use crate::index::checkpoint::{Checkpoint, Head};
+use crate::index::memtable::Memtable;
+use crate::index::run::Run;
+use crate::index::{id_key, stream_key};
+use crate::segment::header::{SegmentHeader, HEADER_BYTES};
+use crate::segment::reader::{find_valid_frame, replay, ReplayError, ReplayedCommit};
+use crate::segment::{parse_segment_name, Loc};
+use crate::OpenError;
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
+    let context = context.into();
+    move |source| OpenError::Io { context, source }
+}
+
+/// Creates a segment file atomically: written and fsynced under a
+/// temporary name, renamed, and the directory fsynced.
+pub fn create_segment(config: &Config, dirs: &Dirs, header: SegmentHeader) -> std::io::Result<SegmentFile> {
+    let fs = config.fs.as_ref();
+    let path = dirs.segment(header.segment);
+    let tmp = path.with_extension("seg.tmp");
+    let file = fs.open(&tmp, true)?;
+    file.set_len(0)?;
+    file.write_all_at(&header.encode(), 0)?;
+    file.sync_data()?;
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(&dirs.log)?;
+    Ok(SegmentFile { number: header.segment, header, file, path, end: AtomicU64::new(HEADER_BYTES as u64) })
+}
+
+/// Opens every segment and checks that their headers link up.
+fn open_segments(config: &Config, dirs: &Dirs) -> Result<BTreeMap<u32, Arc<SegmentFile>>, OpenError> {
+    let fs = config.fs.as_ref();
+    let mut numbers = Vec::new();
+    for path in fs.list(&dirs.log).map_err(io_err(format!("listing {}", dirs.log.display())))? {
+        if path.extension().is_some_and(|e| e == "tmp") {
+            // A segment whose creation a crash interrupted: it holds no commits.
+            fs.remove(&path).map_err(io_err(format!("removing {}", path.display())))?;
+        } else if let Some(n) = parse_segment_name(&path) {
+            numbers.push(n);
+        } else {
+            tracing::warn!(file = %path.display(), "ignoring a file in log/ that is not a segment");
+        }
+    }
+    let mut segments = BTreeMap::new();
+    if numbers.is_empty() {
+        let header = SegmentHeader { segment: 1, first_position: 0, prev_chain: [0; 32] };
+        let seg = create_segment(config, dirs, header).map_err(io_err("creating the first segment"))?;
+        segments.insert(1, Arc::new(seg));
+        return Ok(segments);
+    }
+    let mut expected = numbers[0];
+    for n in numbers {
+        let path = dirs.segment(n);
+        let corrupt = |detail: String| OpenError::Corrupt {
+            segment: path.display().to_string(),
+            offset: 0,
+            position: None,
+            detail,
+        };
+        if n != expected {
+            return Err(corrupt(format!("segment {expected} is missing")));
+        }
+        expected = n + 1;
+        let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
+        let mut b = [0u8; HEADER_BYTES];
+        let got = file.read_full_at(&mut b, 0).map_err(io_err(format!("reading {}", path.display())))?;
+        let header = SegmentHeader::decode(&b[..got]).map_err(|e| corrupt(e.to_string()))?;
+        if header.segment != n {
+            return Err(corrupt(format!("header says segment {}", header.segment)));
+        }
+        let end = file.size().map_err(io_err(format!("reading {}", path.display())))?;
+        segments.insert(n, Arc::new(SegmentFile { number: n, header, file, path, end: AtomicU64::new(end) }));
+    }
+    Ok(segments)
+}
+
+/// A checkpoint with its id runs and stream runs opened.
+type LoadedIndex = (Checkpoint, Vec<Arc<Run>>, Vec<Arc<Run>>);
+
+/// Loads the checkpoint and its runs; None (rebuild from the log) when it
+/// is missing, damaged, or does not fit the log.
+fn load_checkpoint(
+    config: &Config,
+    dirs: &Dirs,
+    segments: &BTreeMap<u32, Arc<SegmentFile>>,
+) -> Option<LoadedIndex> {
+    let fs = config.fs.as_ref();
+    let ckpt = match Checkpoint::load(fs, &dirs.index) {
+        Ok(Some(c)) => c,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "index checkpoint unreadable; rebuilding the indexes from the log");
+            return None;
+        }
+    };
+    let fits = ckpt.tail.is_some_and(|t| segments.get(&t.segment).is_some_and(|s| u64::from(t.offset) <= s.end()));
+    if !fits {
+        tracing::warn!("index checkpoint is ahead of the log; rebuilding the indexes from the log");
+        return None;
+    }
+    let open = |refs: &[crate::index::checkpoint::RunRef]| -> std::io::Result<Vec<Arc<Run>>> {
+        refs.iter().map(|r| Run::open(fs, &dirs.index, &r.file_name, r.count).map(Arc::new)).collect()
+    };
+    match (open(&ckpt.id_runs), open(&ckpt.stream_runs)) {
+        (Ok(ids), Ok(streams)) => Some((ckpt, ids, streams)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "index run unreadable; rebuilding the indexes from the log");
+            None
+        }
+    }
+}
+
+/// Builds the shared state: segments, checkpointed indexes, then the log
+/// tail replayed on top.
+pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
+    if config.segment_bytes_target > SEGMENT_BYTES_TARGET_MAX || config.segment_bytes_target < 4096 {
+        return Err(OpenError::Config(format!(
+            "segment size target must be between 4096 and {SEGMENT_BYTES_TARGET_MAX} bytes"
+        )));
+    }
+    let dirs = Dirs::new(config.data_dir.clone());
+    let fs = config.fs.clone();
+    for d in [&dirs.log, &dirs.index] {
+        fs.create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+    }
+    let segments = open_segments(&config, &dirs)?;
+    let first = segments.values().next().cloned().ok_or_else(|| OpenError::Config("no segments".into()))?;
+    let loaded = load_checkpoint(&config, &dirs, &segments);
+    let rebuilding = loaded.is_none();
+    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| {
+        let ckpt = Checkpoint {
+            tail: Some(Loc { segment: first.number, offset: HEADER_BYTES as u32 }),
+            chain: first.header.prev_chain,
+            next_position: first.header.first_position,
+            ..Checkpoint::default()
+        };
+        (ckpt, Vec::new(), Vec::new())
+    });
+    let tail = ckpt.tail.unwrap_or(Loc { segment: first.number, offset: HEADER_BYTES as u32 });
+    let live: HashSet<String> = ckpt.id_runs.iter().chain(&ckpt.stream_runs).map(|r| r.file_name.clone()).collect();
+    let state = State {
+        segments: segments.clone(),
+        next_position: ckpt.next_position,
+        tail,
+        chain: ckpt.chain,
+        last_timestamp_us: ckpt.last_timestamp_us,
+        heads: ckpt.heads.iter().cloned().collect::<HashMap<_, _>>(),
+        sparse: ckpt.sparse.clone(),
+        active: Memtable::default(),
+        frozen: None,
+        id_runs,
+        stream_runs,
+    };
+    let next_run = ckpt.next_run_number.max(1);
+    let shared = Arc::new(Shared {
+        config,
+        dirs,
+        state: RwLock::new(state),
+        watch: watch::Sender::new(ckpt.next_position),
+        poisoned: Mutex::new(None),
+        flush_lock: Mutex::new(FlushControl::default()),
+        flush_cv: Condvar::new(),
+        next_run_number: AtomicU64::new(next_run),
+    });
+    remove_unlisted(&shared, &live);
+    if rebuilding && ckpt.next_position == 0 && first.end() > HEADER_BYTES as u64 {
+        tracing::info!("rebuilding the indexes from the log");
+    }
+    replay_tail(&shared, tail, &segments)?;
+    let next = shared.read().next_position;
+    shared.watch.send_replace(next);
+    Ok(shared)
+}
+
+fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Result<(), OpenError> {
+    let last_number = *segments.keys().next_back().unwrap_or(&tail.segment);
+    let mut replayed = 0u64;
+    for (&number, seg) in segments.range(tail.segment..) {
+        let (chain, next_position) = {
+            let st = shared.read();
+            (st.chain, st.next_position)
+        };
+        let corrupt = |offset, position, detail: String| OpenError::Corrupt {
+            segment: seg.path.display().to_string(),
+            offset,
+            position,
+            detail,
+        };
+        let start = if number == tail.segment {
+            u64::from(tail.offset)
+        } else {
+            if seg.header.first_position != next_position || seg.header.prev_chain != chain {
+                return Err(corrupt(
+                    0,
+                    Some(next_position),
+                    "segment header does not continue the previous segment".into(),
+                ));
+            }
+            HEADER_BYTES as u64
+        };
+        let file_end = seg.end();
+        let result = replay(seg.file.clone(), start, file_end, chain, next_position, |commit| {
+            replayed += commit.events.len() as u64;
+            apply_replayed(shared, seg.number, commit)
+        });
+        let end = match result {
+            Ok(end) => end,
+            Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {}", seg.path.display()))(e)),
+            Err(ReplayError::Corrupt(c)) => return Err(corrupt(c.offset, c.position, c.detail)),
+        };
+        if let Some((bad_offset, reason)) = end.trailing {
+            let at = seg.path.display().to_string();
+            if number != last_number {
+                return Err(corrupt(
+                    bad_offset,
+                    Some(end.next_position),
+                    format!("sealed segment ends inside a commit: {reason}"),
+                ));
+            }
+            let valid_after =
+                find_valid_frame(seg.file.as_ref(), bad_offset, file_end).map_err(io_err(format!("reading {at}")))?;
+            if let Some(later) = valid_after {
+                return Err(corrupt(
+                    bad_offset,
+                    Some(end.next_position),
+                    format!(
+                        "{reason}, yet intact data follows at byte {later}: this is damage, not an unfinished write"
+                    ),
+                ));
+            }
+            let dropped = file_end - end.end_offset;
+            seg.file.set_len(end.end_offset).map_err(io_err(format!("truncating {at}")))?;
+            seg.file.sync_data().map_err(io_err(format!("syncing {at}")))?;
+            tracing::warn!(segment = %at, bytes = dropped, offset = end.end_offset, "dropped the unfinished commit at the end of the log (it was never acknowledged)");
+        }
+        seg.end.store(end.end_offset, Ordering::Release);
+        let mut st = shared.write();
+        st.tail = Loc { segment: number, offset: end.end_offset as u32 };
+    }
+    if replayed > 0 {
+        tracing::info!(events = replayed, "replayed the log past the index checkpoint");
+    }
+    Ok(())
+}
+
+/// Applies one replayed commit to heads, memtable and sparse index,
+/// flushing synchronously when the memtable fills (during a rebuild).
+fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) -> Result<(), ReplayError> {
+    let full = {
+        let mut st = shared.write();
+        let first = commit.events.first().map(|e| (e.position, e.timestamp_us));
+        if let Some((position, timestamp_us)) = first {
+            let stride_passed = st.sparse.last().is_none_or(|s| position >= s.position + SPARSE_STRIDE);
+            if stride_passed || commit.offset == HEADER_BYTES as u64 {
+                let loc = Loc { segment, offset: commit.offset as u32 };
+                st.sparse.push(crate::index::checkpoint::Sparse { position, loc, timestamp_us });
+            }
+        }
+        for e in &commit.events {
+            let head = st.heads.get(&e.stream).copied();
+            let want = head.map_or(0, |h| h.last_version + 1);
+            if e.version != want {
+                return Err(ReplayError::Corrupt(crate::segment::reader::ReplayCorruption {
+                    offset: e.offset,
+                    position: Some(e.position),
+                    detail: format!("stream {:?} jumps to version {} where {want} was due", e.stream, e.version),
+                }));
+            }
+            let key = head.map_or_else(|| stream_key(&e.stream), |h| h.key);
+            let first_position = head.map_or(e.position, |h| h.first_position);
+            st.heads.insert(
+                e.stream.clone(),
+                Head { key, last_version: e.version, first_position, last_position: e.position },
+            );
+            let loc = Loc { segment, offset: e.offset as u32 };
+            st.active.insert(id_key(&e.id), key, e.version, loc.pack());
+            st.next_position = e.position + 1;
+            st.last_timestamp_us = st.last_timestamp_us.max(e.timestamp_us);
+        }
+        st.chain = commit.chain;
+        st.tail = Loc { segment, offset: commit.end_offset as u32 };
+        st.active.len() >= shared.config.memtable_events_max
+    };
+    if full {
+        freeze(shared).map_err(|r| ReplayError::Io(std::io::Error::other(r)))?;
+        flush_frozen(shared)?;
+    }
+    Ok(())
+}

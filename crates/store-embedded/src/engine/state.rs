@@ -1,0 +1,126 @@
+//! The engine's shared, in-memory state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::fs::FileHandle;
+use crate::index::checkpoint::{Checkpoint, Head, Sparse};
+use crate::index::memtable::Memtable;
+use crate::index::run::Run;
+use crate::segment::header::SegmentHeader;
+use crate::segment::{segment_path, Loc};
+
+/// An open segment file. Only `end` changes, and only for the last one.
+pub struct SegmentFile {
+    pub number: u32,
+    pub header: SegmentHeader,
+    pub file: Arc<dyn FileHandle>,
+    pub path: PathBuf,
+    /// Just past the last durable commit.
+    pub end: AtomicU64,
+}
+
+impl SegmentFile {
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+}
+
+/// A memtable waiting to be written out, with the checkpoint that will
+/// describe the store once it is.
+pub struct Frozen {
+    pub memtable: Memtable,
+    pub checkpoint: Checkpoint,
+}
+
+/// Everything readers see. The writer thread changes it after each
+/// durable commit; the flusher swaps in runs.
+pub struct State {
+    pub segments: BTreeMap<u32, Arc<SegmentFile>>,
+    pub next_position: u64,
+    pub tail: Loc,
+    pub chain: [u8; 32],
+    pub last_timestamp_us: u64,
+    pub heads: HashMap<String, Head>,
+    pub sparse: Vec<Sparse>,
+    pub active: Memtable,
+    pub frozen: Option<Arc<Frozen>>,
+    pub id_runs: Vec<Arc<Run>>,
+    pub stream_runs: Vec<Arc<Run>>,
+}
+
+impl State {
+    /// The checkpoint describing the current state, minus the runs (which
+    /// the flusher fills in once it has written them).
+    pub fn checkpoint_now(&self) -> Checkpoint {
+        Checkpoint {
+            next_position: self.next_position,
+            tail: Some(self.tail),
+            chain: self.chain,
+            last_timestamp_us: self.last_timestamp_us,
+            next_run_number: 0,
+            id_runs: Vec::new(),
+            stream_runs: Vec::new(),
+            heads: self.heads.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            sparse: self.sparse.clone(),
+        }
+    }
+}
+
+/// Directories of a store.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub log: PathBuf,
+    pub index: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(root: PathBuf) -> Self {
+        Dirs { log: root.join("log"), index: root.join("index") }
+    }
+    pub fn segment(&self, number: u32) -> PathBuf {
+        segment_path(&self.log, number)
+    }
+}
+
+/// State shared by the store handle, the writer thread and the flusher.
+pub struct Shared {
+    pub config: Config,
+    pub dirs: Dirs,
+    pub state: RwLock<State>,
+    pub watch: watch::Sender<u64>,
+    /// Set after a failure that makes further writes unsafe.
+    pub poisoned: Mutex<Option<String>>,
+    /// Guards the hand-off of frozen memtables between writer and flusher.
+    pub flush_lock: Mutex<FlushControl>,
+    pub flush_cv: Condvar,
+    pub next_run_number: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct FlushControl {
+    pub stop: bool,
+    pub failed: Option<String>,
+}
+
+impl Shared {
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn poison(&self, reason: String) {
+        tracing::error!(%reason, "store refuses further writes until restarted");
+        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        p.get_or_insert(reason);
+    }
+    pub fn poisoned(&self) -> Option<String> {
+        self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

@@ -1,0 +1,15 @@
+use std::path::PathBuf;
+
+/// Why a store could not be opened (or verified).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("data directory {} is already in use by {}", dir.display(), pid.map_or_else(|| "another process".to_string(), |p| format!("pid {p}")))]
+    Locked { dir: PathBuf, pid: Option<u32> },
+    #[error("the log is corrupt in {segment} at byte {offset}{}: {detail}", position.map_or_else(String::new, |p| format!(" (position {p})")))]
+    Corrupt { segment: String, offset: u64, position: Option<u64>, detail: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,97 @@
+//! The in-memory part of the indexes: entries for the log positions not
+//! yet written to runs.
+
+use std::collections::HashMap;
+
+use super::stream_version_key;
+
+/// Index entries for a contiguous range of positions.
+#[derive(Debug, Default, Clone)]
+pub struct Memtable {
+    ids: HashMap<u128, u64>,
+    /// stream key → (first version held here, locations of that version on).
+    streams: HashMap<u64, (u64, Vec<u64>)>,
+    n_events: usize,
+}
+
+impl Memtable {
+    pub fn len(&self) -> usize {
+        self.n_events
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n_events == 0
+    }
+
+    /// Versions of a stream arrive in order, so each stream's entries are a
+    /// contiguous run of versions.
+    pub fn insert(&mut self, id: u128, stream_key: u64, version: u64, loc: u64) {
+        self.ids.insert(id, loc);
+        let entry = self.streams.entry(stream_key).or_insert_with(|| (version, Vec::new()));
+        debug_assert_eq!(entry.0 + entry.1.len() as u64, version, "versions arrive in order");
+        entry.1.push(loc);
+        self.n_events += 1;
+    }
+
+    pub fn id(&self, id: u128) -> Option<u64> {
+        self.ids.get(&id).copied()
+    }
+
+    /// (version, location) for the versions in `lo..=hi` held here.
+    pub fn stream_range(&self, stream_key: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
+        if let Some((first, locs)) = self.streams.get(&stream_key) {
+            let last = first + locs.len() as u64;
+            for v in lo.max(*first)..=hi.min(last.saturating_sub(1)) {
+                if v >= *first && v < last {
+                    out.push((v, locs[(v - first) as usize]));
+                }
+            }
+        }
+    }
+
+    /// The id index entries, sorted by key.
+    pub fn sorted_ids(&self) -> Vec<(u128, u64)> {
+        let mut v: Vec<_> = self.ids.iter().map(|(k, l)| (*k, *l)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The stream index entries, sorted by key.
+    pub fn sorted_streams(&self) -> Vec<(u128, u64)> {
+        let mut v = Vec::with_capacity(self.n_events);
+        for (key, (first, locs)) in &self.streams {
+            for (i, loc) in locs.iter().enumerate() {
+                v.push((stream_version_key(*key, first + i as u64), *loc));
+            }
+        }
+        v.sort_unstable();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_sorted_output() {
+        let mut m = Memtable::default();
+        m.insert(5, 1, 3, 100);
+        m.insert(2, 1, 4, 101);
+        m.insert(9, 2, 0, 102);
+        let mut out = Vec::new();
+        m.stream_range(1, 0, 10, &mut out);
+        assert_eq!(out, [(3, 100), (4, 101)]);
+        out.clear();
+        m.stream_range(1, 4, 4, &mut out);
+        assert_eq!(out, [(4, 101)]);
+        out.clear();
+        m.stream_range(1, 0, 2, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(m.id(2), Some(101));
+        assert_eq!(m.sorted_ids(), [(2, 101), (5, 100), (9, 102)]);
+        let s = m.sorted_streams();
+        assert!(s.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(s.len(), 3);
+    }
+}

@@ -1,0 +1,20 @@
+//! Hindsight's embedded storage engine, the default backend.
+//!
+//! The log under `DATA_DIR/log/` is the truth: segment files of
+//! checksummed frames grouped into hash-chained commits, written by one
+//! group-committing writer and fdatasynced before any append is
+//! acknowledged. Everything under `DATA_DIR/index/` is derived from it and
+//! can be deleted. `docs/format.md` describes the bytes.
+
+pub mod config;
+mod engine;
+mod error;
+pub mod fs;
+pub mod index;
+mod lock;
+pub mod segment;
+pub mod verify;
+
+pub use config::{Clock, Config, SystemClock};
+pub use engine::{EmbeddedStore, StoreStats};
+pub use error::OpenError;

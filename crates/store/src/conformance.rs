@@ -1,0 +1,428 @@
+//! The conformance suite: the storage contract written once, run by every
+//! backend. A backend's test file invokes [`crate::conformance_tests!`]
+//! with an async factory that returns a fresh, empty store wrapped in a
+//! [`Fixture`]; each function below becomes one `#[tokio::test]`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::limits::{NAME_BYTES_MAX, TAGS_PER_EVENT_MAX};
+use crate::subscription::subscribe;
+use crate::{
+    AppendPart, Direction, EventStore, ExpectedVersion, Filter, InvalidInput, NewEvent, RecordedEvent, StoreError,
+};
+
+/// A fresh store and whatever must live as long as it (a temporary
+/// directory, a database schema).
+pub struct Fixture {
+    pub store: Arc<dyn EventStore>,
+    pub guard: Box<dyn std::any::Any + Send>,
+}
+
+/// Generates one `#[tokio::test]` per conformance check, each calling
+/// `$factory().await` for a fresh [`Fixture`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::__conformance_each!($factory;
+            append_assigns_versions_and_positions,
+            expected_version_kinds,
+            conflict_writes_nothing,
+            append_across_streams_is_all_or_nothing,
+            retry_with_same_ids_is_idempotent,
+            ids_stored_elsewhere_conflict,
+            read_stream_forward_and_backward,
+            read_all_filters_and_pages,
+            stream_info_reports_the_stream,
+            position_at_finds_first_at_or_after,
+            bad_input_is_refused_and_writes_nothing,
+            concurrent_writers_one_wins_per_version,
+            subscription_catches_up_then_goes_live,
+            data_metadata_and_tags_round_trip,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_each {
+    ($factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = $factory().await;
+                $crate::conformance::$name(fixture.store.clone()).await;
+                drop(fixture);
+            }
+        )*
+    };
+}
+
+fn ev(t: &str, n: u64) -> NewEvent {
+    NewEvent::new(t, json!({ "n": n }))
+}
+
+fn events(t: &str, count: u64) -> Vec<NewEvent> {
+    (0..count).map(|n| ev(t, n)).collect()
+}
+
+async fn all(store: &Arc<dyn EventStore>) -> Vec<RecordedEvent> {
+    store.read_all(0, usize::MAX, &Filter::default()).await.expect("read_all").events
+}
+
+pub async fn append_assigns_versions_and_positions(store: Arc<dyn EventStore>) {
+    let r = store.append("order-1", ExpectedVersion::NoStream, events("Placed", 3)).await.unwrap();
+    assert_eq!((r.first_position, r.last_position, r.next_expected_version), (0, 2, 2));
+    let r = store.append("order-2", ExpectedVersion::Any, events("Placed", 1)).await.unwrap();
+    assert_eq!((r.first_position, r.last_position, r.next_expected_version), (3, 3, 0));
+    let r = store.append("order-1", ExpectedVersion::Exact(2), events("Paid", 2)).await.unwrap();
+    assert_eq!((r.first_position, r.last_position, r.next_expected_version), (4, 5, 4));
+    assert_eq!(store.next_position(), 6);
+    let got = all(&store).await;
+    let shape: Vec<_> = got.iter().map(|e| (e.stream.as_str(), e.version, e.position)).collect();
+    assert_eq!(
+        shape,
+        [
+            ("order-1", 0, 0),
+            ("order-1", 1, 1),
+            ("order-1", 2, 2),
+            ("order-2", 0, 3),
+            ("order-1", 3, 4),
+            ("order-1", 4, 5)
+        ]
+    );
+    let ids: HashSet<_> = got.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 6, "generated ids are unique");
+    assert!(got.windows(2).all(|w| w[0].timestamp_us <= w[1].timestamp_us), "timestamps never decrease");
+}
+
+fn conflict(err: StoreError) -> (ExpectedVersion, Option<u64>) {
+    match err {
+        StoreError::WrongExpectedVersion(c) if c.len() == 1 => (c[0].expected, c[0].actual),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+}
+
+pub async fn expected_version_kinds(store: Arc<dyn EventStore>) {
+    use ExpectedVersion::*;
+    let err = store.append("s-1", Exists, events("E", 1)).await.unwrap_err();
+    assert_eq!(conflict(err), (Exists, None));
+    let err = store.append("s-1", Exact(0), events("E", 1)).await.unwrap_err();
+    assert_eq!(conflict(err), (Exact(0), None));
+    store.append("s-1", NoStream, events("E", 1)).await.unwrap();
+    let err = store.append("s-1", NoStream, events("E", 1)).await.unwrap_err();
+    assert_eq!(conflict(err), (NoStream, Some(0)));
+    store.append("s-1", Exists, events("E", 1)).await.unwrap();
+    let err = store.append("s-1", Exact(0), events("E", 1)).await.unwrap_err();
+    assert_eq!(conflict(err), (Exact(0), Some(1)));
+    let err = store.append("s-1", Exact(5), events("E", 1)).await.unwrap_err();
+    assert_eq!(conflict(err), (Exact(5), Some(1)));
+    store.append("s-1", Exact(1), events("E", 1)).await.unwrap();
+    store.append("s-1", Any, events("E", 1)).await.unwrap();
+    store.append("s-2", Any, events("E", 1)).await.unwrap();
+    assert_eq!(store.stream_info("s-1").await.unwrap().unwrap().last_version, 3);
+}
+
+pub async fn conflict_writes_nothing(store: Arc<dyn EventStore>) {
+    store.append("s-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    let before = all(&store).await;
+    store.append("s-1", ExpectedVersion::Exact(0), events("E", 5)).await.unwrap_err();
+    assert_eq!(all(&store).await, before);
+    assert_eq!(store.next_position(), 2);
+}
+
+pub async fn append_across_streams_is_all_or_nothing(store: Arc<dyn EventStore>) {
+    use ExpectedVersion::*;
+    store.append("b-1", Any, events("E", 1)).await.unwrap();
+    let part = |s: &str, e, n| AppendPart { stream: s.into(), expected: e, events: events("E", n) };
+    let err = store
+        .append_multi(vec![part("a-1", NoStream, 2), part("b-1", NoStream, 1), part("c-1", Exact(3), 1)])
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::WrongExpectedVersion(c) => {
+            let named: Vec<_> = c.iter().map(|c| (c.part, c.stream.as_str(), c.actual)).collect();
+            assert_eq!(named, [(1, "b-1", Some(0)), (2, "c-1", None)], "every failing part is named");
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    assert_eq!(store.next_position(), 1, "nothing of a refused append is stored");
+    assert!(store.stream_info("a-1").await.unwrap().is_none());
+    let results = store.append_multi(vec![part("a-1", NoStream, 2), part("b-1", Exact(0), 3)]).await.unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!((results[0].first_position, results[0].last_position, results[0].next_expected_version), (1, 2, 1));
+    assert_eq!((results[1].first_position, results[1].last_position, results[1].next_expected_version), (3, 5, 3));
+    let err = store.append_multi(vec![part("a-1", Any, 1), part("a-1", Any, 1)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(InvalidInput::StreamRepeated { .. })), "{err:?}");
+}
+
+pub async fn retry_with_same_ids_is_idempotent(store: Arc<dyn EventStore>) {
+    let batch: Vec<NewEvent> = (0..3).map(|n| ev("E", n).with_id(Uuid::new_v4())).collect();
+    store.append("other-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    let first = store.append("s-1", ExpectedVersion::NoStream, batch.clone()).await.unwrap();
+    store.append("s-1", ExpectedVersion::Exact(2), events("E", 1)).await.unwrap();
+    let next = store.next_position();
+    // The retry's expectation no longer holds, yet it returns the original result.
+    let again = store.append("s-1", ExpectedVersion::NoStream, batch.clone()).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(store.next_position(), next, "a retry writes nothing");
+    let parts = vec![
+        AppendPart {
+            stream: "m-1".into(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![ev("E", 0).with_id(Uuid::new_v4())],
+        },
+        AppendPart {
+            stream: "m-2".into(),
+            expected: ExpectedVersion::NoStream,
+            events: vec![ev("E", 0).with_id(Uuid::new_v4())],
+        },
+    ];
+    let first = store.append_multi(parts.clone()).await.unwrap();
+    assert_eq!(store.append_multi(parts).await.unwrap(), first);
+    assert_eq!(store.next_position(), next + 2);
+}
+
+pub async fn ids_stored_elsewhere_conflict(store: Arc<dyn EventStore>) {
+    let id = Uuid::new_v4();
+    store.append("s-1", ExpectedVersion::Any, vec![ev("E", 0).with_id(id)]).await.unwrap();
+    let next = store.next_position();
+    let is_id_conflict =
+        |r: Result<_, StoreError>| matches!(r, Err(StoreError::IdConflict { id: got, .. }) if got == id);
+    // Same id, other stream.
+    assert!(is_id_conflict(store.append("s-2", ExpectedVersion::Any, vec![ev("E", 0).with_id(id)]).await));
+    // Same id, same stream, with a new event added: not the same append.
+    let mixed = vec![ev("E", 0).with_id(id), ev("E", 1).with_id(Uuid::new_v4())];
+    assert!(is_id_conflict(store.append("s-1", ExpectedVersion::Any, mixed).await));
+    // Same id at another place in the batch.
+    let shifted = vec![ev("E", 1).with_id(Uuid::new_v4()), ev("E", 0).with_id(id)];
+    assert!(is_id_conflict(store.append("s-1", ExpectedVersion::Any, shifted).await));
+    assert_eq!(store.next_position(), next, "nothing written");
+}
+
+pub async fn read_stream_forward_and_backward(store: Arc<dyn EventStore>) {
+    store.append("s-1", ExpectedVersion::Any, events("E", 5)).await.unwrap();
+    store.append("t-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    store.append("s-1", ExpectedVersion::Any, events("E", 5)).await.unwrap();
+    let versions = |v: Vec<RecordedEvent>| v.iter().map(|e| e.version).collect::<Vec<_>>();
+    let fwd = store.read_stream("s-1", None, Direction::Forward, 100).await.unwrap();
+    assert_eq!(versions(fwd.clone()), (0..10).collect::<Vec<_>>());
+    assert!(fwd.iter().all(|e| e.stream == "s-1"));
+    assert_eq!(versions(store.read_stream("s-1", Some(3), Direction::Forward, 4).await.unwrap()), [3, 4, 5, 6]);
+    assert_eq!(versions(store.read_stream("s-1", None, Direction::Backward, 3).await.unwrap()), [9, 8, 7]);
+    assert_eq!(versions(store.read_stream("s-1", Some(2), Direction::Backward, 10).await.unwrap()), [2, 1, 0]);
+    assert_eq!(versions(store.read_stream("s-1", Some(50), Direction::Backward, 2).await.unwrap()), [9, 8]);
+    assert!(store.read_stream("s-1", Some(10), Direction::Forward, 10).await.unwrap().is_empty());
+    assert!(store.read_stream("nope", None, Direction::Forward, 10).await.unwrap().is_empty());
+    assert!(store.read_stream("s-1", None, Direction::Forward, 0).await.unwrap().is_empty());
+}
+
+pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
+    store.append("order-1", ExpectedVersion::Any, events("Placed", 2)).await.unwrap();
+    store.append("user-1", ExpectedVersion::Any, events("Joined", 2)).await.unwrap();
+    store.append("order-22", ExpectedVersion::Any, events("Paid", 2)).await.unwrap();
+    store.append("orders", ExpectedVersion::Any, events("Placed", 1)).await.unwrap();
+    let read = |f: Filter| {
+        let store = store.clone();
+        async move { store.read_all(0, 100, &f).await.unwrap().events.iter().map(|e| e.position).collect::<Vec<_>>() }
+    };
+    assert_eq!(read(Filter::default()).await, (0..7).collect::<Vec<_>>());
+    assert_eq!(read(Filter { category: Some("order".into()), ..Default::default() }).await, [0, 1, 4, 5]);
+    assert_eq!(read(Filter { stream_prefix: Some("order".into()), ..Default::default() }).await, [0, 1, 4, 5, 6]);
+    assert_eq!(
+        read(Filter { event_types: vec!["Placed".into(), "Joined".into()], ..Default::default() }).await,
+        [0, 1, 2, 3, 6]
+    );
+    let both = Filter { category: Some("order".into()), event_types: vec!["Paid".into()], ..Default::default() };
+    assert_eq!(read(both).await, [4, 5]);
+    // Paging: every event exactly once.
+    let mut from = 0;
+    let mut seen = Vec::new();
+    loop {
+        let slice = store.read_all(from, 3, &Filter::default()).await.unwrap();
+        seen.extend(slice.events.iter().map(|e| e.position));
+        assert!(slice.next_position > from || slice.end_of_log);
+        from = slice.next_position;
+        if slice.end_of_log {
+            break;
+        }
+    }
+    assert_eq!(seen, (0..7).collect::<Vec<_>>());
+    let past = store.read_all(100, 10, &Filter::default()).await.unwrap();
+    assert!(past.events.is_empty() && past.end_of_log);
+}
+
+pub async fn stream_info_reports_the_stream(store: Arc<dyn EventStore>) {
+    assert!(store.stream_info("s-1").await.unwrap().is_none());
+    store.append("x-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    store.append("s-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    store.append("x-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
+    store.append("s-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
+    let info = store.stream_info("s-1").await.unwrap().unwrap();
+    assert_eq!((info.last_version, info.first_position, info.last_position), (2, 2, 5));
+}
+
+pub async fn position_at_finds_first_at_or_after(store: Arc<dyn EventStore>) {
+    assert_eq!(store.position_at(0).await.unwrap(), None);
+    store.append("s-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.append("s-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
+    let got = all(&store).await;
+    assert_eq!(store.position_at(0).await.unwrap(), Some(0));
+    assert_eq!(store.position_at(got[2].timestamp_us).await.unwrap(), Some(2));
+    assert_eq!(store.position_at(got[1].timestamp_us + 1).await.unwrap(), Some(2));
+    assert_eq!(store.position_at(got[3].timestamp_us + 1).await.unwrap(), None);
+}
+
+pub async fn bad_input_is_refused_and_writes_nothing(store: Arc<dyn EventStore>) {
+    store.append("s-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
+    fn invalid<T: std::fmt::Debug>(r: Result<T, StoreError>) -> InvalidInput {
+        match r {
+            Err(StoreError::Invalid(i)) => i,
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+    }
+    let long = "x".repeat(NAME_BYTES_MAX + 1);
+    let cases: Vec<(&str, Vec<NewEvent>)> = vec![
+        ("", events("E", 1)),
+        (&long, events("E", 1)),
+        ("bad\u{7}name", events("E", 1)),
+        ("s-1", vec![]),
+        ("s-1", events("", 1)),
+        ("s-1", vec![ev("E", 0).with_metadata(json!([1]))]),
+        ("s-1", vec![ev("E", 0).with_tags(vec!["".into()])]),
+        ("s-1", vec![ev("E", 0).with_tags(vec!["t".into(); TAGS_PER_EVENT_MAX + 1])]),
+        ("s-1", vec![ev("E", 0).with_id(Uuid::nil()), ev("E", 1).with_id(Uuid::nil())]),
+        ("s-1", vec![NewEvent::new("E", json!("x".repeat(1 << 20)))]),
+        ("s-1", events("E", 10_001)),
+    ];
+    let mut kinds = Vec::new();
+    for (stream, evs) in cases {
+        let err = invalid(store.append(stream, ExpectedVersion::Any, evs).await);
+        kinds.push(std::mem::discriminant(&err));
+    }
+    assert_eq!(HashSet::<_>::from_iter(kinds.iter().skip(3)).len(), 8, "each fault has its own error");
+    let huge: Vec<NewEvent> = (0..20).map(|_| NewEvent::new("E", json!("y".repeat(900_000)))).collect();
+    assert!(matches!(
+        invalid(store.append("s-1", ExpectedVersion::Any, huge).await),
+        InvalidInput::AppendTooLarge { .. }
+    ));
+    assert!(matches!(invalid(store.append_multi(vec![]).await), InvalidInput::NoParts));
+    assert_eq!(store.next_position(), 1);
+    assert_eq!(all(&store).await.len(), 1);
+}
+
+pub async fn concurrent_writers_one_wins_per_version(store: Arc<dyn EventStore>) {
+    store.append("race-1", ExpectedVersion::NoStream, events("E", 1)).await.unwrap();
+    for round in 0..5u64 {
+        let tasks: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.append("race-1", ExpectedVersion::Exact(round), events(&format!("W{w}"), 1)).await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(StoreError::WrongExpectedVersion(_)) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(wins, 1, "exactly one writer wins at version {round}");
+        assert_eq!(store.stream_info("race-1").await.unwrap().unwrap().last_version, round + 1);
+    }
+    // Many writers on many streams: positions and versions gapless and unique.
+    let tasks: Vec<_> = (0..16)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..20u64 {
+                    store
+                        .append(&format!("many-{}", (w + i) % 4), ExpectedVersion::Any, events("E", 1 + i % 3))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = all(&store).await;
+    assert!(got.iter().enumerate().all(|(i, e)| e.position == i as u64), "positions gapless");
+    let mut by_stream: HashMap<&str, u64> = HashMap::new();
+    for e in &got {
+        let next = by_stream.entry(e.stream.as_str()).or_default();
+        assert_eq!(e.version, *next, "versions gapless in {}", e.stream);
+        *next += 1;
+    }
+}
+
+pub async fn subscription_catches_up_then_goes_live(store: Arc<dyn EventStore>) {
+    for i in 0..50u64 {
+        store.append(&format!("sub-{}", i % 3), ExpectedVersion::Any, events("E", 1 + i % 4)).await.unwrap();
+    }
+    let from = 7;
+    let sub = subscribe(store.clone(), from, Filter::default());
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..200u64 {
+                store.append(&format!("sub-{}", i % 5), ExpectedVersion::Any, events("E", 1 + i % 3)).await.unwrap();
+                if i % 20 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    writer.await.unwrap();
+    let end = store.next_position();
+    let got: Vec<u64> = sub.take((end - from) as usize).map(|r| r.unwrap().position).collect().await;
+    assert_eq!(got, (from..end).collect::<Vec<_>>(), "every event once, in order");
+    // Live: a subscriber that started at the end sees new events as they commit.
+    let mut live =
+        Box::pin(subscribe(store.clone(), end, Filter { category: Some("live".into()), ..Default::default() }));
+    let store2 = store.clone();
+    let writer = tokio::spawn(async move {
+        for _ in 0..10 {
+            store2.append("other-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
+            store2.append("live-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
+        }
+    });
+    for v in 0..10 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), live.next())
+            .await
+            .expect("live event")
+            .unwrap()
+            .unwrap();
+        assert_eq!((e.stream.as_str(), e.version), ("live-1", v));
+    }
+    writer.await.unwrap();
+}
+
+pub async fn data_metadata_and_tags_round_trip(store: Arc<dyn EventStore>) {
+    let id = Uuid::new_v4();
+    let data = json!({"name": "Ünïcode ✓", "nested": {"list": [1, 2.5, null, true]}, "big": u64::MAX});
+    let meta = json!({"correlation_id": "c-1", "schema_version": 2});
+    let e = NewEvent::new("Typé", data.clone())
+        .with_id(id)
+        .with_metadata(meta.clone())
+        .with_tags(vec!["order:1".into(), "user:9".into()]);
+    store.append("rt-1", ExpectedVersion::Any, vec![e]).await.unwrap();
+    let got = store.read_stream("rt-1", None, Direction::Forward, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let g = &got[0];
+    assert_eq!(g.id, id);
+    assert_eq!(g.event_type, "Typé");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&g.data).unwrap(), data);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&g.metadata).unwrap(), meta);
+    assert_eq!(g.tags, ["order:1", "user:9"]);
+    assert_eq!(all(&store).await, got);
+}

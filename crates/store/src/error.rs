@@ -1,0 +1,126 @@
+use uuid::Uuid;
+
+use crate::ExpectedVersion;
+
+/// One part of an append whose expected version did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionConflict {
+    /// Index of the part in the append (0 for a single-stream append).
+    pub part: usize,
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    /// The stream's last version; None when the stream does not exist.
+    pub actual: Option<u64>,
+}
+
+/// Input the store refuses before writing anything. Each limit and each
+/// malformed field has its own variant so callers can say exactly what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    #[error("an append must contain at least one event")]
+    EmptyAppend,
+    #[error("an append across streams must contain at least one part")]
+    NoParts,
+    #[error("an append has {n_parts} parts; at most {max} are allowed")]
+    TooManyParts { n_parts: usize, max: usize },
+    #[error("stream {stream:?} appears in more than one part of the same append")]
+    StreamRepeated { stream: String },
+    #[error("{kind} {name:?} is invalid: {reason}")]
+    Name { kind: &'static str, name: String, reason: &'static str },
+    #[error("tag {tag:?} is invalid: {reason}")]
+    Tag { tag: String, reason: &'static str },
+    #[error("an event has {n_tags} tags; at most {max} are allowed")]
+    TooManyTags { n_tags: usize, max: usize },
+    #[error("metadata must be a JSON object")]
+    MetadataNotObject,
+    #[error("event {index} is {size_bytes} bytes (data + metadata); at most {max} are allowed")]
+    EventTooLarge { index: usize, size_bytes: usize, max: usize },
+    #[error("an append has {n_events} events; at most {max} are allowed")]
+    TooManyEvents { n_events: usize, max: usize },
+    #[error("an append is {size_bytes} bytes; at most {max} are allowed")]
+    AppendTooLarge { size_bytes: usize, max: usize },
+    #[error("event id {id} appears twice in the same append")]
+    IdRepeated { id: Uuid },
+}
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("invalid input: {0}")]
+    Invalid(#[from] InvalidInput),
+    #[error("wrong expected version: {}", describe_conflicts(.0))]
+    WrongExpectedVersion(Vec<VersionConflict>),
+    #[error(
+        "event id {id} is already stored at {stream}@{version} (position {position}), not where this append puts it"
+    )]
+    IdConflict { id: Uuid, stream: String, version: u64, position: u64 },
+    #[error("the store refuses writes after an earlier failure and must be restarted: {reason}")]
+    Poisoned { reason: String },
+    #[error("no space left on the device; nothing of this append was stored")]
+    StorageFull,
+    #[error("the store is closed")]
+    Closed,
+    #[error("data corrupted in {segment} at byte {offset} (position {position:?}): {detail}")]
+    Corrupt { segment: String, offset: u64, position: Option<u64>, detail: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+fn describe_conflicts(conflicts: &[VersionConflict]) -> String {
+    conflicts
+        .iter()
+        .map(|c| {
+            let actual = c.actual.map_or_else(|| "no stream".to_string(), |v| v.to_string());
+            format!("stream {:?} expected {} but is at {}", c.stream, c.expected, actual)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl StoreError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io { context: context.into(), source }
+    }
+}
+
+impl InvalidInput {
+    /// A stable, machine-readable name for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvalidInput::EmptyAppend => "empty_append",
+            InvalidInput::NoParts => "no_parts",
+            InvalidInput::TooManyParts { .. } => "too_many_parts",
+            InvalidInput::StreamRepeated { .. } => "stream_repeated",
+            InvalidInput::Name { kind: "stream name", .. } => "invalid_stream_name",
+            InvalidInput::Name { .. } => "invalid_event_type",
+            InvalidInput::Tag { .. } => "invalid_tag",
+            InvalidInput::TooManyTags { .. } => "too_many_tags",
+            InvalidInput::MetadataNotObject => "metadata_not_object",
+            InvalidInput::EventTooLarge { .. } => "event_too_large",
+            InvalidInput::TooManyEvents { .. } => "too_many_events",
+            InvalidInput::AppendTooLarge { .. } => "append_too_large",
+            InvalidInput::IdRepeated { .. } => "duplicate_event_id",
+        }
+    }
+}
+
+impl StoreError {
+    /// A stable, machine-readable name for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Invalid(i) => i.code(),
+            StoreError::WrongExpectedVersion(_) => "wrong_expected_version",
+            StoreError::IdConflict { .. } => "event_id_conflict",
+            StoreError::Poisoned { .. } => "store_poisoned",
+            StoreError::StorageFull => "storage_full",
+            StoreError::Closed => "store_closed",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Io { .. } => "io_error",
+            StoreError::Backend(_) => "backend_error",
+        }
+    }
+}

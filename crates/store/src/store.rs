@@ -1,0 +1,102 @@
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::{ExpectedVersion, Filter, NewEvent, RecordedEvent, StoreError};
+
+/// One stream's share of an append: its expectation and its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendPart {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Where one stream's events of an append were stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub first_position: u64,
+    pub last_position: u64,
+    /// The version of the last event written: pass it as
+    /// `ExpectedVersion::Exact` to append after it.
+    pub next_expected_version: u64,
+}
+
+/// What a stream holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub stream: String,
+    pub last_version: u64,
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Forward,
+    Backward,
+}
+
+/// A page of `$all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllSlice {
+    pub events: Vec<RecordedEvent>,
+    /// Where to continue reading: one past the last position examined
+    /// (which, with a filter, may be past the last event returned).
+    pub next_position: u64,
+    /// True when the read reached the end of the log.
+    pub end_of_log: bool,
+}
+
+/// The storage contract. Every backend implements it, and every backend
+/// passes [`crate::conformance`]. Everything above the storage layer
+/// (server, projections, time travel) talks only to this trait.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends to several streams atomically: every part's expectation
+    /// holds and all events are stored, or nothing is. Acknowledged means
+    /// durable. Re-sending an append whose event ids are all stored at the
+    /// same places returns the original results and writes nothing.
+    async fn append_multi(&self, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, StoreError>;
+
+    /// Appends to one stream; see [`EventStore::append_multi`].
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let part = AppendPart { stream: stream.to_string(), expected, events };
+        let mut results = self.append_multi(vec![part]).await?;
+        results.pop().ok_or_else(|| StoreError::Backend("append returned no result".into()))
+    }
+
+    /// Reads up to `limit` events of a stream from version `from`
+    /// (inclusive; None: the first event going forward, the last going
+    /// backward). A stream that does not exist reads as empty.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events of `$all` matching `filter`, from
+    /// position `from` (inclusive), in position order.
+    async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError>;
+
+    /// None when the stream does not exist.
+    async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError>;
+
+    /// The first position whose timestamp is at or after `timestamp_us`;
+    /// None when every event is older.
+    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError>;
+
+    /// One past the last committed position: the number of events stored.
+    fn next_position(&self) -> u64;
+
+    /// Watches [`EventStore::next_position`]; it changes only after the
+    /// events below it are durable and readable. Closes when the store does.
+    fn watch_next_position(&self) -> watch::Receiver<u64>;
+}

@@ -1,0 +1,246 @@
+//! Input checks shared by every backend, so every backend refuses the same
+//! input with the same error before writing anything.
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use crate::limits::{APPEND_PARTS_MAX, NAME_BYTES_MAX, TAGS_PER_EVENT_MAX, TAG_BYTES_MAX};
+use crate::{AppendPart, AppendResult, ExpectedVersion, InvalidInput, Limits, RecordedEvent, StoreError};
+
+/// An event that passed validation, with its JSON already serialized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedEvent {
+    pub id: Option<Uuid>,
+    pub event_type: String,
+    pub data: String,
+    pub metadata: String,
+    pub tags: Vec<String>,
+}
+
+/// A part of an append that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedPart {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<ValidatedEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Stream,
+    EventType,
+}
+
+impl NameKind {
+    fn label(self) -> &'static str {
+        match self {
+            NameKind::Stream => "stream name",
+            NameKind::EventType => "event type",
+        }
+    }
+}
+
+/// Names are 1..=255 bytes of UTF-8 with no control characters.
+pub fn validate_name(kind: NameKind, name: &str) -> Result<(), InvalidInput> {
+    let reason = if name.is_empty() {
+        Some("must not be empty")
+    } else if name.len() > NAME_BYTES_MAX {
+        Some("must be at most 255 bytes")
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(InvalidInput::Name { kind: kind.label(), name: name.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
+fn validate_tag(tag: &str) -> Result<(), InvalidInput> {
+    let reason = if tag.is_empty() {
+        Some("must not be empty")
+    } else if tag.len() > TAG_BYTES_MAX {
+        Some("must be at most 255 bytes")
+    } else if tag.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(InvalidInput::Tag { tag: tag.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
+/// Checks an append against every limit and serializes its JSON once.
+pub fn validate_append(parts: Vec<AppendPart>, limits: &Limits) -> Result<Vec<ValidatedPart>, InvalidInput> {
+    if parts.is_empty() {
+        return Err(InvalidInput::NoParts);
+    }
+    if parts.len() > APPEND_PARTS_MAX {
+        return Err(InvalidInput::TooManyParts { n_parts: parts.len(), max: APPEND_PARTS_MAX });
+    }
+    let n_events: usize = parts.iter().map(|p| p.events.len()).sum();
+    if n_events > limits.append_events_max {
+        return Err(InvalidInput::TooManyEvents { n_events, max: limits.append_events_max });
+    }
+    let mut streams = HashSet::new();
+    let mut ids = HashSet::new();
+    let mut size_bytes = 0usize;
+    let mut out = Vec::with_capacity(parts.len());
+    let mut index = 0usize;
+    for part in parts {
+        validate_name(NameKind::Stream, &part.stream)?;
+        if !streams.insert(part.stream.clone()) {
+            return Err(InvalidInput::StreamRepeated { stream: part.stream });
+        }
+        if part.events.is_empty() {
+            return Err(InvalidInput::EmptyAppend);
+        }
+        let mut events = Vec::with_capacity(part.events.len());
+        for event in part.events {
+            validate_name(NameKind::EventType, &event.event_type)?;
+            if event.tags.len() > TAGS_PER_EVENT_MAX {
+                return Err(InvalidInput::TooManyTags { n_tags: event.tags.len(), max: TAGS_PER_EVENT_MAX });
+            }
+            for tag in &event.tags {
+                validate_tag(tag)?;
+            }
+            if !event.metadata.is_object() {
+                return Err(InvalidInput::MetadataNotObject);
+            }
+            if let Some(id) = event.id {
+                if !ids.insert(id) {
+                    return Err(InvalidInput::IdRepeated { id });
+                }
+            }
+            let data = event.data.to_string();
+            let metadata = event.metadata.to_string();
+            let event_bytes = data.len() + metadata.len();
+            if event_bytes > limits.event_size_bytes_max {
+                return Err(InvalidInput::EventTooLarge {
+                    index,
+                    size_bytes: event_bytes,
+                    max: limits.event_size_bytes_max,
+                });
+            }
+            size_bytes += event_bytes + event.event_type.len() + part.stream.len();
+            if size_bytes > limits.append_size_bytes_max {
+                return Err(InvalidInput::AppendTooLarge { size_bytes, max: limits.append_size_bytes_max });
+            }
+            events.push(ValidatedEvent {
+                id: event.id,
+                event_type: event.event_type,
+                data,
+                metadata,
+                tags: event.tags,
+            });
+            index += 1;
+        }
+        out.push(ValidatedPart { stream: part.stream, expected: part.expected, events });
+    }
+    Ok(out)
+}
+
+/// What an append's ids say about it: Ok(None) when it is new,
+/// Ok(Some(results)) when it is a retry of an append whose events are all
+/// stored at the same places (the original results), and an
+/// [`StoreError::IdConflict`] when some id is stored elsewhere, or when
+/// only some of its events are stored. `lookup` finds a stored event by id.
+pub fn check_retry(
+    parts: &[ValidatedPart],
+    mut lookup: impl FnMut(&Uuid) -> Option<RecordedEvent>,
+) -> Result<Option<Vec<AppendResult>>, StoreError> {
+    let mut results = Vec::with_capacity(parts.len());
+    let mut first_conflict = None;
+    let mut all_in_place = true;
+    let mut any_stored = false;
+    for part in parts {
+        let mut stored_versions = Vec::new();
+        let mut first_version = None;
+        for (i, event) in part.events.iter().enumerate() {
+            let found = event.id.and_then(|id| lookup(&id));
+            match found {
+                None => all_in_place = false,
+                Some(stored) => {
+                    any_stored = true;
+                    let v0 = *first_version.get_or_insert(stored.version.wrapping_sub(i as u64));
+                    if stored.stream != part.stream || stored.version != v0.wrapping_add(i as u64) {
+                        all_in_place = false;
+                        first_conflict.get_or_insert(stored.clone());
+                    }
+                    stored_versions.push(stored);
+                }
+            }
+        }
+        if let (Some(first), Some(last)) = (stored_versions.first(), stored_versions.last()) {
+            results.push(AppendResult {
+                first_position: first.position,
+                last_position: last.position,
+                next_expected_version: last.version,
+            });
+        }
+    }
+    if !any_stored {
+        return Ok(None);
+    }
+    if all_in_place {
+        return Ok(Some(results));
+    }
+    let clash = match first_conflict {
+        Some(e) => e,
+        None => {
+            // Every stored id is in place, but some events are new: a retry
+            // must resend exactly the same events.
+            let id = parts.iter().flat_map(|p| &p.events).find_map(|e| e.id.and_then(|id| lookup(&id)));
+            id.ok_or_else(|| StoreError::Backend("retry check lost an id".into()))?
+        }
+    };
+    Err(StoreError::IdConflict { id: clash.id, stream: clash.stream, version: clash.version, position: clash.position })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewEvent;
+    use serde_json::json;
+
+    fn part(stream: &str, events: Vec<NewEvent>) -> AppendPart {
+        AppendPart { stream: stream.into(), expected: ExpectedVersion::Any, events }
+    }
+
+    #[test]
+    fn names_at_and_past_the_limit() {
+        assert!(validate_name(NameKind::Stream, &"a".repeat(255)).is_ok());
+        assert!(validate_name(NameKind::Stream, &"a".repeat(256)).is_err());
+        assert!(validate_name(NameKind::Stream, "").is_err());
+        assert!(validate_name(NameKind::EventType, "a\nb").is_err());
+        assert!(validate_name(NameKind::EventType, "Über-é").is_ok());
+    }
+
+    #[test]
+    fn event_size_at_and_past_the_limit() {
+        let limits = Limits { event_size_bytes_max: 12, ..Limits::default() };
+        // "\"1234567\"" is 9 bytes + "{}" 2 bytes = 11; one more byte is 12, then 13.
+        let ok = NewEvent::new("t", json!("12345678"));
+        let too_big = NewEvent::new("t", json!("123456789"));
+        assert!(validate_append(vec![part("s", vec![ok])], &limits).is_ok());
+        assert!(matches!(
+            validate_append(vec![part("s", vec![too_big])], &limits),
+            Err(InvalidInput::EventTooLarge { size_bytes: 13, max: 12, .. })
+        ));
+    }
+
+    #[test]
+    fn event_count_at_and_past_the_limit() {
+        let limits = Limits { append_events_max: 3, ..Limits::default() };
+        let events = |n| (0..n).map(|_| NewEvent::new("t", json!(1))).collect::<Vec<_>>();
+        assert!(validate_append(vec![part("s", events(3))], &limits).is_ok());
+        assert!(matches!(
+            validate_append(vec![part("s", events(2)), part("u", events(2))], &limits),
+            Err(InvalidInput::TooManyEvents { n_events: 4, max: 3 })
+        ));
+    }
+}
