@@ -62,7 +62,9 @@ pub fn error_json(err: &StoreError) -> Value {
         StoreError::Invalid(
             InvalidInput::EventTooLarge { size_bytes, max, .. } | InvalidInput::AppendTooLarge { size_bytes, max },
         ) => json!({ "size_bytes": size_bytes, "max": max }),
-        StoreError::Invalid(InvalidInput::TooManyEvents { n_events, max }) => json!({ "n_events": n_events, "max": max }),
+        StoreError::Invalid(InvalidInput::TooManyEvents { n_events, max }) => {
+            json!({ "n_events": n_events, "max": max })
+        }
         _ => json!({}),
     };
     if let (Some(obj), Value::Object(d)) = (v.as_object_mut(), details) {

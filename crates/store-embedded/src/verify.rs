@@ -133,7 +133,8 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         }
         match result {
             Ok(end) => {
-                if let Some((offset, reason)) = end.trailing {
+                if let Some(t) = end.trailing {
+                    let (offset, reason) = (t.bad_offset.unwrap_or(end.end_offset), t.reason);
                     report.problem = Some(problem(
                         offset,
                         Some(end.next_position),
@@ -169,9 +170,13 @@ fn check_index(
     mut streams: Vec<(u128, u64)>,
 ) -> Result<Option<Problem>, OpenError> {
     let dir = config.data_dir.join("index");
-    let problem = |detail: String| Some(Problem { segment: dir.display().to_string(), offset: 0, position: None, detail });
+    let problem =
+        |detail: String| Some(Problem { segment: dir.display().to_string(), offset: 0, position: None, detail });
     if c.next_position > log_end {
-        return Ok(problem(format!("index checkpoint covers position {} but the log ends at {log_end}", c.next_position)));
+        return Ok(problem(format!(
+            "index checkpoint covers position {} but the log ends at {log_end}",
+            c.next_position
+        )));
     }
     ids.sort_unstable();
     streams.sort_unstable();

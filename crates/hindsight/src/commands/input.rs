@@ -43,7 +43,10 @@ pub fn event(o: &Map<String, Value>) -> Result<NewEvent, String> {
     }
     if let Some(tags) = o.get("tags") {
         let list = tags.as_array().ok_or("\"tags\" must be an array of strings")?;
-        e.tags = list.iter().map(|t| t.as_str().map(str::to_string).ok_or("\"tags\" must hold strings")).collect::<Result<_, _>>()?;
+        e.tags = list
+            .iter()
+            .map(|t| t.as_str().map(str::to_string).ok_or("\"tags\" must hold strings"))
+            .collect::<Result<_, _>>()?;
     }
     Ok(e)
 }
@@ -86,10 +89,12 @@ mod tests {
         let one = line(r#"{"stream":"a-1","type":"T","data":{"x":1},"expected_version":"no_stream"}"#).unwrap();
         assert_eq!(one.parts.len(), 1);
         assert_eq!(one.parts[0].expected, ExpectedVersion::NoStream);
-        let b = line(r#"{"stream":"a-1","expected_version":3,"events":[{"type":"T","data":1},{"type":"U","data":2}]}"#).unwrap();
+        let b = line(r#"{"stream":"a-1","expected_version":3,"events":[{"type":"T","data":1},{"type":"U","data":2}]}"#)
+            .unwrap();
         assert_eq!(b.parts[0].events.len(), 2);
         assert_eq!(b.parts[0].expected, ExpectedVersion::Exact(3));
-        let m = line(r#"{"appends":[{"stream":"a-1","events":[{"type":"T","data":1}]},{"stream":"b-1","events":[]}]}"#).unwrap();
+        let m = line(r#"{"appends":[{"stream":"a-1","events":[{"type":"T","data":1}]},{"stream":"b-1","events":[]}]}"#)
+            .unwrap();
         assert!(m.across_streams);
         assert_eq!(m.parts.len(), 2);
     }

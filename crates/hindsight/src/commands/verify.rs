@@ -8,15 +8,19 @@ use serde_json::json;
 
 pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("verifying {bar:40} {bytes}/{total_bytes} {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("verifying {bar:40} {bytes}/{total_bytes} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let report = verify(&Config::new(dir), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
-    let problem = report.problem.as_ref().map(|p| {
-        json!({ "segment": p.segment, "offset": p.offset, "position": p.position, "detail": p.detail })
-    });
+    let problem = report
+        .problem
+        .as_ref()
+        .map(|p| json!({ "segment": p.segment, "offset": p.offset, "position": p.position, "detail": p.detail }));
     if as_json {
         println!(
             "{}",

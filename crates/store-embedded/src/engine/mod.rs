@@ -120,6 +120,15 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Stops the threads like [`EmbeddedStore::close`] but skips the final
+    /// index checkpoint, leaving the directory as a kill -9 after the last
+    /// acknowledgement would: the next open must replay the log tail.
+    #[doc(hidden)]
+    pub fn close_without_checkpoint(&self) {
+        self.shared.poison("closed without a checkpoint (test hook)".into());
+        let _ = self.close();
+    }
+
     pub fn stats(&self) -> StoreStats {
         let st = self.shared.read();
         StoreStats {

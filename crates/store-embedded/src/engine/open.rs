@@ -91,11 +91,7 @@ type LoadedIndex = (Checkpoint, Vec<Arc<Run>>, Vec<Arc<Run>>);
 
 /// Loads the checkpoint and its runs; None (rebuild from the log) when it
 /// is missing, damaged, or does not fit the log.
-fn load_checkpoint(
-    config: &Config,
-    dirs: &Dirs,
-    segments: &BTreeMap<u32, Arc<SegmentFile>>,
-) -> Option<LoadedIndex> {
+fn load_checkpoint(config: &Config, dirs: &Dirs, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Option<LoadedIndex> {
     let fs = config.fs.as_ref();
     let ckpt = match Checkpoint::load(fs, &dirs.index) {
         Ok(Some(c)) => c,
@@ -220,8 +216,10 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
             Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {}", seg.path.display()))(e)),
             Err(ReplayError::Corrupt(c)) => return Err(corrupt(c.offset, c.position, c.detail)),
         };
-        if let Some((bad_offset, reason)) = end.trailing {
+        if let Some(trailing) = end.trailing {
             let at = seg.path.display().to_string();
+            let reason = trailing.reason;
+            let bad_offset = trailing.bad_offset.unwrap_or(end.end_offset);
             if number != last_number {
                 return Err(corrupt(
                     bad_offset,
@@ -229,16 +227,16 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
                     format!("sealed segment ends inside a commit: {reason}"),
                 ));
             }
-            let valid_after =
-                find_valid_frame(seg.file.as_ref(), bad_offset, file_end).map_err(io_err(format!("reading {at}")))?;
-            if let Some(later) = valid_after {
-                return Err(corrupt(
-                    bad_offset,
-                    Some(end.next_position),
-                    format!(
-                        "{reason}, yet intact data follows at byte {later}: this is damage, not an unfinished write"
-                    ),
-                ));
+            if let Some(bad) = trailing.bad_offset {
+                let valid_after =
+                    find_valid_frame(seg.file.as_ref(), bad, file_end).map_err(io_err(format!("reading {at}")))?;
+                if let Some(later) = valid_after {
+                    return Err(corrupt(
+                        bad,
+                        Some(end.next_position),
+                        format!("{reason}, yet intact data follows at byte {later}: this is damage, not an unfinished write"),
+                    ));
+                }
             }
             let dropped = file_end - end.end_offset;
             seg.file.set_len(end.end_offset).map_err(io_err(format!("truncating {at}")))?;

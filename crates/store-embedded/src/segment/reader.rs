@@ -125,7 +125,16 @@ pub struct ReplayEnd {
     pub next_position: u64,
     /// Bytes after the last complete commit that are not a complete
     /// commit: a torn tail, or corruption (see [`find_valid_frame`]).
-    pub trailing: Option<(u64, &'static str)>,
+    pub trailing: Option<Trailing>,
+}
+
+/// What follows the last complete commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Trailing {
+    /// The first byte that is not part of a whole, valid frame; None when
+    /// the bytes are whole frames that simply lack their commit record.
+    pub bad_offset: Option<u64>,
+    pub reason: &'static str,
 }
 
 /// A problem inside a complete, checksummed commit: never a torn write.
@@ -168,7 +177,8 @@ pub fn replay(
     loop {
         match scanner.next_frame()? {
             Step::End => {
-                let trailing = (!pending.is_empty()).then_some((commit_start, "commit without its closing record"));
+                let trailing = (!pending.is_empty())
+                    .then_some(Trailing { bad_offset: None, reason: "commit without its closing record" });
                 return Ok(ReplayEnd { end_offset: commit_start, chain, next_position, trailing });
             }
             Step::Bad { offset, reason } => {
@@ -176,7 +186,7 @@ pub fn replay(
                     end_offset: commit_start,
                     chain,
                     next_position,
-                    trailing: Some((offset, reason)),
+                    trailing: Some(Trailing { bad_offset: Some(offset), reason }),
                 });
             }
             Step::Frame { offset, kind: KIND_EVENT, payload, bytes } => {

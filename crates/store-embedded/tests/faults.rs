@@ -1,0 +1,99 @@
+//! Fault injection through the file-system seam: a failed fdatasync (EIO)
+//! poisons the store (it refuses writes until restarted, and never
+//! acknowledges what it could not sync); a full disk (ENOSPC) fails the
+//! append cleanly and leaves the store consistent and writable once space
+//! returns. After either, everything acknowledged is there and `verify` is
+//! clean.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use hindsight_store::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use hindsight_store_embedded::fs::{Faults, FaultyFs};
+use hindsight_store_embedded::{EmbeddedStore, OpenError};
+use serde_json::json;
+
+fn faulty(dir: &std::path::Path) -> (EmbeddedStore, Arc<Faults>) {
+    let faults = Faults::new();
+    let mut c = config(dir);
+    c.segment_bytes_target = 1 << 20;
+    c.fs = Arc::new(FaultyFs { faults: faults.clone() });
+    (EmbeddedStore::open(c).unwrap(), faults)
+}
+
+fn one(n: u64) -> Vec<NewEvent> {
+    vec![NewEvent::new("E", json!({ "n": n }))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fsync_poisons_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, faults) = faulty(dir.path());
+    for n in 0..5 {
+        store.append("s-1", ExpectedVersion::Any, one(n)).await.unwrap();
+    }
+    faults.fail_sync_after(0);
+    let err = store.append("s-1", ExpectedVersion::Any, one(5)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
+    assert!(err.to_string().contains("fdatasync"), "{err}");
+    faults.fail_sync_after(-1);
+    // Even with the disk healthy again, the store refuses until restarted.
+    let err = store.append("s-1", ExpectedVersion::Any, one(6)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
+    assert_eq!(store.next_position(), 5, "nothing unsynced was acknowledged or published");
+    assert_eq!(all(&store).await.len(), 5, "reads still work");
+    drop(store);
+    let store = open(dir.path());
+    // The unsynced commit may or may not have reached the disk; the five
+    // acknowledged events are there either way.
+    let events = all(&store).await;
+    assert!(events.len() == 5 || events.len() == 6, "{}", events.len());
+    assert!(events.iter().take(5).enumerate().all(|(i, e)| e.data == format!("{{\"n\":{i}}}")));
+    store.append("s-1", ExpectedVersion::Any, one(7)).await.unwrap();
+    store.close().unwrap();
+    drop(store);
+    verify_clean(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_fails_the_append_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, faults) = faulty(dir.path());
+    for n in 0..5 {
+        store.append("s-1", ExpectedVersion::Any, one(n)).await.unwrap();
+    }
+    let big: Vec<NewEvent> = (0..20).map(|n| NewEvent::new("Big", json!("x".repeat(500 + n)))).collect();
+    faults.set_space_left(1000);
+    let err = store.append("s-1", ExpectedVersion::Any, big.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::StorageFull), "{err:?}");
+    let err = store.append("s-2", ExpectedVersion::Any, one(0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::StorageFull), "still full: {err:?}");
+    assert_eq!(store.next_position(), 5);
+    faults.set_space_left(-1);
+    let r = store.append("s-1", ExpectedVersion::Exact(4), big).await.unwrap();
+    assert_eq!((r.first_position, r.next_expected_version), (5, 24), "versions and positions continue without a gap");
+    assert_eq!(all(&store).await.len(), 25);
+    store.close().unwrap();
+    drop(store);
+    verify_clean(dir.path());
+    let store = open(dir.path());
+    assert_eq!(all(&store).await.len(), 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_open_is_refused_with_the_holders_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    match EmbeddedStore::open(config(dir.path())) {
+        Err(OpenError::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+        Err(e) => panic!("expected a lock error, got {e}"),
+        Ok(_) => panic!("opened twice"),
+    }
+    let msg = EmbeddedStore::open(config(dir.path())).err().unwrap().to_string();
+    assert!(msg.contains(&format!("already in use by pid {}", std::process::id())), "{msg}");
+    store.close().unwrap();
+    drop(store);
+    open(dir.path());
+}
