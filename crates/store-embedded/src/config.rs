@@ -52,6 +52,40 @@ pub struct Config {
 }
 
 impl Config {
+    /// The defaults, with the overrides operators may set in the
+    /// environment: `HINDSIGHT_SEGMENT_BYTES`, `HINDSIGHT_MEMTABLE_EVENTS`,
+    /// `HINDSIGHT_EVENT_SIZE_BYTES_MAX`, `HINDSIGHT_APPEND_EVENTS_MAX`,
+    /// `HINDSIGHT_APPEND_SIZE_BYTES_MAX`. A value that is not a number is
+    /// an error, never silently ignored.
+    pub fn from_env(data_dir: impl Into<PathBuf>) -> Result<Self, String> {
+        fn var<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+            match std::env::var(name) {
+                Ok(v) => v.trim().parse().map(Some).map_err(|_| format!("{name}={v:?} is not a valid number")),
+                Err(_) => Ok(None),
+            }
+        }
+        let mut c = Config::new(data_dir);
+        if let Some(v) = var("HINDSIGHT_SEGMENT_BYTES")? {
+            c.segment_bytes_target = v;
+        }
+        if let Some(v) = var("HINDSIGHT_MEMTABLE_EVENTS")? {
+            c.memtable_events_max = v;
+        }
+        if let Some(v) = var("HINDSIGHT_EVENT_SIZE_BYTES_MAX")? {
+            c.limits.event_size_bytes_max = v;
+        }
+        if let Some(v) = var("HINDSIGHT_APPEND_EVENTS_MAX")? {
+            c.limits.append_events_max = v;
+        }
+        if let Some(v) = var("HINDSIGHT_APPEND_SIZE_BYTES_MAX")? {
+            c.limits.append_size_bytes_max = v;
+        }
+        if c.memtable_events_max == 0 {
+            return Err("HINDSIGHT_MEMTABLE_EVENTS must be at least 1".into());
+        }
+        Ok(c)
+    }
+
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),

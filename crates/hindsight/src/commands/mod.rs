@@ -36,5 +36,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub fn open_store(dir: &Path) -> anyhow::Result<EmbeddedStore> {
-    EmbeddedStore::open(Config::new(dir)).with_context(|| format!("opening the store in {}", dir.display()))
+    let config = Config::from_env(dir).map_err(anyhow::Error::msg)?;
+    EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", dir.display()))
 }
