@@ -126,6 +126,20 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
             "segment size target must be between 4096 and {SEGMENT_BYTES_TARGET_MAX} bytes"
         )));
     }
+    let l = &config.limits;
+    if l.append_size_bytes_max > crate::config::COMMIT_BYTES_MAX
+        || l.event_size_bytes_max > l.append_size_bytes_max
+        || l.event_size_bytes_max == 0
+        || l.append_events_max == 0
+    {
+        return Err(OpenError::Config(format!(
+            "limits must satisfy 0 < event size ({}) <= append size ({}) <= {} bytes, and events per append ({}) > 0",
+            l.event_size_bytes_max,
+            l.append_size_bytes_max,
+            crate::config::COMMIT_BYTES_MAX,
+            l.append_events_max
+        )));
+    }
     let dirs = Dirs::new(config.data_dir.clone());
     let fs = config.fs.clone();
     for d in [&dirs.log, &dirs.index] {
