@@ -39,9 +39,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// Called with (bytes done, bytes total) while the log is replayed on
+/// open; a rebuild of the indexes replays all of it.
+pub type ReplayProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// How to open an embedded store.
 #[derive(Clone)]
 pub struct Config {
+    pub replay_progress: Option<ReplayProgress>,
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub segment_bytes_target: u64,
@@ -88,6 +93,7 @@ impl Config {
 
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Config {
+            replay_progress: None,
             data_dir: data_dir.into(),
             limits: Limits::default(),
             segment_bytes_target: SEGMENT_BYTES_TARGET,

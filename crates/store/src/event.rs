@@ -1,4 +1,63 @@
+use std::fmt;
+
 use uuid::Uuid;
+
+/// JSON text that is known to be valid JSON. Events carry their data and
+/// metadata as text end to end, so a server can pass a request's bytes
+/// to the log without building a tree and serializing it again.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct JsonText(String);
+
+/// Text that is not valid JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not valid JSON: {0}")]
+pub struct MalformedJson(pub String);
+
+impl JsonText {
+    /// Checks that `text` is one valid JSON value.
+    pub fn parse(text: impl Into<String>) -> Result<Self, MalformedJson> {
+        let text = text.into();
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| MalformedJson(e.to_string()))?;
+        Ok(JsonText(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// True when the value is a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.0.trim_start().starts_with('{')
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(v: serde_json::Value) -> Self {
+        JsonText(v.to_string())
+    }
+}
+
+impl From<&serde_json::Value> for JsonText {
+    fn from(v: &serde_json::Value) -> Self {
+        JsonText(v.to_string())
+    }
+}
+
+impl fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// An event as a writer proposes it; the store assigns everything else.
 #[derive(Debug, Clone, PartialEq)]
@@ -7,19 +66,19 @@ pub struct NewEvent {
     /// generates a UUID v7.
     pub id: Option<Uuid>,
     pub event_type: String,
-    pub data: serde_json::Value,
+    pub data: JsonText,
     /// Must be a JSON object (checked on append).
-    pub metadata: serde_json::Value,
+    pub metadata: JsonText,
     pub tags: Vec<String>,
 }
 
 impl NewEvent {
-    pub fn new(event_type: impl Into<String>, data: serde_json::Value) -> Self {
+    pub fn new(event_type: impl Into<String>, data: impl Into<JsonText>) -> Self {
         NewEvent {
             id: None,
             event_type: event_type.into(),
-            data,
-            metadata: serde_json::Value::Object(Default::default()),
+            data: data.into(),
+            metadata: JsonText("{}".into()),
             tags: Vec::new(),
         }
     }
@@ -29,8 +88,8 @@ impl NewEvent {
         self
     }
 
-    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.metadata = metadata;
+    pub fn with_metadata(mut self, metadata: impl Into<JsonText>) -> Self {
+        self.metadata = metadata.into();
         self
     }
 
@@ -77,5 +136,22 @@ mod tests {
         assert_eq!(category_of("order-123-x"), "order");
         assert_eq!(category_of("order"), "order");
         assert_eq!(category_of("-x"), "");
+    }
+}
+
+#[cfg(test)]
+mod json_text_tests {
+    use super::JsonText;
+
+    #[test]
+    fn accepts_json_and_refuses_the_rest() {
+        for ok in ["1", "\"x\"", "{}", " {\"a\": [1, null]} ", "null"] {
+            assert!(JsonText::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "{", "nope", "1 2", "{\"a\":}"] {
+            assert!(JsonText::parse(bad).is_err(), "{bad}");
+        }
+        assert!(JsonText::parse(" {}").unwrap().is_object());
+        assert!(!JsonText::parse("[]").unwrap().is_object());
     }
 }

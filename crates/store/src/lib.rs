@@ -17,7 +17,7 @@ pub mod subscription;
 mod validate;
 
 pub use error::{InvalidInput, StoreError, VersionConflict};
-pub use event::{category_of, NewEvent, RecordedEvent};
+pub use event::{category_of, JsonText, MalformedJson, NewEvent, RecordedEvent};
 pub use expected::ExpectedVersion;
 pub use filter::Filter;
 pub use limits::Limits;

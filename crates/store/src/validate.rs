@@ -116,8 +116,8 @@ pub fn validate_append(parts: Vec<AppendPart>, limits: &Limits) -> Result<Vec<Va
                     return Err(InvalidInput::IdRepeated { id });
                 }
             }
-            let data = event.data.to_string();
-            let metadata = event.metadata.to_string();
+            let data = event.data.into_string();
+            let metadata = event.metadata.into_string();
             let event_bytes = data.len() + metadata.len();
             if event_bytes > limits.event_size_bytes_max {
                 return Err(InvalidInput::EventTooLarge {

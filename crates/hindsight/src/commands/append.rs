@@ -23,7 +23,7 @@ pub async fn run(dir: &Path, args: AppendArgs) -> anyhow::Result<ExitCode> {
     let data = json_arg("--json", &args.data)?;
     let mut event = NewEvent::new(args.event_type, data).with_tags(args.tags);
     if let Some(m) = &args.metadata {
-        event.metadata = json_arg("--metadata", m)?;
+        event.metadata = json_arg("--metadata", m)?.into();
     }
     if let Some(id) = &args.id {
         event.id = Some(Uuid::parse_str(id).context("--id is not a UUID")?);

@@ -35,7 +35,7 @@ pub fn event(o: &Map<String, Value>) -> Result<NewEvent, String> {
     let data = o.get("data").cloned().ok_or("\"data\" is missing")?;
     let mut e = NewEvent::new(event_type, data);
     if let Some(m) = o.get("metadata") {
-        e.metadata = m.clone();
+        e.metadata = m.into();
     }
     if let Some(id) = o.get("id") {
         let s = id.as_str().ok_or("\"id\" must be a UUID string")?;

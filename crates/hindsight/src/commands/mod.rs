@@ -36,6 +36,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub fn open_store(dir: &Path) -> anyhow::Result<EmbeddedStore> {
-    let config = Config::from_env(dir).map_err(anyhow::Error::msg)?;
-    EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", dir.display()))
+    let mut config = Config::from_env(dir).map_err(anyhow::Error::msg)?;
+    // A progress bar while the log is replayed (an index rebuild, or a long
+    // tail after a crash); indicatif draws nothing when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("replaying the log {bar:40} {bytes}/{total_bytes} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let replay_bar = bar.clone();
+    config.replay_progress = Some(std::sync::Arc::new(move |done, total| {
+        if total > 64 << 20 {
+            replay_bar.set_length(total);
+            replay_bar.set_position(done);
+        }
+    }));
+    let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", dir.display()));
+    bar.finish_and_clear();
+    store
 }

@@ -6,8 +6,10 @@ mod flush;
 mod open;
 mod read;
 mod state;
+mod sync;
 mod writer;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -35,6 +37,14 @@ pub struct StoreStats {
     /// Events covered by the index runs (the rest are replayed on start).
     pub checkpoint_position: u64,
     pub memtable_events: u64,
+    /// Since open: fdatasyncs of the log, their total time, commits and
+    /// events made durable, log bytes written, appends answered.
+    pub fsyncs: u64,
+    pub fsync_micros: u64,
+    pub commits: u64,
+    pub events_written: u64,
+    pub bytes_written: u64,
+    pub appends_answered: u64,
 }
 
 /// The default backend: a segment log in `DATA_DIR/log/` and derived
@@ -43,6 +53,7 @@ pub struct EmbeddedStore {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     _lock: DirLock,
 }
@@ -66,20 +77,18 @@ impl EmbeddedStore {
             let offset = seg.end();
             (seg, offset, st.chain, st.next_position, st.last_timestamp_us)
         };
-        let writer = Writer {
-            shared: shared.clone(),
-            rx,
-            segment,
-            offset,
-            chain,
-            next_position,
-            last_timestamp_us,
-            buf: Vec::with_capacity(1 << 20),
-        };
+        let (to_syncer, syncer_rx) = std::sync::mpsc::sync_channel(sync::UNSYNCED_COMMITS_MAX);
+        let writer =
+            Writer::new(shared.clone(), rx, to_syncer, segment, offset, chain, next_position, last_timestamp_us);
         let spawn_err = |source| OpenError::Io { context: "starting a thread".into(), source };
         let writer = std::thread::Builder::new()
             .name("hindsight-writer".into())
             .spawn(move || writer.run())
+            .map_err(spawn_err)?;
+        let sync_shared = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("hindsight-syncer".into())
+            .spawn(move || sync::run_syncer(sync_shared, syncer_rx))
             .map_err(spawn_err)?;
         let flush_shared = shared.clone();
         let flusher = std::thread::Builder::new()
@@ -90,6 +99,7 @@ impl EmbeddedStore {
             shared,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            syncer: Mutex::new(Some(syncer)),
             flusher: Mutex::new(Some(flusher)),
             _lock: lock,
         })
@@ -101,6 +111,10 @@ impl EmbeddedStore {
         drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = w.join();
+        }
+        // The writer is gone, so the syncer's queue closes once drained.
+        if let Some(s) = self.syncer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = s.join();
         }
         {
             let mut ctl = self.shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -130,6 +144,7 @@ impl EmbeddedStore {
     }
 
     pub fn stats(&self) -> StoreStats {
+        let c = &self.shared.counters;
         let st = self.shared.read();
         StoreStats {
             events: st.next_position,
@@ -141,6 +156,12 @@ impl EmbeddedStore {
                 - st.active.len() as u64
                 - st.frozen.as_ref().map_or(0, |f| f.memtable.len() as u64),
             memtable_events: st.active.len() as u64,
+            fsyncs: c.fsyncs.load(Ordering::Relaxed),
+            fsync_micros: c.fsync_micros.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            events_written: c.events.load(Ordering::Relaxed),
+            bytes_written: c.bytes.load(Ordering::Relaxed),
+            appends_answered: c.appends.load(Ordering::Relaxed),
         }
     }
 

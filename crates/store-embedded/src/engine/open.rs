@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use super::flush::{flush_frozen, freeze, remove_unlisted};
+use super::flush::{compact, flush_frozen, freeze, remove_unlisted};
 use super::state::{Dirs, FlushControl, SegmentFile, Shared, State};
 use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX, SPARSE_STRIDE};
 use crate::index::checkpoint::{Checkpoint, Head};
@@ -166,12 +166,13 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         tail,
         chain: ckpt.chain,
         last_timestamp_us: ckpt.last_timestamp_us,
-        heads: ckpt.heads.iter().cloned().collect::<HashMap<_, _>>(),
+        heads: ckpt.heads.iter().cloned().collect::<HashMap<_, _, _>>(),
         sparse: ckpt.sparse.clone(),
-        active: Memtable::default(),
+        active: Memtable::with_capacity(config.memtable_events_max),
         frozen: None,
         id_runs,
         stream_runs,
+        last_checkpoint: ckpt.clone(),
     };
     let next_run = ckpt.next_run_number.max(1);
     let shared = Arc::new(Shared {
@@ -183,6 +184,10 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         flush_lock: Mutex::new(FlushControl::default()),
         flush_cv: Condvar::new(),
         next_run_number: AtomicU64::new(next_run),
+        synced_seq: AtomicU64::new(0),
+        handled: Mutex::new(0),
+        handled_cv: Condvar::new(),
+        counters: Default::default(),
     });
     remove_unlisted(&shared, &live);
     if rebuilding && ckpt.next_position == 0 && first.end() > HEADER_BYTES as u64 {
@@ -197,6 +202,9 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
 fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Result<(), OpenError> {
     let last_number = *segments.keys().next_back().unwrap_or(&tail.segment);
     let mut replayed = 0u64;
+    let total_bytes: u64 = segments.range(tail.segment..).map(|(_, s)| s.end()).sum::<u64>() - u64::from(tail.offset);
+    let mut done_bytes = 0u64;
+    let progress = shared.config.replay_progress.clone();
     for (&number, seg) in segments.range(tail.segment..) {
         let (chain, next_position) = {
             let st = shared.read();
@@ -223,6 +231,9 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
         let file_end = seg.end();
         let result = replay(seg.file.clone(), start, file_end, chain, next_position, |commit| {
             replayed += commit.events.len() as u64;
+            if let Some(p) = &progress {
+                p(done_bytes + commit.end_offset - start, total_bytes);
+            }
             apply_replayed(shared, seg.number, commit)
         });
         let end = match result {
@@ -258,6 +269,7 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
             tracing::warn!(segment = %at, bytes = dropped, offset = end.end_offset, "dropped the unfinished commit at the end of the log (it was never acknowledged)");
         }
         seg.end.store(end.end_offset, Ordering::Release);
+        done_bytes += file_end - start;
         let mut st = shared.write();
         st.tail = Loc { segment: number, offset: end.end_offset as u32 };
     }
@@ -308,6 +320,7 @@ fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) ->
     if full {
         freeze(shared).map_err(|r| ReplayError::Io(std::io::Error::other(r)))?;
         flush_frozen(shared)?;
+        compact(shared)?;
     }
     Ok(())
 }

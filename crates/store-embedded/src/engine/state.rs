@@ -46,12 +46,14 @@ pub struct State {
     pub tail: Loc,
     pub chain: [u8; 32],
     pub last_timestamp_us: u64,
-    pub heads: HashMap<String, Head>,
+    pub heads: HashMap<String, Head, foldhash::fast::RandomState>,
     pub sparse: Vec<Sparse>,
     pub active: Memtable,
     pub frozen: Option<Arc<Frozen>>,
     pub id_runs: Vec<Arc<Run>>,
     pub stream_runs: Vec<Arc<Run>>,
+    /// The checkpoint last stored (merges store it again with new runs).
+    pub last_checkpoint: Checkpoint,
 }
 
 impl State {
@@ -100,6 +102,24 @@ pub struct Shared {
     pub flush_lock: Mutex<FlushControl>,
     pub flush_cv: Condvar,
     pub next_run_number: AtomicU64,
+    /// The last commit the syncer has made durable and published.
+    pub synced_seq: AtomicU64,
+    /// Appends the writer has handled (written or refused), with a condvar
+    /// the syncer waits on for acknowledged writers to come back.
+    pub handled: Mutex<u64>,
+    pub handled_cv: Condvar,
+    pub counters: Counters,
+}
+
+/// Running totals for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub fsyncs: AtomicU64,
+    pub fsync_micros: AtomicU64,
+    pub commits: AtomicU64,
+    pub events: AtomicU64,
+    pub bytes: AtomicU64,
+    pub appends: AtomicU64,
 }
 
 #[derive(Debug, Default)]

@@ -1,27 +1,32 @@
-//! Group commit: one thread takes every append that arrived while the
-//! previous commit was being written, checks it against the stream heads,
-//! writes them all as one commit, fdatasyncs once, then acknowledges them
-//! all. No timer: the batch is whatever queued during the last fsync.
+//! Group commit, stage one: one thread takes every append that queued,
+//! checks it against the stream heads, encodes the whole group as one
+//! commit and writes it to the log, then hands it to the syncer
+//! (`sync.rs`) and goes straight on to the next group. Nothing is
+//! acknowledged or made visible here: that happens after the fdatasync.
+//! No timer anywhere: each fdatasync covers whatever was written while the
+//! previous one ran.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use hindsight_store::{check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart, VersionConflict};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::flush::freeze;
 use super::read::{lookup_id, read_event_at};
 use super::state::{SegmentFile, Shared, State};
-use crate::config::{COMMIT_BYTES_MAX, SPARSE_STRIDE};
-use crate::index::checkpoint::{Head, Sparse};
-use crate::index::{id_key, stream_key};
+use super::sync::Written;
+use crate::config::COMMIT_BYTES_MAX;
+use crate::index::checkpoint::Head;
+use crate::index::stream_key;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::record::{encode_commit, encode_event, ChainHasher, CommitRecord, EventView};
 use crate::segment::Loc;
 
-pub type Reply = oneshot::Sender<Result<Vec<AppendResult>, StoreError>>;
+pub type Outcome = Result<Vec<AppendResult>, StoreError>;
+pub type Reply = oneshot::Sender<Outcome>;
 
 /// One append waiting for the writer.
 pub struct Request {
@@ -30,23 +35,36 @@ pub struct Request {
     pub reply: Reply,
 }
 
-/// An event of the commit being assembled, for the index.
-struct Placed {
-    id: Uuid,
-    stream_key: u64,
-    version: u64,
-    loc: Loc,
+/// An event of a commit, for the index.
+pub struct Placed {
+    pub id: Uuid,
+    pub stream_key: u64,
+    pub version: u64,
+    pub loc: Loc,
+}
+
+/// What the writer knows that the published state does not yet: the
+/// heads and client ids of commits written but not yet synced, each
+/// tagged with the commit's sequence number so it can be dropped once the
+/// syncer has published that commit.
+#[derive(Default)]
+struct Unsynced {
+    heads: HashMap<String, (Head, u64)>,
+    ids: HashMap<Uuid, (RecordedEvent, u64)>,
 }
 
 pub struct Writer {
     pub shared: Arc<Shared>,
     pub rx: mpsc::Receiver<Request>,
+    pub to_syncer: SyncSender<Written>,
     pub segment: Arc<SegmentFile>,
     pub offset: u64,
     pub chain: [u8; 32],
     pub next_position: u64,
     pub last_timestamp_us: u64,
     pub buf: Vec<u8>,
+    unsynced: Unsynced,
+    seq: u64,
 }
 
 fn is_enospc(e: &std::io::Error) -> bool {
@@ -54,6 +72,32 @@ fn is_enospc(e: &std::io::Error) -> bool {
 }
 
 impl Writer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        shared: Arc<Shared>,
+        rx: mpsc::Receiver<Request>,
+        to_syncer: SyncSender<Written>,
+        segment: Arc<SegmentFile>,
+        offset: u64,
+        chain: [u8; 32],
+        next_position: u64,
+        last_timestamp_us: u64,
+    ) -> Self {
+        Writer {
+            shared,
+            rx,
+            to_syncer,
+            segment,
+            offset,
+            chain,
+            next_position,
+            last_timestamp_us,
+            buf: Vec::with_capacity(1 << 20),
+            unsynced: Unsynced::default(),
+            seq: 0,
+        }
+    }
+
     pub fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
             let mut bytes = first.bytes;
@@ -71,6 +115,16 @@ impl Writer {
         }
     }
 
+    fn forget_synced(&mut self) {
+        let synced = self.shared.synced_seq.load(Ordering::Acquire);
+        if !self.unsynced.heads.is_empty() {
+            self.unsynced.heads.retain(|_, (_, seq)| *seq > synced);
+        }
+        if !self.unsynced.ids.is_empty() {
+            self.unsynced.ids.retain(|_, (_, seq)| *seq > synced);
+        }
+    }
+
     fn commit(&mut self, batch: Vec<Request>) {
         if let Some(reason) = self.shared.poisoned() {
             for r in batch {
@@ -78,92 +132,96 @@ impl Writer {
             }
             return;
         }
+        self.forget_synced();
+        self.seq += 1;
         let timestamp_us = self.shared.config.clock.now_us().max(self.last_timestamp_us);
         let commit_start = self.offset;
         let first_position = self.next_position;
         self.buf.clear();
-        let mut hasher = ChainHasher::new(&self.chain);
         let mut heads: HashMap<String, Head> = HashMap::new();
-        let mut batch_ids: HashMap<Uuid, RecordedEvent> = HashMap::new();
         let mut placed: Vec<Placed> = Vec::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         {
             let shared = self.shared.clone();
             let st = shared.read();
             for req in batch {
-                let outcome =
-                    self.assemble(&st, &req.parts, timestamp_us, &mut hasher, &mut heads, &mut batch_ids, &mut placed);
+                let outcome = self.assemble(&st, &req.parts, timestamp_us, &mut heads, &mut placed);
                 outcomes.push((req.reply, outcome));
             }
         }
-        if placed.is_empty() {
-            for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome);
-            }
-            return;
-        }
-        let n_events = placed.len() as u32;
-        let chain = hasher.finish(first_position, n_events);
-        encode_commit(&mut self.buf, &CommitRecord { first_position, n_events, chain });
-        if let Err(failure) = self.write_durably(commit_start) {
-            for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome.and_then(|_| Err(failure.to_error())));
-            }
-            return;
-        }
-        let end = commit_start + self.buf.len() as u64;
-        self.next_position += u64::from(n_events);
-        self.offset = end;
-        self.chain = chain;
-        self.last_timestamp_us = timestamp_us;
-        let memtable_full = {
-            let mut st = self.shared.write();
-            st.heads.extend(heads);
-            for p in &placed {
-                st.active.insert(id_key(&p.id), p.stream_key, p.version, p.loc.pack());
-            }
-            let stride_passed = st.sparse.last().is_none_or(|s| first_position >= s.position + SPARSE_STRIDE);
-            if stride_passed || commit_start == HEADER_BYTES as u64 {
-                let loc = Loc { segment: self.segment.number, offset: commit_start as u32 };
-                st.sparse.push(Sparse { position: first_position, loc, timestamp_us });
-            }
-            st.next_position = self.next_position;
-            st.tail = Loc { segment: self.segment.number, offset: end as u32 };
-            st.chain = chain;
-            st.last_timestamp_us = timestamp_us;
-            self.segment.end.store(end, Ordering::Release);
-            st.active.len() >= self.shared.config.memtable_events_max
+        let mut written = Written {
+            seq: self.seq,
+            segment: self.segment.clone(),
+            commit_start,
+            end: commit_start,
+            first_position,
+            next_position: first_position,
+            chain: self.chain,
+            timestamp_us,
+            heads: HashMap::new(),
+            placed: Vec::new(),
+            outcomes,
         };
-        self.shared.watch.send_replace(self.next_position);
-        for (reply, outcome) in outcomes {
-            let _ = reply.send(outcome);
+        if !placed.is_empty() {
+            let n_events = placed.len() as u32;
+            let mut hasher = ChainHasher::new(&self.chain);
+            // The buffer holds exactly the commit's event frames, in order.
+            hasher.event_frame(&self.buf);
+            let chain = hasher.finish(first_position, n_events);
+            encode_commit(&mut self.buf, &CommitRecord { first_position, n_events, chain });
+            if let Err(error) = self.write(commit_start) {
+                for (reply, outcome) in written.outcomes {
+                    let _ = reply.send(outcome.and_then(|_| Err(error.clone_error())));
+                }
+                return;
+            }
+            let end = commit_start + self.buf.len() as u64;
+            self.next_position += u64::from(n_events);
+            self.offset = end;
+            self.chain = chain;
+            self.last_timestamp_us = timestamp_us;
+            for (name, head) in &heads {
+                self.unsynced.heads.insert(name.clone(), (*head, self.seq));
+            }
+            written.end = end;
+            written.next_position = self.next_position;
+            written.chain = chain;
+            written.heads = heads;
+            written.placed = placed;
         }
+        let n_handled = written.outcomes.len() as u64;
+        if self.to_syncer.send(written).is_err() {
+            self.shared.poison("the syncer thread stopped".into());
+        }
+        *self.shared.handled.lock().unwrap_or_else(|p| p.into_inner()) += n_handled;
+        self.shared.handled_cv.notify_one();
         if self.offset >= self.shared.config.segment_bytes_target {
             self.rotate();
         }
-        if memtable_full {
-            if let Err(reason) = freeze(&self.shared) {
-                self.shared.poison(reason);
-            }
-        }
     }
 
-    /// Checks one append against the heads (as this batch has moved them)
-    /// and, when it holds, encodes its events into the commit buffer.
-    #[allow(clippy::too_many_arguments)]
+    fn head_of(&self, st: &State, heads: &HashMap<String, Head>, stream: &str) -> Option<Head> {
+        heads
+            .get(stream)
+            .copied()
+            .or_else(|| self.unsynced.heads.get(stream).map(|(h, _)| *h))
+            .or_else(|| st.heads.get(stream).copied())
+    }
+
+    /// Checks one append against the heads (as unsynced commits and this
+    /// batch have moved them) and, when it holds, encodes its events into
+    /// the commit buffer.
     fn assemble(
         &mut self,
         st: &State,
         parts: &[ValidatedPart],
         timestamp_us: u64,
-        hasher: &mut ChainHasher,
         heads: &mut HashMap<String, Head>,
-        batch_ids: &mut HashMap<Uuid, RecordedEvent>,
         placed: &mut Vec<Placed>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         let mut lookup_error = None;
         let retry = check_retry(parts, |id| {
-            if let Some(e) = batch_ids.get(id) {
+            if let Some((e, _)) = self.unsynced.ids.get(id) {
                 return Some(e.clone());
             }
             match lookup_id(st, id).and_then(|loc| loc.map(|l| read_event_at(&st.segments, l)).transpose()) {
@@ -180,13 +238,11 @@ impl Writer {
         if let Some(results) = retry? {
             return Ok(results);
         }
-        let head_of =
-            |heads: &HashMap<String, Head>, stream: &str| heads.get(stream).or_else(|| st.heads.get(stream)).copied();
         let conflicts: Vec<VersionConflict> = parts
             .iter()
             .enumerate()
             .filter_map(|(part, p)| {
-                let actual = head_of(heads, &p.stream).map(|h| h.last_version);
+                let actual = self.head_of(st, heads, &p.stream).map(|h| h.last_version);
                 (!p.expected.admits(actual)).then(|| VersionConflict {
                     part,
                     stream: p.stream.clone(),
@@ -201,7 +257,7 @@ impl Writer {
         let mut results = Vec::with_capacity(parts.len());
         let base = self.offset;
         for part in parts {
-            let head = head_of(heads, &part.stream);
+            let head = self.head_of(st, heads, &part.stream);
             let key = head.map_or_else(|| stream_key(&part.stream), |h| h.key);
             let mut version = head.map_or(0, |h| h.last_version + 1);
             let first_position = self.next_position + placed.len() as u64;
@@ -221,24 +277,21 @@ impl Writer {
                     data: &e.data,
                 };
                 encode_event(&mut self.buf, &view);
-                hasher.event_frame(&self.buf[frame_start..]);
                 let loc = Loc { segment: self.segment.number, offset: (base + frame_start as u64) as u32 };
                 placed.push(Placed { id, stream_key: key, version, loc });
                 if e.id.is_some() {
-                    batch_ids.insert(
+                    let stub = RecordedEvent {
                         id,
-                        RecordedEvent {
-                            id,
-                            stream: part.stream.clone(),
-                            event_type: String::new(),
-                            version,
-                            position,
-                            timestamp_us,
-                            data: String::new(),
-                            metadata: String::new(),
-                            tags: Vec::new(),
-                        },
-                    );
+                        stream: part.stream.clone(),
+                        event_type: String::new(),
+                        version,
+                        position,
+                        timestamp_us,
+                        data: String::new(),
+                        metadata: String::new(),
+                        tags: Vec::new(),
+                    };
+                    self.unsynced.ids.insert(id, (stub, self.seq));
                 }
                 version += 1;
             }
@@ -253,41 +306,35 @@ impl Writer {
         Ok(results)
     }
 
-    /// Writes the commit buffer at `offset` and fdatasyncs. A failed write
-    /// is cut back off the file; a failed fsync poisons the store, because
-    /// after it the kernel may have dropped the pages and a retry could
-    /// report success for data that is not on disk.
-    fn write_durably(&mut self, offset: u64) -> Result<(), WriteFailure> {
+    /// Writes the commit buffer at `offset`. A failed write is cut back
+    /// off the file, so the log stays a sequence of whole commits.
+    fn write(&mut self, offset: u64) -> Result<(), WriteError> {
         let file = &self.segment.file;
         if let Err(e) = file.write_all_at(&self.buf, offset) {
+            // Ids this batch placed are not stored after all.
+            let seq = self.seq;
+            self.unsynced.ids.retain(|_, (_, s)| *s != seq);
             if let Err(e2) = file.set_len(offset) {
-                self.shared.poison(format!("a failed write could not be cut back off the log: {e2} (after: {e})"));
-                return Err(WriteFailure::Poisoned(self.shared.poisoned().unwrap_or_default()));
+                let reason = format!("a failed write could not be cut back off the log: {e2} (after: {e})");
+                self.shared.poison(reason.clone());
+                return Err(WriteError::Poisoned(reason));
             }
             tracing::warn!(error = %e, "append failed while writing the log; nothing of it was kept");
-            return Err(if is_enospc(&e) { WriteFailure::Full } else { WriteFailure::Io(e.to_string()) });
-        }
-        if let Err(e) = file.sync_data() {
-            self.shared.poison(format!("fdatasync of {} failed: {e}", self.segment.path.display()));
-            return Err(WriteFailure::Poisoned(self.shared.poisoned().unwrap_or_default()));
+            return Err(if is_enospc(&e) { WriteError::Full } else { WriteError::Io(e.to_string()) });
         }
         Ok(())
     }
 
-    /// Seals the current segment and starts the next. On failure the
-    /// current segment simply keeps growing and rotation is tried again
-    /// after the next commit.
+    /// Starts the next segment (the syncer still fsyncs the current one
+    /// for the commits already written to it). On failure the current
+    /// segment keeps growing and rotation is tried after the next commit.
     fn rotate(&mut self) {
         let number = self.segment.number + 1;
         let header = SegmentHeader { segment: number, first_position: self.next_position, prev_chain: self.chain };
         match super::open::create_segment(&self.shared.config, &self.shared.dirs, header) {
             Ok(seg) => {
                 let seg = Arc::new(seg);
-                {
-                    let mut st = self.shared.write();
-                    st.segments.insert(number, seg.clone());
-                    st.tail = Loc { segment: number, offset: HEADER_BYTES as u32 };
-                }
+                self.shared.write().segments.insert(number, seg.clone());
                 self.segment = seg;
                 self.offset = HEADER_BYTES as u64;
             }
@@ -296,18 +343,18 @@ impl Writer {
     }
 }
 
-enum WriteFailure {
+enum WriteError {
     Full,
     Io(String),
     Poisoned(String),
 }
 
-impl WriteFailure {
-    fn to_error(&self) -> StoreError {
+impl WriteError {
+    fn clone_error(&self) -> StoreError {
         match self {
-            WriteFailure::Full => StoreError::StorageFull,
-            WriteFailure::Io(msg) => StoreError::Backend(format!("writing the log failed: {msg}")),
-            WriteFailure::Poisoned(reason) => StoreError::Poisoned { reason: reason.clone() },
+            WriteError::Full => StoreError::StorageFull,
+            WriteError::Io(msg) => StoreError::Backend(format!("writing the log failed: {msg}")),
+            WriteError::Poisoned(reason) => StoreError::Poisoned { reason: reason.clone() },
         }
     }
 }

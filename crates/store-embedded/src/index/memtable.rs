@@ -3,18 +3,30 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::stream_version_key;
 
 /// Index entries for a contiguous range of positions.
 #[derive(Debug, Default, Clone)]
 pub struct Memtable {
-    ids: HashMap<u128, u64>,
+    ids: HashMap<u128, u64, RandomState>,
     /// stream key → (first version held here, locations of that version on).
-    streams: HashMap<u64, (u64, Vec<u64>)>,
+    streams: HashMap<u64, (u64, Vec<u64>), RandomState>,
     n_events: usize,
 }
 
 impl Memtable {
+    /// Sized for `events` entries up front, so inserts never rehash on the
+    /// writer's path.
+    pub fn with_capacity(events: usize) -> Self {
+        Memtable {
+            ids: HashMap::with_capacity_and_hasher(events, RandomState::default()),
+            streams: HashMap::default(),
+            n_events: 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.n_events
     }

@@ -190,6 +190,8 @@ impl ChainHasher {
         h.update(prev_chain);
         ChainHasher(h)
     }
+    /// Feeds event frames: one call per frame, or one call for several
+    /// consecutive frames (faster: BLAKE3 hashes whole chunks in parallel).
     pub fn event_frame(&mut self, frame_bytes: &[u8]) {
         self.0.update(frame_bytes);
     }
