@@ -38,8 +38,8 @@ pub fn freeze(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// The flusher thread: flushes each frozen memtable, and merges runs when
-/// nothing waits to be flushed, until told to stop.
+/// The flusher thread: writes each frozen memtable out, until told to
+/// stop. Merging is the compactor's job, so a flush never waits for one.
 pub fn run_flusher(shared: Arc<Shared>) {
     let mut ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
@@ -47,27 +47,46 @@ pub fn run_flusher(shared: Arc<Shared>) {
             drop(ctl);
             let flushed = flush_frozen(&shared);
             ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-            // Notified with the lock held: a writer waiting in `freeze` cannot miss it.
-            shared.flush_cv.notify_all();
-            let result = match flushed {
-                Ok(()) if shared.read().frozen.is_none() => {
-                    drop(ctl);
-                    let merged = compact(&shared);
-                    ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-                    merged
-                }
-                other => other,
-            };
-            if let Err(e) = result {
+            if let Err(e) = flushed {
                 let reason = format!("writing the index failed: {e}");
+                shared.poison(reason.clone());
+                ctl.failed = Some(reason);
+            }
+            // Notified with the lock held: a writer waiting in `freeze`
+            // (or the compactor) cannot miss it.
+            shared.flush_cv.notify_all();
+            continue;
+        }
+        if ctl.stop {
+            return;
+        }
+        ctl = shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// The compactor thread: merges runs of the same size tier whenever a
+/// flush has made a merge due, until told to stop.
+pub fn run_compactor(shared: Arc<Shared>) {
+    let mut ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if ctl.stop || ctl.failed.is_some() {
+            return;
+        }
+        let due = {
+            let st = shared.read();
+            merge_due(&st.id_runs) || merge_due(&st.stream_runs)
+        };
+        if due {
+            drop(ctl);
+            let merged = compact_once(&shared);
+            ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = merged {
+                let reason = format!("merging index runs failed: {e}");
                 shared.poison(reason.clone());
                 ctl.failed = Some(reason);
                 shared.flush_cv.notify_all();
             }
             continue;
-        }
-        if ctl.stop {
-            return;
         }
         ctl = shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
     }
@@ -87,19 +106,12 @@ fn merge_due(runs: &[Arc<Run>]) -> bool {
     runs.len() >= MERGE_FAN_IN && runs[runs.len() - MERGE_FAN_IN].count <= 2 * runs[runs.len() - 1].count
 }
 
-fn merge_newest(shared: &Shared, kind: &str, runs: &mut Vec<Arc<Run>>) -> io::Result<()> {
-    let inputs = runs.split_off(runs.len() - MERGE_FAN_IN);
-    let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
-    runs.push(Arc::new(merge(shared.config.fs.as_ref(), &shared.dirs.index, &run_name(kind, n), &inputs)?));
-    Ok(())
-}
-
 fn refs(runs: &[Arc<Run>]) -> Vec<RunRef> {
     runs.iter().map(|r| RunRef { file_name: r.file_name.clone(), count: r.count }).collect()
 }
 
 /// Stores a checkpoint listing these runs, swaps them in, and deletes the
-/// runs it no longer lists.
+/// runs it no longer lists. Callers hold `publish_lock`.
 fn publish(
     shared: &Shared,
     mut checkpoint: Checkpoint,
@@ -128,42 +140,66 @@ fn publish(
 /// Writes the frozen memtable as runs, stores the checkpoint, then swaps
 /// the runs in and drops the memtable, so the writer can freeze the next
 /// one. Readers see every entry in the memtable or in a run at every
-/// moment. Merging happens afterwards, in [`compact`].
+/// moment.
 pub fn flush_frozen(shared: &Shared) -> io::Result<()> {
-    let (frozen, mut id_runs, mut stream_runs) = {
-        let st = shared.read();
-        let Some(frozen) = st.frozen.clone() else { return Ok(()) };
-        (frozen, st.id_runs.clone(), st.stream_runs.clone())
-    };
+    let Some(frozen) = shared.read().frozen.clone() else { return Ok(()) };
     let fs = shared.config.fs.as_ref();
     let dir = &shared.dirs.index;
     let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
-    id_runs.push(Arc::new(Run::write(fs, dir, &run_name("ids", n), frozen.memtable.sorted_ids())?));
-    stream_runs.push(Arc::new(Run::write(fs, dir, &run_name("streams", n), frozen.memtable.sorted_streams())?));
+    let ids = Arc::new(Run::write(fs, dir, &run_name("ids", n), frozen.memtable.sorted_ids())?);
+    let streams = Arc::new(Run::write(fs, dir, &run_name("streams", n), frozen.memtable.sorted_streams())?);
+    let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let (mut id_runs, mut stream_runs) = {
+        let st = shared.read();
+        (st.id_runs.clone(), st.stream_runs.clone())
+    };
+    id_runs.push(ids);
+    stream_runs.push(streams);
     publish(shared, frozen.checkpoint.clone(), id_runs, stream_runs, true)?;
     tracing::debug!(position = frozen.checkpoint.next_position, "index checkpoint stored");
     Ok(())
 }
 
-/// Merges runs of the same size tier. The writer waits only for flushes,
-/// never for merges.
-pub fn compact(shared: &Shared) -> io::Result<()> {
+/// Merges the newest `MERGE_FAN_IN` runs of one kind if they are due, and
+/// swaps the result in place of exactly those runs (a flush may have added
+/// newer ones meanwhile). Returns whether it merged.
+fn merge_kind(shared: &Shared, ids: bool) -> io::Result<bool> {
+    let runs = {
+        let st = shared.read();
+        if ids {
+            st.id_runs.clone()
+        } else {
+            st.stream_runs.clone()
+        }
+    };
+    if !merge_due(&runs) {
+        return Ok(false);
+    }
+    let inputs = runs[runs.len() - MERGE_FAN_IN..].to_vec();
+    let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
+    let kind = if ids { "ids" } else { "streams" };
+    let merged = Arc::new(merge(shared.config.fs.as_ref(), &shared.dirs.index, &run_name(kind, n), &inputs)?);
+    let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
     let (mut id_runs, mut stream_runs, checkpoint) = {
         let st = shared.read();
         (st.id_runs.clone(), st.stream_runs.clone(), st.last_checkpoint.clone())
     };
-    if !merge_due(&id_runs) && !merge_due(&stream_runs) {
-        return Ok(());
-    }
-    while merge_due(&id_runs) {
-        merge_newest(shared, "ids", &mut id_runs)?;
-    }
-    while merge_due(&stream_runs) {
-        merge_newest(shared, "streams", &mut stream_runs)?;
-    }
-    publish(shared, checkpoint, id_runs, stream_runs, false)
+    let list = if ids { &mut id_runs } else { &mut stream_runs };
+    let at = list
+        .iter()
+        .position(|r| r.file_name == inputs[0].file_name)
+        .filter(|&at| list[at..].iter().zip(&inputs).all(|(a, b)| a.file_name == b.file_name))
+        .ok_or_else(|| io::Error::other("index runs changed under a merge"))?;
+    list.splice(at..at + MERGE_FAN_IN, [merged]);
+    publish(shared, checkpoint, id_runs, stream_runs, false)?;
+    Ok(true)
 }
 
+/// Merges until no merge is due.
+pub fn compact_once(shared: &Shared) -> io::Result<()> {
+    while merge_kind(shared, true)? || merge_kind(shared, false)? {}
+    Ok(())
+}
 /// Deletes run files the checkpoint does not list: retired inputs of a
 /// merge, or leftovers of a flush a crash interrupted. (A reader still
 /// holding one keeps reading it: the file lives until its last handle

@@ -55,6 +55,7 @@ pub struct EmbeddedStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     syncer: Mutex<Option<JoinHandle<()>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
     _lock: DirLock,
 }
 
@@ -95,12 +96,18 @@ impl EmbeddedStore {
             .name("hindsight-flusher".into())
             .spawn(move || flush::run_flusher(flush_shared))
             .map_err(spawn_err)?;
+        let compact_shared = shared.clone();
+        let compactor = std::thread::Builder::new()
+            .name("hindsight-compactor".into())
+            .spawn(move || flush::run_compactor(compact_shared))
+            .map_err(spawn_err)?;
         Ok(EmbeddedStore {
             shared,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             syncer: Mutex::new(Some(syncer)),
             flusher: Mutex::new(Some(flusher)),
+            compactor: Mutex::new(Some(compactor)),
             _lock: lock,
         })
     }
@@ -123,6 +130,9 @@ impl EmbeddedStore {
         }
         if let Some(f) = self.flusher.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = f.join();
+        }
+        if let Some(c) = self.compactor.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = c.join();
         }
         if self.shared.poisoned().is_some() {
             return Ok(());

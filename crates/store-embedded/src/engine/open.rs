@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use super::flush::{compact, flush_frozen, freeze, remove_unlisted};
+use super::flush::{compact_once, flush_frozen, freeze, remove_unlisted};
 use super::state::{Dirs, FlushControl, SegmentFile, Shared, State};
 use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX, SPARSE_STRIDE};
 use crate::index::checkpoint::{Checkpoint, Head};
@@ -184,6 +184,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         flush_lock: Mutex::new(FlushControl::default()),
         flush_cv: Condvar::new(),
         next_run_number: AtomicU64::new(next_run),
+        publish_lock: Mutex::new(()),
         synced_seq: AtomicU64::new(0),
         handled: Mutex::new(0),
         handled_cv: Condvar::new(),
@@ -320,7 +321,7 @@ fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) ->
     if full {
         freeze(shared).map_err(|r| ReplayError::Io(std::io::Error::other(r)))?;
         flush_frozen(shared)?;
-        compact(shared)?;
+        compact_once(shared)?;
     }
     Ok(())
 }

@@ -102,6 +102,8 @@ pub struct Shared {
     pub flush_lock: Mutex<FlushControl>,
     pub flush_cv: Condvar,
     pub next_run_number: AtomicU64,
+    /// Serializes checkpoint stores and run-list swaps (flusher, compactor).
+    pub publish_lock: Mutex<()>,
     /// The last commit the syncer has made durable and published.
     pub synced_seq: AtomicU64,
     /// Appends the writer has handled (written or refused), with a condvar

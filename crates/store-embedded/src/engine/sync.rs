@@ -43,30 +43,31 @@ pub const UNSYNCED_COMMITS_MAX: usize = 8;
 
 /// The longest the syncer waits for the writers it just acknowledged to
 /// come back, as a fraction of the last fdatasync's duration.
-const COHORT_WAIT_FRACTION: u32 = 2;
+const COHORT_WAIT_FRACTION: u32 = 1;
 /// And never longer than this.
 const COHORT_WAIT_MAX: Duration = Duration::from_millis(1);
 
 /// Every fdatasync covers what was written while the previous one ran,
 /// plus, when the previous one acknowledged several appends, those of
 /// their writers that come straight back: the syncer waits for them, but
-/// no longer than half an fdatasync (and never when it acknowledged one
+/// no longer than one fdatasync takes (and never when it acknowledged one
 /// append or none, so a lone writer never waits). Without this, 64
 /// writers split into two cohorts that take turns, each fdatasync carrying
 /// half of them.
 pub fn run_syncer(shared: Arc<Shared>, rx: Receiver<Written>) {
-    let mut last_sync = Duration::ZERO;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(w) = rx.try_recv() {
             group.push(w);
         }
         let acknowledged: u64 = group.iter().map(|w| w.outcomes.len() as u64).sum();
-        let handled_at_ack = *shared.handled.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         sync_group(&shared, group);
-        last_sync = last_sync.max(Duration::from_micros(1)).min(started.elapsed());
+        let last_sync = started.elapsed();
         if acknowledged > 1 {
+            // Counted after the acknowledgements went out: whatever the
+            // writer handles from here on is their writers coming back.
+            let handled_at_ack = *shared.handled.lock().unwrap_or_else(|p| p.into_inner());
             wait_for_cohort(&shared, handled_at_ack + acknowledged, last_sync / COHORT_WAIT_FRACTION);
         }
     }

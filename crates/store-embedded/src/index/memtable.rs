@@ -10,6 +10,10 @@ use super::stream_version_key;
 /// Index entries for a contiguous range of positions.
 #[derive(Debug, Default, Clone)]
 pub struct Memtable {
+    /// Ids that arrived in increasing order (the store's own UUID v7s):
+    /// appended and binary-searched, far cheaper than hashing.
+    ordered_ids: Vec<(u128, u64)>,
+    /// All other ids (client-supplied ones, mostly).
     ids: HashMap<u128, u64, RandomState>,
     /// stream key → (first version held here, locations of that version on).
     streams: HashMap<u64, (u64, Vec<u64>), RandomState>,
@@ -21,7 +25,8 @@ impl Memtable {
     /// writer's path.
     pub fn with_capacity(events: usize) -> Self {
         Memtable {
-            ids: HashMap::with_capacity_and_hasher(events, RandomState::default()),
+            ordered_ids: Vec::with_capacity(events),
+            ids: HashMap::default(),
             streams: HashMap::default(),
             n_events: 0,
         }
@@ -38,7 +43,12 @@ impl Memtable {
     /// Versions of a stream arrive in order, so each stream's entries are a
     /// contiguous run of versions.
     pub fn insert(&mut self, id: u128, stream_key: u64, version: u64, loc: u64) {
-        self.ids.insert(id, loc);
+        let is_v7 = (id >> 76) & 0xf == 7;
+        if is_v7 && self.ordered_ids.last().is_none_or(|(last, _)| *last < id) {
+            self.ordered_ids.push((id, loc));
+        } else {
+            self.ids.insert(id, loc);
+        }
         let entry = self.streams.entry(stream_key).or_insert_with(|| (version, Vec::new()));
         debug_assert_eq!(entry.0 + entry.1.len() as u64, version, "versions arrive in order");
         entry.1.push(loc);
@@ -46,6 +56,9 @@ impl Memtable {
     }
 
     pub fn id(&self, id: u128) -> Option<u64> {
+        if let Ok(i) = self.ordered_ids.binary_search_by_key(&id, |(k, _)| *k) {
+            return Some(self.ordered_ids[i].1);
+        }
         self.ids.get(&id).copied()
     }
 
@@ -64,6 +77,7 @@ impl Memtable {
     /// The id index entries, sorted by key.
     pub fn sorted_ids(&self) -> Vec<(u128, u64)> {
         let mut v: Vec<_> = self.ids.iter().map(|(k, l)| (*k, *l)).collect();
+        v.extend_from_slice(&self.ordered_ids);
         v.sort_unstable();
         v
     }
@@ -84,6 +98,23 @@ impl Memtable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_and_unordered_ids_are_both_found() {
+        let v7 = |n: u128| (0x0190_0000_0000u128 << 80) | (7u128 << 76) | (2u128 << 62) | n;
+        let mut m = Memtable::with_capacity(8);
+        m.insert(v7(5), 1, 0, 50);
+        m.insert(v7(9), 1, 1, 90);
+        m.insert(v7(7), 1, 2, 70); // out of order: goes to the map
+        m.insert(42, 2, 0, 420); // not a v7
+        for (id, loc) in [(v7(5), 50), (v7(9), 90), (v7(7), 70), (42, 420)] {
+            assert_eq!(m.id(id), Some(loc));
+        }
+        assert_eq!(m.id(v7(6)), None);
+        let sorted = m.sorted_ids();
+        assert_eq!(sorted.len(), 4);
+        assert!(sorted.windows(2).all(|w| w[0].0 < w[1].0));
+    }
 
     #[test]
     fn ranges_and_sorted_output() {
