@@ -16,5 +16,5 @@ pub mod segment;
 pub mod verify;
 
 pub use config::{Clock, Config, SystemClock};
-pub use engine::{EmbeddedStore, StoreStats};
+pub use engine::{EmbeddedStore, Recovery, StoreStats};
 pub use error::OpenError;

@@ -194,11 +194,14 @@ async fn run(ops: Vec<Op>) {
                 store.close().unwrap();
                 drop(store);
                 store = open(dir.path());
+                let r = store.stats().recovery;
+                assert!(!r.rebuilt_index && r.replayed_events == 0, "step {step}: a clean restart redid work: {r:?}");
             }
             Op::Crash => {
                 store.close_without_checkpoint();
                 drop(store);
                 store = open(dir.path());
+                assert!(!store.stats().recovery.rebuilt_index, "step {step}: the checkpoint was lost");
             }
         }
         assert_eq!(store.next_position(), model.next_position(), "step {step}: next position");

@@ -26,6 +26,11 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "index_runs": s.index_runs,
                 "index_checkpoint_position": s.checkpoint_position,
                 "open_ms": open_ms,
+                "recovery": {
+                    "rebuilt_index": s.recovery.rebuilt_index,
+                    "replayed_events": s.recovery.replayed_events,
+                    "truncated_bytes": s.recovery.truncated_bytes,
+                },
             })
         );
     } else {
@@ -35,7 +40,16 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         println!("last position:    {}", s.events.checked_sub(1).map_or_else(|| "-".into(), |p| p.to_string()));
         println!("segments:         {} ({} bytes)", s.segments, s.log_bytes);
         println!("index:            {} runs, checkpoint at position {}", s.index_runs, s.checkpoint_position);
-        println!("opened in:        {open_ms:.1} ms");
+        println!(
+            "opened in:        {open_ms:.1} ms (replayed {} events{}{})",
+            s.recovery.replayed_events,
+            if s.recovery.rebuilt_index { ", rebuilt the index" } else { "" },
+            if s.recovery.truncated_bytes > 0 {
+                format!(", dropped a {}-byte unfinished commit", s.recovery.truncated_bytes)
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

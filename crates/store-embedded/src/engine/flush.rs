@@ -124,16 +124,25 @@ fn publish(
     checkpoint.next_run_number = shared.next_run_number.load(Ordering::SeqCst);
     checkpoint.store(shared.config.fs.as_ref(), &shared.dirs.index)?;
     let live: HashSet<String> = id_runs.iter().chain(&stream_runs).map(|r| r.file_name.clone()).collect();
-    {
+    let retired: Vec<String> = {
         let mut st = shared.write();
-        st.id_runs = id_runs;
-        st.stream_runs = stream_runs;
+        let old = std::mem::replace(&mut st.id_runs, id_runs)
+            .into_iter()
+            .chain(std::mem::replace(&mut st.stream_runs, stream_runs));
+        let retired = old.map(|r| r.file_name.clone()).filter(|name| !live.contains(name)).collect();
         if frozen_done {
             st.frozen = None;
         }
         st.last_checkpoint = checkpoint;
+        retired
+    };
+    // Only runs this publish retired: another thread may have written a run
+    // it has not published yet.
+    for name in retired {
+        if let Err(e) = shared.config.fs.remove(&shared.dirs.index.join(&name)) {
+            tracing::warn!(run = %name, error = %e, "could not delete a retired index run");
+        }
     }
-    remove_unlisted(shared, &live);
     Ok(())
 }
 
@@ -200,10 +209,10 @@ pub fn compact_once(shared: &Shared) -> io::Result<()> {
     while merge_kind(shared, true)? || merge_kind(shared, false)? {}
     Ok(())
 }
-/// Deletes run files the checkpoint does not list: retired inputs of a
-/// merge, or leftovers of a flush a crash interrupted. (A reader still
-/// holding one keeps reading it: the file lives until its last handle
-/// closes.)
+/// Deletes run files the checkpoint does not list: leftovers of a flush or
+/// merge a crash interrupted. Only at open, before any thread writes runs.
+/// (A reader still holding a retired run keeps reading it: the file lives
+/// until its last handle closes.)
 pub fn remove_unlisted(shared: &Shared, live: &HashSet<String>) {
     let Ok(paths) = shared.config.fs.list(&shared.dirs.index) else { return };
     for path in paths {

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::Config;
 use crate::lock::DirLock;
 use crate::OpenError;
-pub use state::Shared;
+pub use state::{Recovery, Shared};
 use writer::{Request, Writer};
 
 /// Numbers `hindsight info` shows.
@@ -45,6 +45,8 @@ pub struct StoreStats {
     pub events_written: u64,
     pub bytes_written: u64,
     pub appends_answered: u64,
+    /// What the last open had to do.
+    pub recovery: Recovery,
 }
 
 /// The default backend: a segment log in `DATA_DIR/log/` and derived
@@ -172,6 +174,7 @@ impl EmbeddedStore {
             events_written: c.events.load(Ordering::Relaxed),
             bytes_written: c.bytes.load(Ordering::Relaxed),
             appends_answered: c.appends.load(Ordering::Relaxed),
+            recovery: self.shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::flush::{compact_once, flush_frozen, freeze, remove_unlisted};
-use super::state::{Dirs, FlushControl, SegmentFile, Shared, State};
+use super::state::{Dirs, FlushControl, Recovery, SegmentFile, Shared, State};
 use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX, SPARSE_STRIDE};
 use crate::index::checkpoint::{Checkpoint, Head};
 use crate::index::memtable::Memtable;
@@ -89,31 +89,37 @@ fn open_segments(config: &Config, dirs: &Dirs) -> Result<BTreeMap<u32, Arc<Segme
 /// A checkpoint with its id runs and stream runs opened.
 type LoadedIndex = (Checkpoint, Vec<Arc<Run>>, Vec<Arc<Run>>);
 
-/// Loads the checkpoint and its runs; None (rebuild from the log) when it
-/// is missing, damaged, or does not fit the log.
-fn load_checkpoint(config: &Config, dirs: &Dirs, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Option<LoadedIndex> {
+/// Loads the checkpoint and its runs: Ok(None) when there is none yet,
+/// Err(()) (rebuild from the log) when it is damaged or does not fit the
+/// log.
+#[allow(clippy::result_unit_err)]
+fn load_checkpoint(
+    config: &Config,
+    dirs: &Dirs,
+    segments: &BTreeMap<u32, Arc<SegmentFile>>,
+) -> Result<Option<LoadedIndex>, ()> {
     let fs = config.fs.as_ref();
     let ckpt = match Checkpoint::load(fs, &dirs.index) {
         Ok(Some(c)) => c,
-        Ok(None) => return None,
+        Ok(None) => return Ok(None),
         Err(e) => {
             tracing::warn!(error = %e, "index checkpoint unreadable; rebuilding the indexes from the log");
-            return None;
+            return Err(());
         }
     };
     let fits = ckpt.tail.is_some_and(|t| segments.get(&t.segment).is_some_and(|s| u64::from(t.offset) <= s.end()));
     if !fits {
         tracing::warn!("index checkpoint is ahead of the log; rebuilding the indexes from the log");
-        return None;
+        return Err(());
     }
     let open = |refs: &[crate::index::checkpoint::RunRef]| -> std::io::Result<Vec<Arc<Run>>> {
         refs.iter().map(|r| Run::open(fs, &dirs.index, &r.file_name, r.count).map(Arc::new)).collect()
     };
     match (open(&ckpt.id_runs), open(&ckpt.stream_runs)) {
-        (Ok(ids), Ok(streams)) => Some((ckpt, ids, streams)),
+        (Ok(ids), Ok(streams)) => Ok(Some((ckpt, ids, streams))),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "index run unreadable; rebuilding the indexes from the log");
-            None
+            Err(())
         }
     }
 }
@@ -148,8 +154,8 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
     let segments = open_segments(&config, &dirs)?;
     let first = segments.values().next().cloned().ok_or_else(|| OpenError::Config("no segments".into()))?;
     let loaded = load_checkpoint(&config, &dirs, &segments);
-    let rebuilding = loaded.is_none();
-    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| {
+    let rebuilding = loaded.is_err();
+    let (ckpt, id_runs, stream_runs) = loaded.ok().flatten().unwrap_or_else(|| {
         let ckpt = Checkpoint {
             tail: Some(Loc { segment: first.number, offset: HEADER_BYTES as u32 }),
             chain: first.header.prev_chain,
@@ -189,11 +195,9 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         handled: Mutex::new(0),
         handled_cv: Condvar::new(),
         counters: Default::default(),
+        recovery: Mutex::new(Recovery { rebuilt_index: rebuilding, ..Recovery::default() }),
     });
     remove_unlisted(&shared, &live);
-    if rebuilding && ckpt.next_position == 0 && first.end() > HEADER_BYTES as u64 {
-        tracing::info!("rebuilding the indexes from the log");
-    }
     replay_tail(&shared, tail, &segments)?;
     let next = shared.read().next_position;
     shared.watch.send_replace(next);
@@ -265,6 +269,7 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
                 }
             }
             let dropped = file_end - end.end_offset;
+            shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).truncated_bytes += dropped;
             seg.file.set_len(end.end_offset).map_err(io_err(format!("truncating {at}")))?;
             seg.file.sync_data().map_err(io_err(format!("syncing {at}")))?;
             tracing::warn!(segment = %at, bytes = dropped, offset = end.end_offset, "dropped the unfinished commit at the end of the log (it was never acknowledged)");
@@ -277,6 +282,7 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
     if replayed > 0 {
         tracing::info!(events = replayed, "replayed the log past the index checkpoint");
     }
+    shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).replayed_events = replayed;
     Ok(())
 }
 

@@ -111,6 +111,18 @@ pub struct Shared {
     pub handled: Mutex<u64>,
     pub handled_cv: Condvar,
     pub counters: Counters,
+    pub recovery: Mutex<Recovery>,
+}
+
+/// What opening the store had to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The index checkpoint was missing or unusable and was rebuilt.
+    pub rebuilt_index: bool,
+    /// Events replayed from the log past the checkpoint.
+    pub replayed_events: u64,
+    /// Bytes of an unfinished commit cut off the end of the log.
+    pub truncated_bytes: u64,
 }
 
 /// Running totals for metrics and benchmarks.
