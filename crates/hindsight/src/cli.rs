@@ -11,12 +11,28 @@ pub struct Cli {
     /// `bench` uses a temporary directory unless this is given].
     #[arg(long, global = true, env = "HINDSIGHT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Log format on stderr: text or json.
+    #[arg(long, global = true, env = "HINDSIGHT_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the HTTP API on the embedded store. Settings come from flags,
+    /// then HINDSIGHT_* environment variables, then the --config TOML file
+    /// (keys: listen, data_dir, heartbeat_secs, body_bytes_max,
+    /// subscription_lag_max, append_queue_depth), then the defaults.
+    Serve(ServeArgs),
+    /// Follow $all (or a filtered part of it) from a server, one line per event.
+    Tail(TailArgs),
     /// Append one event to a stream; prints the result as JSON.
     Append(AppendArgs),
     /// Append NDJSON lines from stdin, one append per line, pipelined
@@ -35,6 +51,47 @@ pub enum Command {
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:7113; port 0 picks a free one].
+    #[arg(long, env = "HINDSIGHT_LISTEN")]
+    pub listen: Option<String>,
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "HINDSIGHT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Seconds between heartbeats on idle subscriptions [default: 15].
+    #[arg(long, env = "HINDSIGHT_HEARTBEAT_SECS")]
+    pub heartbeat_secs: Option<f64>,
+    /// Largest request body in bytes, refused with 413 before it is read [default: 25165824].
+    #[arg(long, env = "HINDSIGHT_BODY_BYTES_MAX")]
+    pub body_bytes_max: Option<usize>,
+    /// Drop a subscriber this many events behind the head, with a final
+    /// error event [default: never; it reads on at its own pace].
+    #[arg(long, env = "HINDSIGHT_SUBSCRIPTION_LAG_MAX")]
+    pub subscription_lag_max: Option<u64>,
+    /// Appends waiting for the writer; beyond it appends get 503 with
+    /// Retry-After [default: 4096].
+    #[arg(long, env = "HINDSIGHT_APPEND_QUEUE_DEPTH")]
+    pub append_queue_depth: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The server.
+    #[arg(long, env = "HINDSIGHT_URL", default_value = "http://127.0.0.1:7113")]
+    pub url: String,
+    /// First position to show [default: the end: only new events].
+    #[arg(long)]
+    pub from: Option<u64>,
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Event types, comma-separated.
+    #[arg(long)]
+    pub types: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +160,44 @@ pub enum BenchCommand {
     Append(BenchAppendArgs),
     /// Read all of $all in process.
     ReadAll(BenchReadAllArgs),
+    /// Appends over HTTP (against --url, or a server it starts itself),
+    /// against a raw fdatasync probe in the same run.
+    Http(BenchHttpArgs),
+    /// SSE catch-up throughput and live delivery latency.
+    Sse(BenchSseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHttpArgs {
+    /// A running server; without it the bench starts one on a temporary store.
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 100)]
+    pub event_size: usize,
+    #[arg(long, default_value_t = 3.0)]
+    pub probe_seconds: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSseArgs {
+    /// Events to catch up on.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Live appends per second while latency is measured.
+    #[arg(long, default_value_t = 10_000)]
+    pub live_rate: u64,
+    #[arg(long, default_value_t = 5.0)]
+    pub live_seconds: f64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,13 @@ impl From<&serde_json::Value> for JsonText {
     }
 }
 
+impl From<Box<serde_json::value::RawValue>> for JsonText {
+    /// A `RawValue` was checked by the parser that produced it.
+    fn from(v: Box<serde_json::value::RawValue>) -> Self {
+        JsonText(String::from(v.get()))
+    }
+}
+
 impl fmt::Debug for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -22,5 +22,5 @@ pub use expected::ExpectedVersion;
 pub use filter::Filter;
 pub use limits::Limits;
 pub use memory::MemoryStore;
-pub use store::{AllSlice, AppendPart, AppendResult, Direction, EventStore, StreamInfo};
+pub use store::{AllSlice, AppendPart, AppendResult, Direction, EventStore, Histogram, StoreStatus, StreamInfo};
 pub use validate::{check_retry, validate_append, validate_name, NameKind, ValidatedEvent, ValidatedPart};

@@ -172,6 +172,16 @@ impl EventStore for MemoryStore {
         Ok(m.events.get(i).map(|e| e.position))
     }
 
+    fn status(&self) -> crate::StoreStatus {
+        let m = self.lock();
+        crate::StoreStatus {
+            kind: "memory",
+            events: m.events.len() as u64,
+            streams: m.streams.len() as u64,
+            ..Default::default()
+        }
+    }
+
     fn next_position(&self) -> u64 {
         *self.next_position.borrow()
     }

@@ -48,6 +48,32 @@ pub struct AllSlice {
     pub end_of_log: bool,
 }
 
+/// A cumulative histogram (Prometheus-style: `counts[i]` observations at
+/// or below `bounds[i]`, the last bound being infinity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub bounds: Vec<f64>,
+    pub cumulative_counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// What a backend reports about itself for `/ready`, `/v1/info` and
+/// `/metrics`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoreStatus {
+    pub kind: &'static str,
+    pub events: u64,
+    pub streams: u64,
+    /// None while the store accepts writes; why not, otherwise.
+    pub refusing_writes: Option<String>,
+    /// (name, help, value) of monotonically increasing totals.
+    pub counters: Vec<(&'static str, &'static str, u64)>,
+    pub histograms: Vec<Histogram>,
+}
+
 /// The storage contract. Every backend implements it, and every backend
 /// passes [`crate::conformance`]. Everything above the storage layer
 /// (server, projections, time travel) talks only to this trait.
@@ -92,6 +118,22 @@ pub trait EventStore: Send + Sync + 'static {
     /// The first position whose timestamp is at or after `timestamp_us`;
     /// None when every event is older.
     async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError>;
+
+    /// Like [`EventStore::append_multi`], but answers None at once instead
+    /// of waiting when the backend's append queue is full, so a server can
+    /// tell its client to retry later rather than queue without bound.
+    async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {
+        Some(self.append_multi(parts).await)
+    }
+
+    /// Counts, health and metrics.
+    fn status(&self) -> StoreStatus;
+
+    /// Finishes queued appends and makes the store's state durable (for a
+    /// graceful shutdown). Blocks; later appends fail with `Closed`.
+    fn shutdown(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// One past the last committed position: the number of events stored.
     fn next_position(&self) -> u64;

@@ -13,7 +13,7 @@ use hindsight_store::{EventStore, ExpectedVersion, Filter, JsonText, NewEvent};
 use serde_json::json;
 
 use super::open_store;
-use crate::cli::{BenchAppendArgs, BenchReadAllArgs};
+use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchReadAllArgs, BenchSseArgs};
 
 /// The bench's store directory: the one given, kept; or a fresh temporary
 /// one, removed afterwards.
@@ -100,54 +100,63 @@ fn payload(event_size: usize) -> JsonText {
 /// the same disk (virtual disks drift by 2x within seconds).
 const SLICE_SECONDS: f64 = 0.5;
 
-pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
-    let bench_dir = BenchDir::new(dir)?;
-    let store = Arc::new(open_store(&bench_dir.path)?);
-    let data = payload(args.event_size);
-    // Writers append while the gate is open; the probe runs while it is shut.
+/// One append of a bench writer: returns the events it stored.
+type AppendFn = Arc<dyn Fn(usize) -> futures::future::BoxFuture<'static, anyhow::Result<u64>> + Send + Sync>;
+
+/// What a sliced run measured.
+struct Sliced {
+    latencies_us: Vec<u32>,
+    events: u64,
+    bench_seconds: f64,
+    raw_records_per_sec: f64,
+}
+
+/// Runs `writers` concurrent appenders in slices alternating with a raw
+/// fdatasync probe of `probe_records` records per sync.
+async fn run_sliced(
+    dir: &Path,
+    writers: usize,
+    seconds: f64,
+    record_bytes: usize,
+    probe_records: usize,
+    append: AppendFn,
+) -> anyhow::Result<Sliced> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     let (gate, gate_rx) = tokio::sync::watch::channel(false);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for w in 0..args.writers {
-        let (store, data, mut gate, stop, in_flight) =
-            (store.clone(), data.clone(), gate_rx.clone(), stop.clone(), in_flight.clone());
-        let batch = args.batch;
+    for w in 0..writers {
+        let (append, mut gate, stop, in_flight, events) =
+            (append.clone(), gate_rx.clone(), stop.clone(), in_flight.clone(), events.clone());
         tasks.push(tokio::spawn(async move {
-            let stream = format!("bench-{w}");
             let mut latencies_us = Vec::new();
             loop {
                 while !*gate.borrow_and_update() {
-                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) {
                         return anyhow::Ok(latencies_us);
                     }
                     gate.changed().await?;
                 }
-                in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let events = (0..batch).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
+                in_flight.fetch_add(1, Ordering::SeqCst);
                 let t = Instant::now();
-                let result = store.append(&stream, ExpectedVersion::Any, events).await;
+                let result = append(w).await;
                 latencies_us.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                result?;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                events.fetch_add(result?, Ordering::SeqCst);
             }
         }));
     }
-    let record_bytes = args.event_size + 80;
-    let raw_batch_records = (args.writers * args.batch).next_power_of_two();
-    let single = args.writers * args.batch == 1;
-    let probe_records = if single { 1 } else { raw_batch_records };
     let (mut bench_seconds, mut probe_seconds, mut probe_records_done) = (0.0f64, 0.0f64, 0.0f64);
-    let probe = Arc::new(std::sync::Mutex::new(RawProbe::new(&bench_dir.path, "raw-probe-interleaved.tmp")?));
-    let start_events = store.next_position();
-    while bench_seconds < args.seconds {
+    let probe = Arc::new(std::sync::Mutex::new(RawProbe::new(dir, "raw-probe-interleaved.tmp")?));
+    while bench_seconds < seconds {
         let t = Instant::now();
         gate.send_replace(true);
         tokio::time::sleep(Duration::from_secs_f64(SLICE_SECONDS)).await;
         gate.send_replace(false);
-        while in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            tokio::task::yield_now().await;
+        while in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_micros(100)).await;
         }
         bench_seconds += t.elapsed().as_secs_f64();
         let probe = probe.clone();
@@ -158,60 +167,296 @@ pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result
         probe_records_done += rate * SLICE_SECONDS;
         probe_seconds += SLICE_SECONDS;
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
     gate.send_replace(false);
-    let mut latencies = Vec::new();
+    let mut latencies_us = Vec::new();
     for t in tasks {
-        latencies.extend(t.await??);
+        latencies_us.extend(t.await??);
     }
+    latencies_us.sort_unstable();
+    Ok(Sliced {
+        latencies_us,
+        events: events.load(Ordering::SeqCst),
+        bench_seconds,
+        raw_records_per_sec: probe_records_done / probe_seconds,
+    })
+}
+
+/// The JSON both append benches print.
+#[allow(clippy::too_many_arguments)]
+fn append_report(
+    workload: &str,
+    writers: usize,
+    batch: usize,
+    event_size: usize,
+    run: &Sliced,
+    other_raw: f64,
+    raw_batch_records: usize,
+) -> serde_json::Value {
+    let single = writers * batch == 1;
+    let events_per_sec = run.events as f64 / run.bench_seconds;
+    let appends = run.latencies_us.len() as f64;
+    let (raw_fsync_per_sec, raw_batch_records_per_sec) =
+        if single { (run.raw_records_per_sec, other_raw) } else { (other_raw, run.raw_records_per_sec) };
+    let reference = if single { "raw_fsync_per_sec" } else { "raw_batch_records_per_sec" };
+    json!({
+        "workload": workload,
+        "writers": writers,
+        "batch": batch,
+        "event_size": event_size,
+        "seconds": run.bench_seconds,
+        "durability": "fdatasync before every acknowledgement (group commit)",
+        "appends": appends as u64,
+        "events": run.events,
+        "events_per_sec": events_per_sec.round(),
+        "appends_per_sec": (appends / run.bench_seconds).round(),
+        "p50_us": percentile(&run.latencies_us, 0.50),
+        "p99_us": percentile(&run.latencies_us, 0.99),
+        "p999_us": percentile(&run.latencies_us, 0.999),
+        "max_us": run.latencies_us.last().copied().unwrap_or(0),
+        "raw_fsync_per_sec": raw_fsync_per_sec.round(),
+        "raw_batch_records": raw_batch_records,
+        "raw_batch_records_per_sec": raw_batch_records_per_sec.round(),
+        "raw_reference": reference,
+        "raw_method": format!("{reference} interleaved with the bench in {SLICE_SECONDS} s slices; the other probe run once after"),
+        "ratio_to_raw": (events_per_sec / run.raw_records_per_sec * 1000.0).round() / 1000.0,
+    })
+}
+
+fn probe_shape(writers: usize, batch: usize) -> (usize, usize) {
+    let raw_batch_records = (writers * batch).next_power_of_two().max(64);
+    let probe_records = if writers * batch == 1 { 1 } else { (writers * batch).next_power_of_two() };
+    (raw_batch_records, probe_records)
+}
+
+pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result<std::process::ExitCode> {
+    anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
+    let bench_dir = BenchDir::new(dir)?;
+    let store = Arc::new(open_store(&bench_dir.path)?);
+    let data = payload(args.event_size);
+    let batch = args.batch;
+    let append_store = store.clone();
+    let append: AppendFn = Arc::new(move |w| {
+        let (store, data) = (append_store.clone(), data.clone());
+        Box::pin(async move {
+            let events = (0..batch).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
+            store.append(&format!("bench-{w}"), ExpectedVersion::Any, events).await?;
+            Ok(batch as u64)
+        })
+    });
+    let record_bytes = args.event_size + 80;
+    let (raw_batch_records, probe_records) = probe_shape(args.writers, args.batch);
+    let run = run_sliced(&bench_dir.path, args.writers, args.seconds, record_bytes, probe_records, append).await?;
     let rss = rss_bytes();
-    let stored = store.next_position();
     let stats = store.stats();
     let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
     store.close()?;
     drop(store);
-    latencies.sort_unstable();
-    let appends = latencies.len() as f64;
-    let events = (stored - start_events) as f64;
-    let events_per_sec = events / bench_seconds;
-    let raw_interleaved = probe_records_done / probe_seconds;
-    // The other probe, for reference, in one piece after the run.
-    let mut other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?;
-    let (raw_fsync_per_sec, raw_batch_records_per_sec) = if single {
-        (raw_interleaved, other.run(record_bytes, raw_batch_records.max(64), args.probe_seconds)?)
-    } else {
-        (other.run(record_bytes, 1, args.probe_seconds)?, raw_interleaved)
+    let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
+        record_bytes,
+        if probe_records == 1 { raw_batch_records } else { 1 },
+        args.probe_seconds,
+    )?;
+    let mut out = append_report("append", args.writers, args.batch, args.event_size, &run, other, raw_batch_records);
+    out["fsyncs"] = json!(stats.fsyncs);
+    out["events_per_fsync"] = json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
+    out["fsync_avg_us"] = json!(stats.fsync_micros / stats.fsyncs.max(1));
+    out["rss_bytes"] = json!(rss);
+    out["data_dir"] = json!(bench_dir.path.display().to_string());
+    out["data_dir_kept"] = json!(!bench_dir.remove);
+    println!("{out}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A server in this process on a temporary (or given) store, for benches
+/// that need one; stops when dropped.
+struct LocalServer {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    store: Arc<hindsight_store_embedded::EmbeddedStore>,
+}
+
+impl LocalServer {
+    async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let store = Arc::new(open_store(dir)?);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dyn_store: Arc<dyn EventStore> = store.clone();
+        let task = tokio::spawn(hindsight_server::serve(listener, dyn_store, Default::default(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(LocalServer { url, stop: Some(stop), task: Some(task), store })
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await??;
+        }
+        Ok(())
+    }
+}
+
+pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std::process::ExitCode> {
+    anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
+    let bench_dir = BenchDir::new(dir)?;
+    let server = match &args.url {
+        Some(_) => None,
+        None => Some(LocalServer::start(&bench_dir.path).await?),
     };
-    drop(other);
-    let reference = if single { "raw_fsync_per_sec" } else { "raw_batch_records_per_sec" };
+    let url = args.url.clone().or_else(|| server.as_ref().map(|s| s.url.clone())).unwrap_or_default();
+    let client = hindsight_client::Client::new(&url);
+    let data: serde_json::Value = json!({ "p": "x".repeat(args.event_size.saturating_sub(8)) });
+    let batch = args.batch;
+    let append: AppendFn = Arc::new(move |w| {
+        let (client, data) = (client.clone(), data.clone());
+        Box::pin(async move {
+            let events = (0..batch).map(|_| hindsight_client::NewEvent::new("BenchEvent", data.clone())).collect();
+            client.append(&format!("bench-{w}"), hindsight_client::Expected::Any, events).await?;
+            Ok(batch as u64)
+        })
+    });
+    let record_bytes = args.event_size + 80;
+    let (raw_batch_records, probe_records) = probe_shape(args.writers, args.batch);
+    let run = run_sliced(&bench_dir.path, args.writers, args.seconds, record_bytes, probe_records, append).await?;
+    let fsync_stats = server.as_ref().map(|s| s.store.stats());
+    if let Some(s) = server {
+        s.stop().await?;
+    }
+    let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
+        record_bytes,
+        if probe_records == 1 { raw_batch_records } else { 1 },
+        args.probe_seconds,
+    )?;
+    let mut out =
+        append_report("http-append", args.writers, args.batch, args.event_size, &run, other, raw_batch_records);
+    out["url"] = json!(args.url.clone().unwrap_or_else(|| format!("{url} (started by the bench)")));
+    if let Some(stats) = fsync_stats {
+        out["events_per_fsync"] =
+            json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
+    }
+    println!("{out}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::process::ExitCode> {
+    use futures::StreamExt;
+    let bench_dir = BenchDir::new(dir)?;
+    let server = LocalServer::start(&bench_dir.path).await?;
+    let store = server.store.clone();
+    let data = payload(100);
+    let mut queued = store.next_position();
+    let mut in_flight = std::collections::VecDeque::new();
+    while queued < args.events {
+        let n = (args.events - queued).min(1000);
+        let events = (0..n).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
+        let part = hindsight_store::AppendPart {
+            stream: format!("sse-{}", queued / 1000 % 100),
+            expected: ExpectedVersion::Any,
+            events,
+        };
+        in_flight.push_back(store.enqueue_multi(vec![part]).await?);
+        if in_flight.len() >= 16 {
+            if let Some(f) = in_flight.pop_front() {
+                f.await?;
+            }
+        }
+        queued += n;
+    }
+    for f in in_flight {
+        f.await?;
+    }
+    let total = store.next_position();
+    // Catch-up: a thin reader that counts SSE events (lines starting
+    // `id: `), so the figure is the server's delivery rate, not a JSON
+    // parser's.
+    let started = Instant::now();
+    let response = reqwest::get(format!("{}/v1/subscribe?from=0", server.url)).await?.error_for_status()?;
+    let mut body = response.bytes_stream();
+    let (mut received, mut at_line_start, mut matched) = (0u64, true, 0usize);
+    'read: while let Some(chunk) = body.next().await {
+        for &b in chunk?.iter() {
+            if matched > 0 || at_line_start {
+                if b == b"id: "[matched] {
+                    matched += 1;
+                    if matched == 4 {
+                        received += 1;
+                        matched = 0;
+                        if received >= total {
+                            break 'read;
+                        }
+                    }
+                } else {
+                    matched = 0;
+                }
+            }
+            at_line_start = b == b'\n';
+        }
+    }
+    drop(body);
+    let catch_up_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(received == total, "the subscription delivered {received} of {total} events");
+    let client = hindsight_client::Client::new(&server.url);
+    let mut sub = Box::pin(client.subscribe(total, hindsight_client::Filter::default()));
+    // Live: append at a steady rate; measure commit-to-delivery latency.
+    let rate = args.live_rate.max(1);
+    let per_tick = (rate / 1000).max(1);
+    let appender_store = store.clone();
+    let live_for = Duration::from_secs_f64(args.live_seconds);
+    let appender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        let t0 = Instant::now();
+        let mut sent = 0u64;
+        while t0.elapsed() < live_for {
+            tick.tick().await;
+            let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
+            let n = due.saturating_sub(sent).min(per_tick * 10);
+            if n == 0 {
+                continue;
+            }
+            let events = (0..n).map(|_| NewEvent::new("Live", json!({ "t": 1 }))).collect::<Vec<_>>();
+            appender_store.append("live-1", ExpectedVersion::Any, events).await?;
+            sent += n;
+        }
+        anyhow::Ok(sent)
+    });
+    let mut latencies_us = Vec::new();
+    let deadline = Instant::now() + live_for + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline.into(), sub.next()).await {
+            Ok(Some(Ok(e))) => {
+                let ts = humantime::parse_rfc3339(&e.timestamp).map_err(|x| anyhow::anyhow!("{x}"))?;
+                let lag = std::time::SystemTime::now().duration_since(ts).unwrap_or_default();
+                latencies_us.push(lag.as_micros().min(u128::from(u32::MAX)) as u32);
+                if appender.is_finished() && store.next_position() == e.position + 1 {
+                    break;
+                }
+            }
+            Ok(Some(Err(e))) => return Err(e.into()),
+            _ => break,
+        }
+    }
+    let sent = appender.await??;
+    latencies_us.sort_unstable();
+    server.stop().await?;
     let out = json!({
-        "workload": "append",
-        "writers": args.writers,
-        "batch": args.batch,
-        "event_size": args.event_size,
-        "seconds": bench_seconds,
+        "workload": "sse",
+        "catch_up_events": total,
+        "catch_up_seconds": catch_up_seconds,
+        "catch_up_events_per_sec": (total as f64 / catch_up_seconds).round(),
+        "catch_up_reader": "raw SSE over HTTP, counting events (no JSON parsing)",
+        "live_rate_per_sec": rate,
+        "live_events_sent": sent,
+        "live_events_received": latencies_us.len(),
+        "live_p50_us": percentile(&latencies_us, 0.50),
+        "live_p99_us": percentile(&latencies_us, 0.99),
+        "live_p999_us": percentile(&latencies_us, 0.999),
+        "latency": "server commit timestamp to client receipt, same machine",
         "durability": "fdatasync before every acknowledgement (group commit)",
-        "appends": appends as u64,
-        "events": events as u64,
-        "events_per_sec": events_per_sec.round(),
-        "appends_per_sec": (appends / bench_seconds).round(),
-        "p50_us": percentile(&latencies, 0.50),
-        "p99_us": percentile(&latencies, 0.99),
-        "p999_us": percentile(&latencies, 0.999),
-        "max_us": latencies.last().copied().unwrap_or(0),
-        "raw_fsync_per_sec": raw_fsync_per_sec.round(),
-        "raw_batch_records": if single { raw_batch_records.max(64) } else { raw_batch_records },
-        "raw_batch_records_per_sec": raw_batch_records_per_sec.round(),
-        "raw_reference": reference,
-        "raw_method": format!("{reference} interleaved with the bench in {SLICE_SECONDS} s slices; the other probe run once after"),
-        "ratio_to_raw": (events_per_sec / raw_interleaved * 1000.0).round() / 1000.0,
-        "fsyncs": stats.fsyncs,
-        "events_per_fsync": (stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0,
-        "commits_per_fsync": (stats.commits as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0,
-        "fsync_avg_us": stats.fsync_micros / stats.fsyncs.max(1),
-        "rss_bytes": rss,
-        "data_dir": bench_dir.path.display().to_string(),
-        "data_dir_kept": !bench_dir.remove,
     });
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)

@@ -6,6 +6,8 @@ mod import;
 mod info;
 mod input;
 mod read;
+mod serve;
+mod tail;
 mod verify;
 
 use std::path::Path;
@@ -24,6 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let default_dir = Path::new(DEFAULT_DATA_DIR);
     let dir = given.unwrap_or(default_dir);
     match cli.command {
+        Command::Serve(args) => serve::run(given, args).await,
+        Command::Tail(args) => tail::run(args).await,
         Command::Append(args) => append::run(dir, args).await,
         Command::Import => import::run(dir).await,
         Command::Read(args) => read::stream(dir, args).await,
@@ -32,6 +36,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(dir, args.json),
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
+        Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
+        Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
     }
 }
 

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use hindsight_store::{
     validate_append, AllSlice, AppendPart, AppendResult, Direction, EventStore, Filter, RecordedEvent, StoreError,
-    StreamInfo,
+    StoreStatus, StreamInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -271,6 +271,40 @@ impl EventStore for EmbeddedStore {
 
     async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
         read::position_at(&self.shared, timestamp_us)
+    }
+
+    async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {
+        EmbeddedStore::try_append_multi(self, parts).await
+    }
+
+    fn status(&self) -> StoreStatus {
+        let s = self.stats();
+        let c = &self.shared.counters;
+        StoreStatus {
+            kind: "embedded",
+            events: s.events,
+            streams: s.streams,
+            refusing_writes: self.shared.poisoned(),
+            counters: vec![
+                ("hindsight_fsyncs_total", "fdatasyncs of the log", s.fsyncs),
+                ("hindsight_commits_total", "commits made durable", s.commits),
+                ("hindsight_events_appended_total", "events made durable", s.events_written),
+                ("hindsight_bytes_appended_total", "log bytes made durable", s.bytes_written),
+                (
+                    "hindsight_appends_answered_total",
+                    "appends answered (stored, retried or refused)",
+                    s.appends_answered,
+                ),
+            ],
+            histograms: vec![
+                c.fsync_events.export("hindsight_fsync_batch_events", "events made durable per fdatasync", 1.0),
+                c.fsync_latency.export("hindsight_fsync_duration_seconds", "fdatasync latency", 1e-6),
+            ],
+        }
+    }
+
+    fn shutdown(&self) -> Result<(), StoreError> {
+        self.close()
     }
 
     fn next_position(&self) -> u64 {

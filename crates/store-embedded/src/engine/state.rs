@@ -125,15 +125,82 @@ pub struct Recovery {
     pub truncated_bytes: u64,
 }
 
+/// A fixed-bucket histogram of atomics: cheap enough for every fsync.
+#[derive(Debug)]
+pub struct AtomicHistogram {
+    pub bounds: &'static [u64],
+    pub counts: Vec<AtomicU64>,
+    pub sum: AtomicU64,
+}
+
+impl AtomicHistogram {
+    pub fn new(bounds: &'static [u64]) -> Self {
+        AtomicHistogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+    pub fn observe(&self, v: u64) {
+        let i = self.bounds.partition_point(|b| *b < v);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(v, Ordering::Relaxed);
+    }
+    /// As a cumulative histogram, values scaled by `scale`.
+    pub fn export(&self, name: &'static str, help: &'static str, scale: f64) -> hindsight_store::Histogram {
+        let mut acc = 0;
+        let cumulative_counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| {
+                acc += c.load(Ordering::Relaxed);
+                acc
+            })
+            .collect();
+        let mut bounds: Vec<f64> = self.bounds.iter().map(|b| *b as f64 * scale).collect();
+        bounds.push(f64::INFINITY);
+        hindsight_store::Histogram {
+            name,
+            help,
+            bounds,
+            count: acc,
+            cumulative_counts,
+            sum: self.sum.load(Ordering::Relaxed) as f64 * scale,
+        }
+    }
+}
+
+pub const FSYNC_EVENTS_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+pub const FSYNC_MICROS_BOUNDS: &[u64] = &[50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10_000, 50_000, 250_000];
+
 /// Running totals for metrics and benchmarks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
+    /// Events made durable by each fdatasync.
+    pub fsync_events: AtomicHistogram,
+    /// Duration of each fdatasync, in microseconds.
+    pub fsync_latency: AtomicHistogram,
     pub fsyncs: AtomicU64,
     pub fsync_micros: AtomicU64,
     pub commits: AtomicU64,
     pub events: AtomicU64,
     pub bytes: AtomicU64,
     pub appends: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            fsync_events: AtomicHistogram::new(FSYNC_EVENTS_BOUNDS),
+            fsync_latency: AtomicHistogram::new(FSYNC_MICROS_BOUNDS),
+            fsyncs: AtomicU64::new(0),
+            fsync_micros: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

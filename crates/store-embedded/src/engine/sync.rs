@@ -109,8 +109,10 @@ fn sync_group(shared: &Shared, group: Vec<Written>) {
         synced.push(w.segment.number);
         let started = Instant::now();
         let result = w.segment.file.sync_data();
+        let micros = started.elapsed().as_micros() as u64;
         shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-        shared.counters.fsync_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        shared.counters.fsync_micros.fetch_add(micros, Ordering::Relaxed);
+        shared.counters.fsync_latency.observe(micros);
         if let Err(e) = result {
             shared.poison(format!("fdatasync of {} failed: {e}", w.segment.path.display()));
             let reason = shared.poisoned().unwrap_or_default();
@@ -148,6 +150,10 @@ fn sync_group(shared: &Shared, group: Vec<Written>) {
             c.bytes.fetch_add(w.end - w.commit_start, Ordering::Relaxed);
         }
         c.appends.fetch_add(group.iter().map(|w| w.outcomes.len() as u64).sum(), Ordering::Relaxed);
+        let events: u64 = group.iter().map(|w| w.placed.len() as u64).sum();
+        if events > 0 {
+            c.fsync_events.observe(events);
+        }
         st.active.len() >= shared.config.memtable_events_max
     };
     let next = shared.read().next_position;

@@ -1,0 +1,350 @@
+//! A Rust client for Hindsight's HTTP API: appends, reads, and a
+//! subscription stream that reconnects with `Last-Event-ID` and back-off,
+//! so a consumer sees every event once across server restarts. Errors
+//! mirror the API's codes.
+
+use std::time::Duration;
+
+use futures::stream::{self, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Errors, by the API's codes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("wrong expected version: {message}")]
+    WrongExpectedVersion { message: String, body: Value },
+    #[error("event id conflict: {message}")]
+    IdConflict { message: String, body: Value },
+    #[error("not found: {message}")]
+    NotFound { code: String, message: String },
+    #[error("bad request ({code}): {message}")]
+    BadRequest { code: String, message: String },
+    #[error("too large ({code}): {message}")]
+    TooLarge { code: String, message: String },
+    #[error("server overloaded; retry after {retry_after:?}")]
+    Overloaded { retry_after: Option<Duration> },
+    #[error("server error {status} ({code}): {message}")]
+    Server { status: u16, code: String, message: String },
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("unexpected response: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The API's error code, when the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::WrongExpectedVersion { .. } => Some("wrong_expected_version"),
+            ClientError::IdConflict { .. } => Some("event_id_conflict"),
+            ClientError::NotFound { code, .. }
+            | ClientError::BadRequest { code, .. }
+            | ClientError::TooLarge { code, .. }
+            | ClientError::Server { code, .. } => Some(code),
+            ClientError::Overloaded { .. } => Some("overloaded"),
+            _ => None,
+        }
+    }
+}
+
+/// `"any"`, `"no_stream"`, `"exists"` or a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Any,
+    NoStream,
+    Exists,
+    Exact(u64),
+}
+
+impl Expected {
+    fn to_json(self) -> Value {
+        match self {
+            Expected::Any => json!("any"),
+            Expected::NoStream => json!("no_stream"),
+            Expected::Exists => json!("exists"),
+            Expected::Exact(v) => json!(v),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewEvent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl NewEvent {
+    pub fn new(event_type: impl Into<String>, data: Value) -> Self {
+        NewEvent { id: None, event_type: event_type.into(), data, metadata: None, tags: Vec::new() }
+    }
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    pub stream: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u64,
+    pub position: u64,
+    pub timestamp: String,
+    pub data: Value,
+    pub metadata: Value,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct AppendResult {
+    pub first_position: u64,
+    pub last_position: u64,
+    pub next_expected_version: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamPage {
+    pub events: Vec<Event>,
+    pub next: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AllPage {
+    pub events: Vec<Event>,
+    pub next_position: u64,
+    pub end_of_log: bool,
+}
+
+/// Which events of `$all` to read or follow.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub category: Option<String>,
+    pub prefix: Option<String>,
+    pub types: Vec<String>,
+}
+
+impl Filter {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = &self.category {
+            q.push(("category", c.clone()));
+        }
+        if let Some(p) = &self.prefix {
+            q.push(("prefix", p.clone()));
+        }
+        if !self.types.is_empty() {
+            q.push(("types", self.types.join(",")));
+        }
+        q
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"].as_str().unwrap_or("unknown").to_string();
+    let message = body["message"].as_str().unwrap_or("").to_string();
+    Err(match (status.as_u16(), code.as_str()) {
+        (409, "wrong_expected_version") => ClientError::WrongExpectedVersion { message, body },
+        (409, _) => ClientError::IdConflict { message, body },
+        (404, _) => ClientError::NotFound { code, message },
+        (413, _) => ClientError::TooLarge { code, message },
+        (503, "overloaded") => ClientError::Overloaded { retry_after },
+        (400..=499, _) => ClientError::BadRequest { code, message },
+        (s, _) => ClientError::Server { status: s, code, message },
+    })
+}
+
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// `base` like `http://127.0.0.1:7113`.
+    pub fn new(base: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap_or_default();
+        Client { base: base.into().trim_end_matches('/').to_string(), http }
+    }
+
+    pub async fn append(
+        &self,
+        stream: &str,
+        expected: Expected,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, ClientError> {
+        let body = json!({ "expected_version": expected.to_json(), "events": events });
+        let r = self.http.post(format!("{}/v1/streams/{}", self.base, encode_path(stream))).json(&body).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    /// One atomic append across streams.
+    pub async fn append_multi(
+        &self,
+        parts: Vec<(String, Expected, Vec<NewEvent>)>,
+    ) -> Result<Vec<AppendResult>, ClientError> {
+        let appends: Vec<Value> = parts
+            .into_iter()
+            .map(|(s, e, ev)| json!({ "stream": s, "expected_version": e.to_json(), "events": ev }))
+            .collect();
+        let r = self.http.post(format!("{}/v1/append", self.base)).json(&json!({ "appends": appends })).send().await?;
+        let v: Value = check(r).await?.json().await?;
+        serde_json::from_value(v["results"].clone()).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        from: Option<u64>,
+        backwards: bool,
+        limit: usize,
+    ) -> Result<StreamPage, ClientError> {
+        let mut q = vec![
+            ("limit", limit.to_string()),
+            ("direction", if backwards { "backwards" } else { "forwards" }.to_string()),
+        ];
+        if let Some(f) = from {
+            q.push(("from", f.to_string()));
+        }
+        let r = self.http.get(format!("{}/v1/streams/{}", self.base, encode_path(stream))).query(&q).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    pub async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllPage, ClientError> {
+        let mut q = filter.query();
+        q.push(("from", from.to_string()));
+        q.push(("limit", limit.to_string()));
+        let r = self.http.get(format!("{}/v1/all", self.base)).query(&q).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    pub async fn info(&self) -> Result<Value, ClientError> {
+        let r = self.http.get(format!("{}/v1/info", self.base)).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    /// Every event from `from` on, following the live log. On a dropped
+    /// connection or a server restart it reconnects with `Last-Event-ID`
+    /// (back-off doubling from 50 ms to 5 s), so nothing is missed or
+    /// repeated. Ends only if the server refuses the subscription itself
+    /// (a 4xx), with that error.
+    pub fn subscribe(
+        &self,
+        from: u64,
+        filter: Filter,
+    ) -> impl Stream<Item = Result<Event, ClientError>> + Send + 'static {
+        let s = Subscription {
+            client: self.clone(),
+            filter,
+            next: from,
+            backoff: Duration::from_millis(50),
+            events: None,
+            done: false,
+        };
+        stream::unfold(s, |mut s| async move {
+            let item = s.next_event().await?;
+            Some((item, s))
+        })
+    }
+}
+
+struct Subscription {
+    client: Client,
+    filter: Filter,
+    next: u64,
+    backoff: Duration,
+    events: Option<stream::BoxStream<'static, Result<eventsource_stream::Event, String>>>,
+    done: bool,
+}
+
+impl Subscription {
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+    }
+
+    async fn next_event(&mut self) -> Option<Result<Event, ClientError>> {
+        use eventsource_stream::Eventsource;
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(events) = self.events.as_mut() else {
+                let mut q = self.filter.query();
+                q.push(("from", self.next.to_string()));
+                let mut req = self.client.http.get(format!("{}/v1/subscribe", self.client.base)).query(&q);
+                if self.next > 0 {
+                    req = req.header("Last-Event-ID", (self.next - 1).to_string());
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_client_error() => {
+                        self.done = true;
+                        return Some(Err(check(r).await.err().unwrap_or(ClientError::Decode("refused".into()))));
+                    }
+                    Ok(r) if r.status().is_success() => {
+                        self.events =
+                            Some(r.bytes_stream().eventsource().map(|e| e.map_err(|x| x.to_string())).boxed());
+                        self.backoff = Duration::from_millis(50);
+                    }
+                    _ => self.pause().await,
+                }
+                continue;
+            };
+            match events.next().await {
+                Some(Ok(e)) if e.event == "message" || e.event.is_empty() => {
+                    match serde_json::from_str::<Event>(&e.data) {
+                        // Already delivered before a reconnect: skip.
+                        Ok(ev) if ev.position < self.next => {}
+                        Ok(ev) => {
+                            self.next = ev.position + 1;
+                            return Some(Ok(ev));
+                        }
+                        Err(err) => return Some(Err(ClientError::Decode(err.to_string()))),
+                    }
+                }
+                // A final `shutdown` or `error` event: the server ends the stream; reconnect.
+                Some(Ok(_)) => self.events = None,
+                Some(Err(_)) | None => {
+                    self.events = None;
+                    self.pause().await;
+                }
+            }
+        }
+    }
+}

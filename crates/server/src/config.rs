@@ -1,0 +1,36 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default address: loopback only, so a fresh install is not exposed.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7113";
+/// Largest request body; checked against Content-Length before reading.
+pub const BODY_BYTES_MAX: usize = 24 << 20;
+/// Heartbeat comment on idle subscriptions.
+pub const HEARTBEAT_DEFAULT: Duration = Duration::from_secs(15);
+/// Events per page of a stream or `$all` read when the client sets no limit.
+pub const READ_PAGE_DEFAULT: usize = 100;
+/// Most events per page of a read.
+pub const READ_PAGE_MAX: usize = 10_000;
+
+/// Server settings (the CLI fills them from flags, env and a TOML file).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub heartbeat: Duration,
+    pub body_bytes_max: usize,
+    /// A subscriber this many events behind the head is sent a final
+    /// `error` event and dropped; None: it is never dropped (it reads on
+    /// from the log at its own pace, costing the server one page).
+    pub subscription_lag_max: Option<u64>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: LISTEN_DEFAULT.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7113))),
+            heartbeat: HEARTBEAT_DEFAULT,
+            body_bytes_max: BODY_BYTES_MAX,
+            subscription_lag_max: None,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Hindsight's HTTP API. The only crate that speaks the wire: it has its
+//! own request and response types (`wire.rs`), maps every store error to
+//! one status and body in one place (`error.rs`), and talks to storage
+//! only through the `EventStore` trait, so any backend slots in unchanged.
+
+mod config;
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod routes;
+mod state;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use hindsight_store::EventStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::ServerConfig;
+pub use openapi::{openapi_json, ROUTES};
+pub use state::AppState;
+
+/// The whole API as a router, without a socket (tests call it directly).
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish, ends every subscription with a final event, and makes
+/// the store durable.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn EventStore>,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState::new(store.clone(), config, stop_rx);
+    let app = app(state);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    };
+    // Small request/response pairs: don't let Nagle hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    tracing::info!("store closed; bye");
+    Ok(())
+}

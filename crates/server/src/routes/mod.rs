@@ -1,0 +1,55 @@
+//! The router: one module per group of routes.
+
+pub(crate) mod append;
+pub(crate) mod ops;
+pub(crate) mod read;
+pub(crate) mod subscribe;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_max = state.config.body_bytes_max;
+    Router::new()
+        .route("/v1/streams/{stream}", post(append::append).get(read::read_stream))
+        .route("/v1/streams/{stream}/info", get(read::stream_info))
+        .route("/v1/append", post(append::append_multi))
+        .route("/v1/all", get(read::read_all))
+        .route("/v1/position", get(read::position))
+        .route("/v1/info", get(ops::info))
+        .route("/v1/subscribe", get(subscribe::subscribe))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(body_max))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
+        .layer(middleware::from_fn(crate::metrics::track))
+        .layer(TraceLayer::new_for_http().on_failure(()))
+        .with_state(state)
+}
+
+/// Refuses a body whose declared length is over the limit before reading
+/// any of it.
+async fn refuse_oversized(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.config.body_bytes_max) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the request body is over the limit of {} bytes", state.config.body_bytes_max),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -1,0 +1,163 @@
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hindsight_store::{Direction, Filter, RecordedEvent};
+
+use crate::config::{READ_PAGE_DEFAULT, READ_PAGE_MAX};
+use crate::error::ApiError;
+use crate::extract::Query;
+use crate::state::AppState;
+use crate::wire::{
+    rfc3339, write_event, PositionQuery, PositionResponse, ReadAllQuery, ReadStreamQuery, StreamInfoResponse,
+};
+#[allow(unused_imports)]
+use crate::wire::{ErrorBody, ReadAllResponse, ReadStreamResponse};
+
+const NDJSON: &str = "application/x-ndjson";
+
+fn wants_ndjson(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(NDJSON))
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(READ_PAGE_DEFAULT),
+        Some(0) => Err(ApiError::bad_request("invalid_query", "limit must be at least 1")),
+        Some(n) => Ok(n.min(READ_PAGE_MAX)),
+    }
+}
+
+/// A JSON object `{ <fields before>, "events": [...], <fields after> }`
+/// written by hand, or NDJSON (one event per line) when asked for.
+fn events_response(ndjson: bool, events: &[RecordedEvent], before: &str, after: &str) -> Response {
+    let mut body = String::with_capacity(events.iter().map(|e| e.data.len() + 300).sum::<usize>() + 64);
+    if ndjson {
+        for e in events {
+            write_event(&mut body, e);
+            body.push('\n');
+        }
+        return ([(header::CONTENT_TYPE, NDJSON)], body).into_response();
+    }
+    body.push('{');
+    body.push_str(before);
+    body.push_str("\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        write_event(&mut body, e);
+    }
+    body.push(']');
+    body.push_str(after);
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn not_found(stream: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", format!("stream {stream:?} does not exist"))
+        .with_details(serde_json::json!({ "stream": stream }))
+}
+
+/// Reads a stream forwards or backwards from a version.
+#[utoipa::path(
+    get, path = "/v1/streams/{stream}",
+    params(("stream" = String, Path, description = "stream name"), ReadStreamQuery),
+    responses(
+        (status = 200, body = ReadStreamResponse, content_type = "application/json"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn read_stream(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<ReadStreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let direction = match q.direction.as_deref() {
+        None | Some("forwards") | Some("forward") => Direction::Forward,
+        Some("backwards") | Some("backward") => Direction::Backward,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("direction must be forwards or backwards, not {other:?}"),
+            ))
+        }
+    };
+    let limit = page_limit(q.limit)?;
+    let Some(info) = state.store.stream_info(&stream).await? else { return Err(not_found(&stream)) };
+    let events = state.store.read_stream(&stream, q.from, direction, limit).await?;
+    metrics::counter!("hindsight_reads_total", "kind" => "stream").increment(1);
+    let next = match (direction, events.last()) {
+        (Direction::Forward, Some(last)) if last.version < info.last_version => Some(last.version + 1),
+        (Direction::Backward, Some(last)) if last.version > 0 => Some(last.version - 1),
+        _ => None,
+    };
+    let before = format!("\"stream\":{},", serde_json::to_string(&stream).unwrap_or_default());
+    let after = format!(",\"next\":{}", next.map_or_else(|| "null".to_string(), |n| n.to_string()));
+    Ok(events_response(wants_ndjson(&headers), &events, &before, &after))
+}
+
+/// What a stream holds.
+#[utoipa::path(
+    get, path = "/v1/streams/{stream}/info",
+    params(("stream" = String, Path, description = "stream name")),
+    responses((status = 200, body = StreamInfoResponse), (status = 404, body = ErrorBody))
+)]
+pub async fn stream_info(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(info) = state.store.stream_info(&stream).await? else { return Err(not_found(&stream)) };
+    Ok(axum::Json(StreamInfoResponse {
+        stream: info.stream,
+        last_version: info.last_version,
+        first_position: info.first_position,
+        last_position: info.last_position,
+        events: info.last_version + 1,
+    }))
+}
+
+/// Reads `$all` from a position, optionally filtered.
+#[utoipa::path(
+    get, path = "/v1/all", params(ReadAllQuery),
+    responses((status = 200, body = ReadAllResponse, content_type = "application/json"), (status = 400, body = ErrorBody))
+)]
+pub async fn read_all(
+    State(state): State<AppState>,
+    Query(q): Query<ReadAllQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let filter = filter(q.category, q.prefix, q.types);
+    let slice = state.store.read_all(q.from.unwrap_or(0), limit, &filter).await?;
+    metrics::counter!("hindsight_reads_total", "kind" => "all").increment(1);
+    let after = format!(",\"next_position\":{},\"end_of_log\":{}", slice.next_position, slice.end_of_log);
+    Ok(events_response(wants_ndjson(&headers), &slice.events, "", &after))
+}
+
+pub fn filter(category: Option<String>, prefix: Option<String>, types: Option<String>) -> Filter {
+    Filter {
+        category: category.filter(|c| !c.is_empty()),
+        stream_prefix: prefix.filter(|p| !p.is_empty()),
+        event_types: types
+            .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The first position at or after a time.
+#[utoipa::path(
+    get, path = "/v1/position", params(PositionQuery),
+    responses((status = 200, body = PositionResponse), (status = 400, body = ErrorBody))
+)]
+pub async fn position(
+    State(state): State<AppState>,
+    Query(q): Query<PositionQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = time::OffsetDateTime::parse(&q.at, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| ApiError::bad_request("invalid_time", format!("at must be an RFC 3339 time: {e}")))?;
+    let micros = (t.unix_timestamp_nanos() / 1000).max(0);
+    let micros = u64::try_from(micros).unwrap_or(u64::MAX);
+    let position = state.store.position_at(micros).await?;
+    Ok(axum::Json(PositionResponse { at: rfc3339(micros), position }))
+}
