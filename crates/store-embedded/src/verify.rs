@@ -15,7 +15,7 @@ use crate::index::run::Run;
 use crate::index::{id_key, stream_key, stream_version_key};
 use crate::lock::DirLock;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::reader::{replay, ReplayError};
+use crate::segment::reader::{is_zero_tail, replay, ReplayError};
 use crate::segment::{parse_segment_name, Loc};
 use crate::OpenError;
 
@@ -133,7 +133,13 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         }
         match result {
             Ok(end) => {
-                if let Some(t) = end.trailing {
+                let zero_tail = match end.trailing {
+                    Some(t) if t.bad_offset == Some(end.end_offset) => {
+                        is_zero_tail(file.as_ref(), end.end_offset, *size).map_err(io_err(format!("reading {name}")))?
+                    }
+                    _ => false,
+                };
+                if let Some(t) = end.trailing.filter(|_| !zero_tail) {
                     let (offset, reason) = (t.bad_offset.unwrap_or(end.end_offset), t.reason);
                     report.problem = Some(problem(
                         offset,

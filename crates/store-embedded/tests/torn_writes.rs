@@ -28,7 +28,9 @@ async fn base(checkpointed: bool) -> Base {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     c.segment_bytes_target = 1 << 20;
-    let store = EmbeddedStore::open(c).unwrap();
+    // These tests cut bytes off the file's end, so no zeros may follow it.
+    c.preallocate_bytes = 0;
+    let store = EmbeddedStore::open(c.clone()).unwrap();
     fill(&store, 12).await;
     let events_before: Vec<String> = all(&store).await.iter().map(|e| format!("{e:?}")).collect();
     let segment = segments(dir.path()).pop().unwrap();
@@ -49,7 +51,7 @@ async fn base(checkpointed: bool) -> Base {
     f.set_len(len_before).unwrap();
     drop(f);
     let _ = std::fs::remove_dir_all(dir.path().join("index"));
-    let store = open(dir.path());
+    let store = EmbeddedStore::open(c).unwrap();
     if checkpointed {
         store.close().unwrap();
     } else {
@@ -123,5 +125,58 @@ async fn zeros_and_junk_of_any_length_are_dropped_cleanly() {
         let mut tail = base.commit[..cut].to_vec();
         tail.extend(vec![0u8; 4096]);
         check_recovers(&base, &tail, &format!("prefix {cut} then zeros")).await;
+    }
+}
+
+/// With preallocation the log ends in zeros; a commit torn while being
+/// written over them leaves a prefix followed by zeros. Zeros alone are
+/// not a torn write (nothing is dropped); a prefix is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_commits_over_preallocated_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.segment_bytes_target = 1 << 20;
+    c.preallocate_bytes = 64 << 10;
+    let store = EmbeddedStore::open(c.clone()).unwrap();
+    fill(&store, 12).await;
+    let before: Vec<String> = all(&store).await.iter().map(|e| format!("{e:?}")).collect();
+    let logical_end = store.stats().log_bytes;
+    let batch = (0..3).map(|i| NewEvent::new("Torn", json!({ "i": i }))).collect();
+    store.append("torn-1", ExpectedVersion::Any, batch).await.unwrap();
+    let commit_end = store.stats().log_bytes;
+    store.close_without_checkpoint();
+    drop(store);
+    let seg = segments(dir.path()).pop().unwrap();
+    let bytes = std::fs::read(&seg).unwrap();
+    assert!(
+        bytes.len() as u64 > commit_end && bytes[commit_end as usize..].iter().all(|b| *b == 0),
+        "zeros follow the log"
+    );
+    let commit = bytes[logical_end as usize..commit_end as usize].to_vec();
+    // Zeros alone: a clean end.
+    let store = EmbeddedStore::open(c.clone()).unwrap();
+    assert_eq!(store.stats().recovery.truncated_bytes, 0);
+    assert_eq!(store.next_position(), before.len() as u64 + 3);
+    store.close_without_checkpoint();
+    drop(store);
+    verify_clean(dir.path());
+    for cut in [1, 9, commit.len() / 2, commit.len() - 1] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let seg = copy.path().join("log").join(seg.file_name().unwrap());
+        let mut b = std::fs::read(&seg).unwrap();
+        b[logical_end as usize..commit_end as usize].fill(0);
+        b[logical_end as usize..logical_end as usize + cut].copy_from_slice(&commit[..cut]);
+        std::fs::write(&seg, b).unwrap();
+        let mut cc = c.clone();
+        cc.data_dir = copy.path().to_path_buf();
+        let store = EmbeddedStore::open(cc).unwrap();
+        assert!(store.stats().recovery.truncated_bytes > 0, "prefix {cut} dropped");
+        let got: Vec<String> = all(&store).await.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(got, before, "prefix {cut}: everything before it kept");
+        store.append("after-1", ExpectedVersion::Any, vec![NewEvent::new("After", json!(1))]).await.unwrap();
+        store.close().unwrap();
+        drop(store);
+        verify_clean(copy.path());
     }
 }

@@ -15,7 +15,7 @@ use crate::index::memtable::Memtable;
 use crate::index::run::Run;
 use crate::index::{id_key, stream_key};
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::reader::{find_valid_frame, replay, ReplayError, ReplayedCommit};
+use crate::segment::reader::{find_valid_frame, is_zero_tail, replay, ReplayError, ReplayedCommit};
 use crate::segment::{parse_segment_name, Loc};
 use crate::OpenError;
 
@@ -246,7 +246,15 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
             Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {}", seg.path.display()))(e)),
             Err(ReplayError::Corrupt(c)) => return Err(corrupt(c.offset, c.position, c.detail)),
         };
-        if let Some(trailing) = end.trailing {
+        let zero_tail = match end.trailing {
+            // Zeros right after the last commit: preallocated space.
+            Some(t) if t.bad_offset == Some(end.end_offset) => {
+                is_zero_tail(seg.file.as_ref(), end.end_offset, file_end)
+                    .map_err(io_err(format!("reading {}", seg.path.display())))?
+            }
+            _ => false,
+        };
+        if let Some(trailing) = end.trailing.filter(|_| !zero_tail) {
             let at = seg.path.display().to_string();
             let reason = trailing.reason;
             let bad_offset = trailing.bad_offset.unwrap_or(end.end_offset);

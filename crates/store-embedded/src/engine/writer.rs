@@ -66,6 +66,8 @@ pub struct Writer {
     unsynced: Unsynced,
     seq: u64,
     ids: IdGen,
+    /// The current segment holds zeros up to here (preallocation).
+    zeroed_end: u64,
 }
 
 /// The store's own event ids: UUID v7 from the commit's timestamp, strictly
@@ -129,10 +131,35 @@ impl Writer {
             unsynced: Unsynced::default(),
             seq: 0,
             ids: IdGen::default(),
+            zeroed_end: 0,
         }
     }
 
+    /// Zeros the next stretch of the segment ahead of the write offset,
+    /// while the syncer is busy with the commit just written. Only the
+    /// fdatasync right after an extension pays for the size change.
+    /// Failure (a full disk, say) only means the log grows by appending.
+    fn preallocate(&mut self) {
+        let chunk = self.shared.config.preallocate_bytes.min(self.shared.config.segment_bytes_target);
+        if chunk == 0 || self.zeroed_end >= self.offset + chunk / 2 {
+            return;
+        }
+        let start = self.zeroed_end.max(self.offset);
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let mut at = start;
+        while at < start + chunk {
+            let n = ZEROS.len().min((start + chunk - at) as usize);
+            if let Err(e) = self.segment.file.write_all_at(&ZEROS[..n], at) {
+                tracing::debug!(error = %e, "could not preallocate the log; appending instead");
+                break;
+            }
+            at += n as u64;
+        }
+        self.zeroed_end = at;
+    }
+
     pub fn run(mut self) {
+        self.zeroed_end = self.segment.file.size().unwrap_or(0);
         while let Some(first) = self.rx.blocking_recv() {
             let mut bytes = first.bytes;
             let mut batch = vec![first];
@@ -232,6 +259,7 @@ impl Writer {
         if self.offset >= self.shared.config.segment_bytes_target {
             self.rotate();
         }
+        self.preallocate();
     }
 
     fn head_of(&self, st: &State, heads: &HashMap<String, Head>, stream: &str) -> Option<Head> {
@@ -348,6 +376,7 @@ impl Writer {
             // Ids this batch placed are not stored after all.
             let seq = self.seq;
             self.unsynced.ids.retain(|_, (_, s)| *s != seq);
+            self.zeroed_end = self.zeroed_end.min(offset);
             if let Err(e2) = file.set_len(offset) {
                 let reason = format!("a failed write could not be cut back off the log: {e2} (after: {e})");
                 self.shared.poison(reason.clone());
@@ -359,11 +388,23 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts the next segment (the syncer still fsyncs the current one
-    /// for the commits already written to it). On failure the current
-    /// segment keeps growing and rotation is tried after the next commit.
+    /// Seals the current segment and starts the next. The sealed segment
+    /// is first cut to its last commit (dropping preallocated zeros) and
+    /// synced, so a sealed segment never ends in anything but a commit.
+    /// On failure the current segment keeps growing and rotation is tried
+    /// again after the next commit.
     fn rotate(&mut self) {
-        let number = self.segment.number + 1;
+        let old = &self.segment;
+        if let Err(e) = old.file.set_len(self.offset) {
+            tracing::warn!(error = %e, "could not seal a segment; the current one keeps growing");
+            return;
+        }
+        self.zeroed_end = self.offset;
+        if let Err(e) = old.file.sync_data() {
+            self.shared.poison(format!("fdatasync of {} failed: {e}", old.path.display()));
+            return;
+        }
+        let number = old.number + 1;
         let header = SegmentHeader { segment: number, first_position: self.next_position, prev_chain: self.chain };
         match super::open::create_segment(&self.shared.config, &self.shared.dirs, header) {
             Ok(seg) => {
@@ -371,6 +412,7 @@ impl Writer {
                 self.shared.write().segments.insert(number, seg.clone());
                 self.segment = seg;
                 self.offset = HEADER_BYTES as u64;
+                self.zeroed_end = 0;
             }
             Err(e) => tracing::warn!(error = %e, "could not start a new segment; the current one keeps growing"),
         }

@@ -249,6 +249,25 @@ fn replayed(e: &EventView<'_>, offset: u64) -> ReplayedEvent {
     }
 }
 
+/// True when every byte from `from` to `end` is zero: preallocated space
+/// past the last commit, not data.
+pub fn is_zero_tail(file: &dyn FileHandle, from: u64, end: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < end {
+        let want = ((end - at) as usize).min(buf.len());
+        let n = file.read_full_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
 /// The first offset after `from` (exclusive) and before `end` where a
 /// whole, checksummed frame starts. A torn write leaves only an unfinished
 /// commit behind the last good one, so finding a valid frame after a bad
