@@ -194,6 +194,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         synced_seq: AtomicU64::new(0),
         handled: Mutex::new(0),
         handled_cv: Condvar::new(),
+        cohort_target: AtomicU64::new(u64::MAX),
         counters: Default::default(),
         recovery: Mutex::new(Recovery { rebuilt_index: rebuilding, ..Recovery::default() }),
     });

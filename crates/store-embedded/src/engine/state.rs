@@ -110,6 +110,9 @@ pub struct Shared {
     /// the syncer waits on for acknowledged writers to come back.
     pub handled: Mutex<u64>,
     pub handled_cv: Condvar,
+    /// The `handled` count the syncer waits for (u64::MAX: none), so the
+    /// writer wakes it once, not after every commit.
+    pub cohort_target: AtomicU64,
     pub counters: Counters,
     pub recovery: Mutex<Recovery>,
 }

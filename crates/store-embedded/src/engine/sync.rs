@@ -22,6 +22,15 @@ use crate::index::id_key;
 use crate::segment::header::HEADER_BYTES;
 use crate::segment::Loc;
 
+/// Clears the cohort target when the wait ends, however it ends.
+struct ResetTarget<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for ResetTarget<'_> {
+    fn drop(&mut self) {
+        self.0.store(u64::MAX, Ordering::Release);
+    }
+}
+
 /// A commit written to the log and not yet synced, with the appends it
 /// answers. A commit with no events carries only refusals.
 pub struct Written {
@@ -76,6 +85,9 @@ pub fn run_syncer(shared: Arc<Shared>, rx: Receiver<Written>) {
 fn wait_for_cohort(shared: &Shared, target: u64, wait: Duration) {
     let deadline = Instant::now() + wait.min(COHORT_WAIT_MAX);
     let mut handled = shared.handled.lock().unwrap_or_else(|p| p.into_inner());
+    // Set under the lock the writer takes to count, so it cannot miss it.
+    shared.cohort_target.store(target, Ordering::Release);
+    let _reset = ResetTarget(&shared.cohort_target);
     while *handled < target {
         let now = Instant::now();
         if now >= deadline {

@@ -254,8 +254,14 @@ impl Writer {
         if self.to_syncer.send(written).is_err() {
             self.shared.poison("the syncer thread stopped".into());
         }
-        *self.shared.handled.lock().unwrap_or_else(|p| p.into_inner()) += n_handled;
-        self.shared.handled_cv.notify_one();
+        let handled = {
+            let mut h = self.shared.handled.lock().unwrap_or_else(|p| p.into_inner());
+            *h += n_handled;
+            *h
+        };
+        if handled >= self.shared.cohort_target.load(Ordering::Acquire) {
+            self.shared.handled_cv.notify_one();
+        }
         if self.offset >= self.shared.config.segment_bytes_target {
             self.rotate();
         }
