@@ -195,6 +195,8 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         handled: Mutex::new(0),
         handled_cv: Condvar::new(),
         cohort_target: AtomicU64::new(u64::MAX),
+        unsynced_commits: AtomicU64::new(0),
+        last_group_appends: AtomicU64::new(0),
         counters: Default::default(),
         recovery: Mutex::new(Recovery { rebuilt_index: rebuilding, ..Recovery::default() }),
     });

@@ -113,6 +113,11 @@ pub struct Shared {
     /// The `handled` count the syncer waits for (u64::MAX: none), so the
     /// writer wakes it once, not after every commit.
     pub cohort_target: AtomicU64,
+    /// Commits handed to the syncer and not yet published.
+    pub unsynced_commits: AtomicU64,
+    /// Appends answered by the last fdatasync: 1 (or 0) means one writer
+    /// at a time, and the writer syncs inline instead of handing over.
+    pub last_group_appends: AtomicU64,
     pub counters: Counters,
     pub recovery: Mutex<Recovery>,
 }

@@ -70,8 +70,11 @@ pub fn run_syncer(shared: Arc<Shared>, rx: Receiver<Written>) {
             group.push(w);
         }
         let acknowledged: u64 = group.iter().map(|w| w.outcomes.len() as u64).sum();
+        let commits = group.len() as u64;
         let started = Instant::now();
         sync_group(&shared, group);
+        // Only now may the writer sync inline: everything handed over is published.
+        shared.unsynced_commits.fetch_sub(commits, Ordering::AcqRel);
         let last_sync = started.elapsed();
         if acknowledged > 1 {
             // Counted after the acknowledgements went out: whatever the
@@ -108,7 +111,15 @@ fn fail_all(group: Vec<Written>, reason: &str) {
     }
 }
 
-fn sync_group(shared: &Shared, group: Vec<Written>) {
+/// Syncs, publishes and answers a group of written commits (on the
+/// syncer, or inline on the writer when it is alone).
+pub fn sync_group(shared: &Shared, group: Vec<Written>) {
+    let appends: u64 = group.iter().map(|w| w.outcomes.len() as u64).sum();
+    shared.last_group_appends.store(appends, Ordering::Release);
+    sync_and_publish(shared, group);
+}
+
+fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
     if let Some(reason) = shared.poisoned() {
         return fail_all(group, &reason);
     }
