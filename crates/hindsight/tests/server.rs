@@ -355,3 +355,88 @@ async fn sigterm_finishes_in_flight_appends_and_they_are_durable() {
     assert!(acked.iter().all(|p| *p < stored), "every acknowledged append survived the shutdown");
     assert_eq!(stored, acked.len() as u64, "in-flight appends were finished (answered), not dropped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_too_far_behind_is_dropped_with_a_final_error_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--subscription-lag-max", "100"]);
+    let c = Client::new(&server.url);
+    for i in 0..10u64 {
+        let events = (0..500).map(|j| ev(i * 500 + j)).collect();
+        c.append("lag-1", Expected::Any, events).await.unwrap();
+    }
+    let body = reqwest::get(format!("{}/v1/subscribe?from=0", server.url)).await.unwrap().text().await.unwrap();
+    assert!(body.contains("event: error"), "a final error event");
+    assert!(body.contains("subscriber_too_slow"));
+    assert!(body.trim_end().ends_with('}'), "the stream ends after the error event");
+    // Without the limit the same subscriber reads on at its own pace.
+    drop(server);
+    let server = Server::start(dir.path(), &[]);
+    let mut sub = Box::pin(Client::new(&server.url).subscribe(0, Filter::default()));
+    for p in 0..5000 {
+        assert_eq!(sub.next().await.unwrap().unwrap().position, p);
+    }
+}
+
+#[test]
+fn settings_come_from_flags_then_env_then_the_config_file() {
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(&config, format!("listen = \"127.0.0.1:{file_port}\"\nheartbeat_secs = 2.5\n")).unwrap();
+    let listening = |env: Option<u16>, flag: Option<u16>| {
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.arg("--data-dir").arg(dir.path().join("data")).args(["serve", "--config"]).arg(&config);
+        if let Some(p) = flag {
+            cmd.args(["--listen", &format!("127.0.0.1:{p}")]);
+        }
+        match env {
+            Some(p) => cmd.env("HINDSIGHT_LISTEN", format!("127.0.0.1:{p}")),
+            None => cmd.env_remove("HINDSIGHT_LISTEN"),
+        };
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        v["listening"].as_str().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap()
+    };
+    assert_eq!(listening(None, None), file_port, "the file");
+    assert_eq!(listening(Some(env_port), None), env_port, "env beats the file");
+    assert_eq!(listening(Some(env_port), Some(flag_port)), flag_port, "the flag beats env");
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nno_such_setting = 1\n").unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown setting is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_setting"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_one_line_per_event() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let c = Client::new(&server.url);
+    c.append("order-1", Expected::Any, vec![ev(1)]).await.unwrap();
+    c.append("user-1", Expected::Any, vec![ev(2)]).await.unwrap();
+    c.append("order-2", Expected::Any, vec![ev(3)]).await.unwrap();
+    let mut tail = std::process::Command::new(common::BIN)
+        .args(["tail", "--url", &server.url, "--from", "0", "--category", "order"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(tail.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(first.starts_with("0 ") && first.contains("order-1@0 Tested"), "{first}");
+    assert!(second.starts_with("2 ") && second.contains("order-2@0"), "{second}");
+}
