@@ -116,7 +116,13 @@ fn read_all(dir: &Path, from: usize) -> Vec<Value> {
 
 /// One run of `import`, killed after `kill_after`; returns the lines sent
 /// and the acknowledgements received.
-fn run_once(dir: &Path, rng_seed: u64, kill_after: Duration, env: &[(&str, &str)]) -> (Vec<Spec>, Vec<Value>) {
+fn run_once(
+    dir: &Path,
+    run: u64,
+    rng_seed: u64,
+    kill_after: Duration,
+    env: &[(&str, &str)],
+) -> (Vec<Spec>, Vec<Value>) {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
@@ -138,7 +144,8 @@ fn run_once(dir: &Path, rng_seed: u64, kill_after: Duration, env: &[(&str, &str)
                 let mut rng = Rng(rng_seed ^ (g + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut seq = 0;
                 let mut history = Vec::new();
-                let gen = (rng_seed & 0xffff_ff00) | g;
+                // Unique per run and generator, so no two lines share an id by accident.
+                let gen = run * 4 + g;
                 while tx.send(generate(&mut rng, gen, &mut seq, &mut history)).is_ok() {}
             })
         })
@@ -192,7 +199,7 @@ fn kill_9_loses_nothing_acknowledged() {
     for kill in 0..kills {
         let run_seed = rng.next() | 1;
         let kill_after = Duration::from_millis(5 + rng.below(120));
-        let (sent, acks) = run_once(dir.path(), run_seed, kill_after, &env);
+        let (sent, acks) = run_once(dir.path(), kill, run_seed, kill_after, &env);
         for ack in &acks {
             let line = ack["line"].as_u64().expect("line number") as usize;
             let spec = sent.get(line - 1).unwrap_or_else(|| panic!("ack for unsent line {line}")).clone();

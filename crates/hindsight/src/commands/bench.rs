@@ -301,6 +301,54 @@ impl LocalServer {
     }
 }
 
+/// A bare HTTP/1.1 keep-alive connection that sends one prepared request
+/// and reads the response: the bench's load generator, thin so that the
+/// client shares as little of the machine's two cores as it can (like wrk).
+struct RawConn {
+    stream: tokio::io::BufStream<tokio::net::TcpStream>,
+    line: String,
+}
+
+impl RawConn {
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        Ok(RawConn { stream: tokio::io::BufStream::new(tcp), line: String::new() })
+    }
+
+    /// Sends `request` and returns the response status.
+    async fn call(&mut self, request: &[u8]) -> anyhow::Result<u16> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(request).await?;
+        self.stream.flush().await?;
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await?;
+        let status: u16 = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("bad status line {:?}", self.line))?;
+        let mut length = 0usize;
+        loop {
+            self.line.clear();
+            self.stream.read_line(&mut self.line).await?;
+            let l = self.line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse()?;
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok(status)
+    }
+}
+
 pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
     let bench_dir = BenchDir::new(dir)?;
@@ -309,14 +357,27 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
         None => Some(LocalServer::start(&bench_dir.path).await?),
     };
     let url = args.url.clone().or_else(|| server.as_ref().map(|s| s.url.clone())).unwrap_or_default();
-    let client = hindsight_client::Client::new(&url);
-    let data: serde_json::Value = json!({ "p": "x".repeat(args.event_size.saturating_sub(8)) });
+    let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let data = json!({ "p": "x".repeat(args.event_size.saturating_sub(8)) });
     let batch = args.batch;
+    let events: Vec<serde_json::Value> = (0..batch).map(|_| json!({ "type": "BenchEvent", "data": data })).collect();
+    let body = json!({ "expected_version": "any", "events": events }).to_string();
+    // One connection per writer, each with its request prepared once.
+    let mut conns = Vec::new();
+    for w in 0..args.writers {
+        let request = format!(
+            "POST /v1/streams/bench-{w} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conns.push(Arc::new(tokio::sync::Mutex::new((RawConn::connect(&host).await?, request.into_bytes()))));
+    }
     let append: AppendFn = Arc::new(move |w| {
-        let (client, data) = (client.clone(), data.clone());
+        let conn = conns[w].clone();
         Box::pin(async move {
-            let events = (0..batch).map(|_| hindsight_client::NewEvent::new("BenchEvent", data.clone())).collect();
-            client.append(&format!("bench-{w}"), hindsight_client::Expected::Any, events).await?;
+            let mut guard = conn.lock().await;
+            let (conn, request) = &mut *guard;
+            let status = conn.call(request).await?;
+            anyhow::ensure!(status == 200, "append answered {status}");
             Ok(batch as u64)
         })
     });
@@ -335,6 +396,9 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     let mut out =
         append_report("http-append", args.writers, args.batch, args.event_size, &run, other, raw_batch_records);
     out["url"] = json!(args.url.clone().unwrap_or_else(|| format!("{url} (started by the bench)")));
+    out["client"] = json!(
+        "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"
+    );
     if let Some(stats) = fsync_stats {
         out["events_per_fsync"] =
             json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
