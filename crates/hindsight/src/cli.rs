@@ -172,18 +172,8 @@ pub struct BenchHttpArgs {
     /// A running server; without it the bench starts one on a temporary store.
     #[arg(long)]
     pub url: Option<String>,
-    #[arg(long, default_value_t = 64)]
-    pub writers: usize,
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 10.0)]
-    pub seconds: f64,
-    #[arg(long, default_value_t = 100)]
-    pub event_size: usize,
-    #[arg(long, default_value_t = 3.0)]
-    pub probe_seconds: f64,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -200,8 +190,9 @@ pub struct BenchSseArgs {
     pub json: bool,
 }
 
+/// The load both append benches generate.
 #[derive(Debug, Args)]
-pub struct BenchAppendArgs {
+pub struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     pub writers: usize,
     /// Events per append.
@@ -212,12 +203,18 @@ pub struct BenchAppendArgs {
     /// Bytes of data per event.
     #[arg(long, default_value_t = 100)]
     pub event_size: usize,
-    /// Seconds for each raw fdatasync probe.
+    /// Seconds for the raw fdatasync probe not interleaved with the bench.
     #[arg(long, default_value_t = 3.0)]
     pub probe_seconds: f64,
     /// Accepted for clarity; output is always JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAppendArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Debug, Args)]

@@ -41,34 +41,30 @@ impl NameKind {
     }
 }
 
-/// Names are 1..=255 bytes of UTF-8 with no control characters.
-pub fn validate_name(kind: NameKind, name: &str) -> Result<(), InvalidInput> {
-    let reason = if name.is_empty() {
+/// Why a name or tag is unacceptable: it must be 1..=`max` bytes of UTF-8
+/// with no control characters.
+fn text_fault(text: &str, max: usize) -> Option<&'static str> {
+    if text.is_empty() {
         Some("must not be empty")
-    } else if name.len() > NAME_BYTES_MAX {
+    } else if text.len() > max {
         Some("must be at most 255 bytes")
-    } else if name.chars().any(char::is_control) {
+    } else if text.chars().any(char::is_control) {
         Some("must not contain control characters")
     } else {
         None
-    };
-    match reason {
+    }
+}
+
+/// Names are 1..=255 bytes of UTF-8 with no control characters.
+pub fn validate_name(kind: NameKind, name: &str) -> Result<(), InvalidInput> {
+    match text_fault(name, NAME_BYTES_MAX) {
         Some(reason) => Err(InvalidInput::Name { kind: kind.label(), name: name.to_string(), reason }),
         None => Ok(()),
     }
 }
 
 fn validate_tag(tag: &str) -> Result<(), InvalidInput> {
-    let reason = if tag.is_empty() {
-        Some("must not be empty")
-    } else if tag.len() > TAG_BYTES_MAX {
-        Some("must be at most 255 bytes")
-    } else if tag.chars().any(char::is_control) {
-        Some("must not contain control characters")
-    } else {
-        None
-    };
-    match reason {
+    match text_fault(tag, TAG_BYTES_MAX) {
         Some(reason) => Err(InvalidInput::Tag { tag: tag.to_string(), reason }),
         None => Ok(()),
     }

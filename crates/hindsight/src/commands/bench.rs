@@ -230,11 +230,11 @@ fn probe_shape(writers: usize, batch: usize) -> (usize, usize) {
 }
 
 pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
+    anyhow::ensure!(args.load.writers > 0 && args.load.batch > 0, "--writers and --batch must be at least 1");
     let bench_dir = BenchDir::new(dir)?;
     let store = Arc::new(open_store(&bench_dir.path)?);
-    let data = payload(args.event_size);
-    let batch = args.batch;
+    let data = payload(args.load.event_size);
+    let batch = args.load.batch;
     let append_store = store.clone();
     let append: AppendFn = Arc::new(move |w| {
         let (store, data) = (append_store.clone(), data.clone());
@@ -244,9 +244,10 @@ pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result
             Ok(batch as u64)
         })
     });
-    let record_bytes = args.event_size + 80;
-    let (raw_batch_records, probe_records) = probe_shape(args.writers, args.batch);
-    let run = run_sliced(&bench_dir.path, args.writers, args.seconds, record_bytes, probe_records, append).await?;
+    let record_bytes = args.load.event_size + 80;
+    let (raw_batch_records, probe_records) = probe_shape(args.load.writers, args.load.batch);
+    let run =
+        run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let rss = rss_bytes();
     let stats = store.stats();
     let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
@@ -255,9 +256,17 @@ pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result
     let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
         record_bytes,
         if probe_records == 1 { raw_batch_records } else { 1 },
-        args.probe_seconds,
+        args.load.probe_seconds,
     )?;
-    let mut out = append_report("append", args.writers, args.batch, args.event_size, &run, other, raw_batch_records);
+    let mut out = append_report(
+        "append",
+        args.load.writers,
+        args.load.batch,
+        args.load.event_size,
+        &run,
+        other,
+        raw_batch_records,
+    );
     out["fsyncs"] = json!(stats.fsyncs);
     out["events_per_fsync"] = json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
     out["fsync_avg_us"] = json!(stats.fsync_micros / stats.fsyncs.max(1));
@@ -350,7 +359,7 @@ impl RawConn {
 }
 
 pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::ensure!(args.writers > 0 && args.batch > 0, "--writers and --batch must be at least 1");
+    anyhow::ensure!(args.load.writers > 0 && args.load.batch > 0, "--writers and --batch must be at least 1");
     let bench_dir = BenchDir::new(dir)?;
     let server = match &args.url {
         Some(_) => None,
@@ -358,13 +367,13 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     };
     let url = args.url.clone().or_else(|| server.as_ref().map(|s| s.url.clone())).unwrap_or_default();
     let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let data = json!({ "p": "x".repeat(args.event_size.saturating_sub(8)) });
-    let batch = args.batch;
+    let data = json!({ "p": "x".repeat(args.load.event_size.saturating_sub(8)) });
+    let batch = args.load.batch;
     let events: Vec<serde_json::Value> = (0..batch).map(|_| json!({ "type": "BenchEvent", "data": data })).collect();
     let body = json!({ "expected_version": "any", "events": events }).to_string();
     // One connection per writer, each with its request prepared once.
     let mut conns = Vec::new();
-    for w in 0..args.writers {
+    for w in 0..args.load.writers {
         let request = format!(
             "POST /v1/streams/bench-{w} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -381,9 +390,10 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
             Ok(batch as u64)
         })
     });
-    let record_bytes = args.event_size + 80;
-    let (raw_batch_records, probe_records) = probe_shape(args.writers, args.batch);
-    let run = run_sliced(&bench_dir.path, args.writers, args.seconds, record_bytes, probe_records, append).await?;
+    let record_bytes = args.load.event_size + 80;
+    let (raw_batch_records, probe_records) = probe_shape(args.load.writers, args.load.batch);
+    let run =
+        run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let fsync_stats = server.as_ref().map(|s| s.store.stats());
     if let Some(s) = server {
         s.stop().await?;
@@ -391,10 +401,17 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
         record_bytes,
         if probe_records == 1 { raw_batch_records } else { 1 },
-        args.probe_seconds,
+        args.load.probe_seconds,
     )?;
-    let mut out =
-        append_report("http-append", args.writers, args.batch, args.event_size, &run, other, raw_batch_records);
+    let mut out = append_report(
+        "http-append",
+        args.load.writers,
+        args.load.batch,
+        args.load.event_size,
+        &run,
+        other,
+        raw_batch_records,
+    );
     out["url"] = json!(args.url.clone().unwrap_or_else(|| format!("{url} (started by the bench)")));
     out["client"] = json!(
         "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"
@@ -413,27 +430,7 @@ pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::
     let server = LocalServer::start(&bench_dir.path).await?;
     let store = server.store.clone();
     let data = payload(100);
-    let mut queued = store.next_position();
-    let mut in_flight = std::collections::VecDeque::new();
-    while queued < args.events {
-        let n = (args.events - queued).min(1000);
-        let events = (0..n).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
-        let part = hindsight_store::AppendPart {
-            stream: format!("sse-{}", queued / 1000 % 100),
-            expected: ExpectedVersion::Any,
-            events,
-        };
-        in_flight.push_back(store.enqueue_multi(vec![part]).await?);
-        if in_flight.len() >= 16 {
-            if let Some(f) = in_flight.pop_front() {
-                f.await?;
-            }
-        }
-        queued += n;
-    }
-    for f in in_flight {
-        f.await?;
-    }
+    fill(&store, args.events, 100, &data).await?;
     let total = store.next_position();
     // Catch-up: a thin reader that counts SSE events (lines starting
     // `id: `), so the figure is the server's delivery rate, not a JSON
@@ -526,21 +523,24 @@ pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Result<std::process::ExitCode> {
-    let bench_dir = BenchDir::new(dir)?;
-    let store = open_store(&bench_dir.path)?;
-    let data = payload(args.event_size);
-    let fill_started = Instant::now();
+/// Appends batches of 1,000 events over `streams` streams until the store
+/// holds `events`, keeping 16 appends in flight through group commit.
+async fn fill(
+    store: &hindsight_store_embedded::EmbeddedStore,
+    events: u64,
+    streams: u64,
+    data: &JsonText,
+) -> anyhow::Result<()> {
     let mut in_flight = std::collections::VecDeque::new();
     let mut queued = store.next_position();
     let mut i = 0u64;
-    while queued < args.events {
-        let n = (args.events - queued).min(1000);
-        let events = (0..n).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
+    while queued < events {
+        let n = (events - queued).min(1000);
+        let batch = (0..n).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
         let part = hindsight_store::AppendPart {
-            stream: format!("fill-{}", i % args.streams.max(1)),
+            stream: format!("fill-{}", i % streams.max(1)),
             expected: ExpectedVersion::Any,
-            events,
+            events: batch,
         };
         in_flight.push_back(store.enqueue_multi(vec![part]).await?);
         if in_flight.len() >= 16 {
@@ -554,6 +554,15 @@ pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Res
     for f in in_flight {
         f.await?;
     }
+    Ok(())
+}
+
+pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Result<std::process::ExitCode> {
+    let bench_dir = BenchDir::new(dir)?;
+    let store = open_store(&bench_dir.path)?;
+    let data = payload(args.event_size);
+    let fill_started = Instant::now();
+    fill(&store, args.events, args.streams, &data).await?;
     let fill_seconds = fill_started.elapsed().as_secs_f64();
     let rss_before = rss_bytes();
     let started = Instant::now();
