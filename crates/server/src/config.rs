@@ -1,3 +1,5 @@
+//! Server settings and their defaults, as named constants.
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,3 +1,5 @@
+//! The state every handler shares.
+
 use std::sync::Arc;
 
 use hindsight_store::EventStore;

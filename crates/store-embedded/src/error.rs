@@ -1,3 +1,5 @@
+//! Errors of opening (and verifying) an embedded store.
+
 use std::path::PathBuf;
 
 /// Why a store could not be opened (or verified).

@@ -1,3 +1,6 @@
+//! The contract's errors: one enum for operations, one for refused input,
+//! each variant with its data and a stable `code()`.
+
 use uuid::Uuid;
 
 use crate::ExpectedVersion;

@@ -1,3 +1,5 @@
+//! Events as proposed and as stored, and `JsonText`, JSON kept as checked text.
+
 use std::fmt;
 
 use uuid::Uuid;

@@ -1,3 +1,5 @@
+//! Optimistic concurrency: what an append expects of its stream.
+
 use std::fmt;
 
 /// What the writer believes about a stream's current version when it

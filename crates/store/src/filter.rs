@@ -1,3 +1,5 @@
+//! Which events of `$all` a read or subscription wants.
+
 use crate::event::category_of;
 
 /// Which events of `$all` a read or a subscription wants. All set

@@ -1,3 +1,5 @@
+//! The `EventStore` trait and the values it returns.
+
 use async_trait::async_trait;
 use tokio::sync::watch;
 

@@ -1,3 +1,5 @@
+//! `append`: one event to one stream, the result or the refusal as JSON.
+
 use std::path::Path;
 use std::process::ExitCode;
 

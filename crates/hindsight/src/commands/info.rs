@@ -1,3 +1,5 @@
+//! `info`: what the store holds and what opening it had to do.
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;

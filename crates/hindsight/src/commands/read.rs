@@ -1,3 +1,5 @@
+//! `read` and `read-all`: events as NDJSON, paged through the store.
+
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;

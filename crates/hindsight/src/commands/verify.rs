@@ -1,3 +1,5 @@
+//! `verify`: every checksum, the hash chain and the indexes; exit 0 only when intact.
+
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -1,3 +1,5 @@
+//! Operations routes: health, readiness, info, metrics, the OpenAPI document.
+
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

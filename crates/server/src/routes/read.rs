@@ -1,3 +1,6 @@
+//! Reads: a stream, `$all`, stream info, position at a time. Events are written
+//! out by hand (JSON or NDJSON) so stored JSON is never re-parsed.
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
