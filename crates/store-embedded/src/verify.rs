@@ -5,7 +5,7 @@
 //! truncates anything, so a damaged tail is reported, not repaired.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -209,9 +209,4 @@ fn check_index(
         }
     }
     Ok(None)
-}
-
-/// The data directory's log folder, for callers that report paths.
-pub fn log_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("log")
 }

@@ -13,7 +13,7 @@ use hindsight_store::{EventStore, ExpectedVersion, Filter, JsonText, NewEvent};
 use serde_json::json;
 
 use super::open_store;
-use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchReadAllArgs, BenchSseArgs};
+use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchReadAllArgs, BenchSseArgs, LoadArgs};
 
 /// The bench's store directory: the one given, kept; or a fresh temporary
 /// one, removed afterwards.
@@ -182,28 +182,29 @@ async fn run_sliced(
     })
 }
 
-/// The JSON both append benches print.
-#[allow(clippy::too_many_arguments)]
-fn append_report(
-    workload: &str,
-    writers: usize,
-    batch: usize,
-    event_size: usize,
-    run: &Sliced,
-    other_raw: f64,
-    raw_batch_records: usize,
-) -> serde_json::Value {
+/// The JSON both append benches print. Runs the raw probe that was not
+/// interleaved (one record per fdatasync when the bench batched, the
+/// bench's records per fdatasync when it did not) once, after the run.
+fn append_report(workload: &str, dir: &Path, load: &LoadArgs, run: &Sliced) -> anyhow::Result<serde_json::Value> {
+    let (writers, batch) = (load.writers, load.batch);
     let single = writers * batch == 1;
+    let (raw_batch_records, _) = probe_shape(writers, batch);
+    let record_bytes = load.event_size + 80;
+    let other_raw = RawProbe::new(dir, "raw-probe-after.tmp")?.run(
+        record_bytes,
+        if single { raw_batch_records } else { 1 },
+        load.probe_seconds,
+    )?;
     let events_per_sec = run.events as f64 / run.bench_seconds;
     let appends = run.latencies_us.len() as f64;
     let (raw_fsync_per_sec, raw_batch_records_per_sec) =
         if single { (run.raw_records_per_sec, other_raw) } else { (other_raw, run.raw_records_per_sec) };
     let reference = if single { "raw_fsync_per_sec" } else { "raw_batch_records_per_sec" };
-    json!({
+    Ok(json!({
         "workload": workload,
         "writers": writers,
         "batch": batch,
-        "event_size": event_size,
+        "event_size": load.event_size,
         "seconds": run.bench_seconds,
         "durability": "fdatasync before every acknowledgement (group commit)",
         "appends": appends as u64,
@@ -220,7 +221,7 @@ fn append_report(
         "raw_reference": reference,
         "raw_method": format!("{reference} interleaved with the bench in {SLICE_SECONDS} s slices; the other probe run once after"),
         "ratio_to_raw": (events_per_sec / run.raw_records_per_sec * 1000.0).round() / 1000.0,
-    })
+    }))
 }
 
 fn probe_shape(writers: usize, batch: usize) -> (usize, usize) {
@@ -245,7 +246,7 @@ pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result
         })
     });
     let record_bytes = args.load.event_size + 80;
-    let (raw_batch_records, probe_records) = probe_shape(args.load.writers, args.load.batch);
+    let (_, probe_records) = probe_shape(args.load.writers, args.load.batch);
     let run =
         run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let rss = rss_bytes();
@@ -253,20 +254,7 @@ pub async fn append(dir: Option<&Path>, args: BenchAppendArgs) -> anyhow::Result
     let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
     store.close()?;
     drop(store);
-    let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
-        record_bytes,
-        if probe_records == 1 { raw_batch_records } else { 1 },
-        args.load.probe_seconds,
-    )?;
-    let mut out = append_report(
-        "append",
-        args.load.writers,
-        args.load.batch,
-        args.load.event_size,
-        &run,
-        other,
-        raw_batch_records,
-    );
+    let mut out = append_report("append", &bench_dir.path, &args.load, &run)?;
     out["fsyncs"] = json!(stats.fsyncs);
     out["events_per_fsync"] = json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
     out["fsync_avg_us"] = json!(stats.fsync_micros / stats.fsyncs.max(1));
@@ -391,27 +379,14 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
         })
     });
     let record_bytes = args.load.event_size + 80;
-    let (raw_batch_records, probe_records) = probe_shape(args.load.writers, args.load.batch);
+    let (_, probe_records) = probe_shape(args.load.writers, args.load.batch);
     let run =
         run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let fsync_stats = server.as_ref().map(|s| s.store.stats());
     if let Some(s) = server {
         s.stop().await?;
     }
-    let other = RawProbe::new(&bench_dir.path, "raw-probe-after.tmp")?.run(
-        record_bytes,
-        if probe_records == 1 { raw_batch_records } else { 1 },
-        args.load.probe_seconds,
-    )?;
-    let mut out = append_report(
-        "http-append",
-        args.load.writers,
-        args.load.batch,
-        args.load.event_size,
-        &run,
-        other,
-        raw_batch_records,
-    );
+    let mut out = append_report("http-append", &bench_dir.path, &args.load, &run)?;
     out["url"] = json!(args.url.clone().unwrap_or_else(|| format!("{url} (started by the bench)")));
     out["client"] = json!(
         "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::flush::{compact_once, flush_frozen, freeze, remove_unlisted};
 use super::state::{Dirs, FlushControl, Recovery, SegmentFile, Shared, State};
-use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX, SPARSE_STRIDE};
+use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX};
 use crate::index::checkpoint::{Checkpoint, Head};
 use crate::index::memtable::Memtable;
 use crate::index::run::Run;
@@ -302,13 +302,8 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
 fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) -> Result<(), ReplayError> {
     let full = {
         let mut st = shared.write();
-        let first = commit.events.first().map(|e| (e.position, e.timestamp_us));
-        if let Some((position, timestamp_us)) = first {
-            let stride_passed = st.sparse.last().is_none_or(|s| position >= s.position + SPARSE_STRIDE);
-            if stride_passed || commit.offset == HEADER_BYTES as u64 {
-                let loc = Loc { segment, offset: commit.offset as u32 };
-                st.sparse.push(crate::index::checkpoint::Sparse { position, loc, timestamp_us });
-            }
+        if let Some(e) = commit.events.first() {
+            st.note_commit_start(e.position, Loc { segment, offset: commit.offset as u32 }, e.timestamp_us);
         }
         for e in &commit.events {
             let head = st.heads.get(&e.stream).copied();

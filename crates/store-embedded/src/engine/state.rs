@@ -57,6 +57,17 @@ pub struct State {
 }
 
 impl State {
+    /// Records where a commit starts in the sparse position index when it
+    /// is at least `SPARSE_STRIDE` positions past the last entry, or opens a
+    /// segment (so a scan never has to cross into a segment from a stale
+    /// entry). The writer's syncer and replay on open both use this rule.
+    pub fn note_commit_start(&mut self, position: u64, loc: Loc, timestamp_us: u64) {
+        let stride_passed = self.sparse.last().is_none_or(|s| position >= s.position + crate::config::SPARSE_STRIDE);
+        if stride_passed || u64::from(loc.offset) == crate::segment::header::HEADER_BYTES as u64 {
+            self.sparse.push(Sparse { position, loc, timestamp_us });
+        }
+    }
+
     /// The checkpoint describing the current state, minus the runs (which
     /// the flusher fills in once it has written them).
     pub fn checkpoint_now(&self) -> Checkpoint {

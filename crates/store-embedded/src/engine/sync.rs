@@ -16,10 +16,8 @@ use hindsight_store::StoreError;
 use super::flush::freeze;
 use super::state::{SegmentFile, Shared};
 use super::writer::{Outcome, Placed, Reply};
-use crate::config::SPARSE_STRIDE;
-use crate::index::checkpoint::{Head, Sparse};
+use crate::index::checkpoint::Head;
 use crate::index::id_key;
-use crate::segment::header::HEADER_BYTES;
 use crate::segment::Loc;
 
 /// Clears the cohort target when the wait ends, however it ends.
@@ -142,7 +140,7 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
             return fail_all(group, &reason);
         }
     }
-    let memtable_full = {
+    let (memtable_full, next) = {
         let mut st = shared.write();
         for w in &group {
             if w.end == w.commit_start {
@@ -152,11 +150,11 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
             for p in &w.placed {
                 st.active.insert(id_key(&p.id), p.stream_key, p.version, p.loc.pack());
             }
-            let stride_passed = st.sparse.last().is_none_or(|s| w.first_position >= s.position + SPARSE_STRIDE);
-            if stride_passed || w.commit_start == HEADER_BYTES as u64 {
-                let loc = Loc { segment: w.segment.number, offset: w.commit_start as u32 };
-                st.sparse.push(Sparse { position: w.first_position, loc, timestamp_us: w.timestamp_us });
-            }
+            st.note_commit_start(
+                w.first_position,
+                Loc { segment: w.segment.number, offset: w.commit_start as u32 },
+                w.timestamp_us,
+            );
             st.next_position = w.next_position;
             st.tail = Loc { segment: w.segment.number, offset: w.end as u32 };
             st.chain = w.chain;
@@ -177,9 +175,8 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
         if events > 0 {
             c.fsync_events.observe(events);
         }
-        st.active.len() >= shared.config.memtable_events_max
+        (st.active.len() >= shared.config.memtable_events_max, st.next_position)
     };
-    let next = shared.read().next_position;
     shared.watch.send_replace(next);
     for w in group {
         for (reply, outcome) in w.outcomes {
