@@ -10,8 +10,12 @@ use crate::fs::{Fs, StdFs};
 
 /// A new segment is started once the current one reaches this size.
 pub const SEGMENT_BYTES_TARGET: u64 = 256 << 20;
-/// Segments never grow past this, so a location's offset fits in 32 bits.
+/// The largest segment size target an operator may set.
 pub const SEGMENT_BYTES_TARGET_MAX: u64 = 1 << 30;
+/// No byte of a segment lies past this offset: locations hold 32-bit
+/// offsets. A segment grows past its target only while rotation fails; the
+/// writer then refuses a commit that would cross this rather than wrap.
+pub const SEGMENT_OFFSET_MAX: u64 = u32::MAX as u64;
 /// Index entries kept in memory before they are written out as runs.
 pub const MEMTABLE_EVENTS_MAX: usize = 256 * 1024;
 /// Appends waiting for the writer; senders wait (or, over HTTP, are told
@@ -27,7 +31,7 @@ pub const PREALLOCATE_BYTES: u64 = 4 << 20;
 pub const SPARSE_STRIDE: u64 = 256;
 
 const _: () = assert!(SEGMENT_BYTES_TARGET <= SEGMENT_BYTES_TARGET_MAX);
-const _: () = assert!(SEGMENT_BYTES_TARGET_MAX + 2 * COMMIT_BYTES_MAX as u64 <= u32::MAX as u64);
+const _: () = assert!(SEGMENT_BYTES_TARGET_MAX + 2 * COMMIT_BYTES_MAX as u64 <= SEGMENT_OFFSET_MAX);
 
 /// Time as the engine sees it: microseconds since the Unix epoch, UTC.
 pub trait Clock: Send + Sync + 'static {
@@ -54,6 +58,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub segment_bytes_target: u64,
+    /// [`SEGMENT_OFFSET_MAX`]; tests lower it to reach the limit quickly.
+    pub segment_offset_max: u64,
     pub preallocate_bytes: u64,
     pub memtable_events_max: usize,
     pub append_queue_depth: usize,
@@ -106,6 +112,7 @@ impl Config {
             data_dir: data_dir.into(),
             limits: Limits::default(),
             segment_bytes_target: SEGMENT_BYTES_TARGET,
+            segment_offset_max: SEGMENT_OFFSET_MAX,
             preallocate_bytes: PREALLOCATE_BYTES,
             memtable_events_max: MEMTABLE_EVENTS_MAX,
             append_queue_depth: APPEND_QUEUE_DEPTH,

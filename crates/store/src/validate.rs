@@ -122,7 +122,9 @@ pub fn validate_append(parts: Vec<AppendPart>, limits: &Limits) -> Result<Vec<Va
                     max: limits.event_size_bytes_max,
                 });
             }
-            size_bytes += event_bytes + event.event_type.len() + part.stream.len();
+            // Tags count too: a tag-heavy append is as large on disk as its text.
+            let tags_bytes: usize = event.tags.iter().map(String::len).sum();
+            size_bytes += event_bytes + event.event_type.len() + part.stream.len() + tags_bytes;
             if size_bytes > limits.append_size_bytes_max {
                 return Err(InvalidInput::AppendTooLarge { size_bytes, max: limits.append_size_bytes_max });
             }
@@ -237,6 +239,22 @@ mod tests {
         assert!(matches!(
             validate_append(vec![part("s", events(2)), part("u", events(2))], &limits),
             Err(InvalidInput::TooManyEvents { n_events: 4, max: 3 })
+        ));
+    }
+
+    #[test]
+    fn tags_count_towards_the_append_size() {
+        let tagged = |tag_bytes: usize| {
+            let mut e = NewEvent::new("t", json!(1));
+            e.tags = vec!["x".repeat(tag_bytes)];
+            e
+        };
+        // data "1" (1) + metadata "{}" (2) + type (1) + stream (1) = 5 bytes, plus the tag.
+        let limits = Limits { append_size_bytes_max: 5 + 100, ..Limits::default() };
+        assert!(validate_append(vec![part("s", vec![tagged(100)])], &limits).is_ok());
+        assert!(matches!(
+            validate_append(vec![part("s", vec![tagged(101)])], &limits),
+            Err(InvalidInput::AppendTooLarge { size_bytes: 106, max: 105 })
         ));
     }
 }

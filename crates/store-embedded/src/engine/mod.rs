@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::lock::DirLock;
+use crate::segment::record::event_frame_bytes;
 use crate::OpenError;
 pub use state::{Recovery, Shared};
 use writer::{Request, Writer};
@@ -67,7 +68,7 @@ impl EmbeddedStore {
     pub fn open(config: Config) -> Result<Self, OpenError> {
         config
             .fs
-            .create_dir_all(&config.data_dir)
+            .create_dir_durable(&config.data_dir)
             .map_err(|source| OpenError::Io { context: format!("creating {}", config.data_dir.display()), source })?;
         let lock = DirLock::acquire(&config.data_dir)?;
         let queue_depth = config.append_queue_depth.max(1);
@@ -222,7 +223,14 @@ impl EmbeddedStore {
             return Err(StoreError::Poisoned { reason });
         }
         let parts = validate_append(parts, &self.shared.config.limits)?;
-        let bytes = parts.iter().flat_map(|p| &p.events).map(|e| e.data.len() + e.metadata.len() + 64).sum();
+        // The exact bytes its frames take, so a group commit's size (and the
+        // check that it fits its segment) counts what is really written.
+        let bytes = parts
+            .iter()
+            .flat_map(|p| {
+                p.events.iter().map(|e| event_frame_bytes(&p.stream, &e.event_type, &e.tags, &e.metadata, &e.data))
+            })
+            .sum();
         let (reply, rx) = oneshot::channel();
         Ok((Request { parts, bytes, reply }, rx))
     }

@@ -15,7 +15,7 @@ use crate::index::memtable::Memtable;
 use crate::index::run::Run;
 use crate::index::{id_key, stream_key};
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::reader::{find_valid_frame, is_zero_tail, replay, ReplayError, ReplayedCommit};
+use crate::segment::reader::{find_durable_claim, is_zero_tail, replay, ReplayError, ReplayedCommit};
 use crate::segment::{parse_segment_name, Loc};
 use crate::OpenError;
 
@@ -25,17 +25,32 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenErro
 }
 
 /// Creates a segment file atomically: written and fsynced under a
-/// temporary name, renamed, and the directory fsynced.
+/// temporary name, renamed, and the directory fsynced. When anything
+/// after the rename fails, the new name is removed again (and the removal
+/// synced), so the old segment stays the last one; should even that fail,
+/// open recognises the leftover (a header that does not continue the log,
+/// and nothing after it) and deletes it.
 pub fn create_segment(config: &Config, dirs: &Dirs, header: SegmentHeader) -> std::io::Result<SegmentFile> {
     let fs = config.fs.as_ref();
     let path = dirs.segment(header.segment);
     let tmp = path.with_extension("seg.tmp");
     let file = fs.open(&tmp, true)?;
-    file.set_len(0)?;
-    file.write_all_at(&header.encode(), 0)?;
-    file.sync_data()?;
-    fs.rename(&tmp, &path)?;
-    fs.sync_dir(&dirs.log)?;
+    let prepared = file
+        .set_len(0)
+        .and_then(|()| file.write_all_at(&header.encode(), 0))
+        .and_then(|()| file.sync_data())
+        .and_then(|()| fs.rename(&tmp, &path));
+    if let Err(e) = prepared {
+        let _ = fs.remove(&tmp);
+        return Err(e);
+    }
+    if let Err(e) = fs.sync_dir(&dirs.log) {
+        let undone = fs.remove(&path).and_then(|()| fs.sync_dir(&dirs.log));
+        if let Err(e2) = undone {
+            tracing::warn!(segment = %path.display(), error = %e2, "could not remove a half-created segment; the next open deletes it");
+        }
+        return Err(e);
+    }
     Ok(SegmentFile { number: header.segment, header, file, path, end: AtomicU64::new(HEADER_BYTES as u64) })
 }
 
@@ -81,6 +96,12 @@ fn open_segments(config: &Config, dirs: &Dirs) -> Result<BTreeMap<u32, Arc<Segme
             return Err(corrupt(format!("header says segment {}", header.segment)));
         }
         let end = file.size().map_err(io_err(format!("reading {}", path.display())))?;
+        if end > config.segment_offset_max {
+            return Err(corrupt(format!(
+                "segment is {end} bytes long; locations address at most {} bytes",
+                config.segment_offset_max
+            )));
+        }
         segments.insert(n, Arc::new(SegmentFile { number: n, header, file, path, end: AtomicU64::new(end) }));
     }
     Ok(segments)
@@ -89,43 +110,128 @@ fn open_segments(config: &Config, dirs: &Dirs) -> Result<BTreeMap<u32, Arc<Segme
 /// A checkpoint with its id runs and stream runs opened.
 type LoadedIndex = (Checkpoint, Vec<Arc<Run>>, Vec<Arc<Run>>);
 
-/// Loads the checkpoint and its runs: Ok(None) when there is none yet,
-/// Err(()) (rebuild from the log) when it is damaged or does not fit the
-/// log.
-#[allow(clippy::result_unit_err)]
+/// What the index directory offers a start.
+enum Loaded {
+    /// No checkpoint yet: a new store, or one never checkpointed.
+    Nothing,
+    /// A checkpoint that fits the log, with its runs.
+    Index(Box<LoadedIndex>),
+    /// Rebuild the indexes from the log. `durable_to` is where an intact
+    /// checkpoint (whose runs are unusable) says the log was durable.
+    Rebuild { durable_to: Option<Loc> },
+}
+
+/// Loads the checkpoint and its runs, after proving it against the log:
+/// the commit that ends at its tail must replay to its chain hash and next
+/// position. A checkpoint only ever covers acknowledged commits, so an
+/// intact checkpoint that the log does not bear out means acknowledged
+/// data is damaged or gone: the start stops and says so, rather than
+/// rebuilding over the hole.
 fn load_checkpoint(
     config: &Config,
     dirs: &Dirs,
     segments: &BTreeMap<u32, Arc<SegmentFile>>,
-) -> Result<Option<LoadedIndex>, ()> {
+) -> Result<Loaded, OpenError> {
     let fs = config.fs.as_ref();
     let ckpt = match Checkpoint::load(fs, &dirs.index) {
         Ok(Some(c)) => c,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Loaded::Nothing),
         Err(e) => {
             tracing::warn!(error = %e, "index checkpoint unreadable; rebuilding the indexes from the log");
-            return Err(());
+            return Ok(Loaded::Rebuild { durable_to: None });
         }
     };
-    let fits = ckpt.tail.is_some_and(|t| segments.get(&t.segment).is_some_and(|s| u64::from(t.offset) <= s.end()));
-    if !fits {
-        tracing::warn!("index checkpoint is ahead of the log; rebuilding the indexes from the log");
-        return Err(());
-    }
+    check_against_log(&ckpt, segments)?;
     let open = |refs: &[crate::index::checkpoint::RunRef]| -> std::io::Result<Vec<Arc<Run>>> {
         refs.iter().map(|r| Run::open(fs, &dirs.index, &r.file_name, r.count).map(Arc::new)).collect()
     };
     match (open(&ckpt.id_runs), open(&ckpt.stream_runs)) {
-        (Ok(ids), Ok(streams)) => Ok(Some((ckpt, ids, streams))),
+        (Ok(ids), Ok(streams)) => Ok(Loaded::Index(Box::new((ckpt, ids, streams)))),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "index run unreadable; rebuilding the indexes from the log");
-            Err(())
+            Ok(Loaded::Rebuild { durable_to: ckpt.tail })
         }
     }
 }
 
+fn damaged_before(seg: &SegmentFile, offset: u64, position: Option<u64>, what: String) -> OpenError {
+    OpenError::Corrupt {
+        segment: seg.path.display().to_string(),
+        offset,
+        position,
+        detail: format!(
+            "{what}: acknowledged data is damaged or missing. `hindsight verify` reports the damage; `hindsight repair` cuts the log back to its last intact commit"
+        ),
+    }
+}
+
+/// Replays the commit ending at the checkpoint's tail (or checks the
+/// segment header when the tail is a segment's start).
+fn check_against_log(ckpt: &Checkpoint, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Result<(), OpenError> {
+    let Some(tail) = ckpt.tail else {
+        return Err(OpenError::Config("the index checkpoint has no tail; delete index/ to rebuild it".into()));
+    };
+    let Some(seg) = segments.get(&tail.segment) else {
+        let any = segments.values().next_back().ok_or_else(|| OpenError::Config("no segments".into()))?;
+        return Err(damaged_before(
+            any,
+            0,
+            None,
+            format!("the index checkpoint covers segment {}, which is missing", tail.segment),
+        ));
+    };
+    let at = u64::from(tail.offset);
+    let covers = ckpt.next_position.checked_sub(1);
+    let says =
+        format!("the index checkpoint records the log as durable up to byte {at} (position {})", ckpt.next_position);
+    if at > seg.end() {
+        return Err(damaged_before(
+            seg,
+            seg.end(),
+            covers,
+            format!("{says}, but the segment ends at byte {}", seg.end()),
+        ));
+    }
+    let Some(tc) = ckpt.tail_commit else {
+        if at == HEADER_BYTES as u64
+            && seg.header.first_position == ckpt.next_position
+            && seg.header.prev_chain == ckpt.chain
+        {
+            return Ok(());
+        }
+        return Err(damaged_before(seg, at, covers, format!("{says}, but the segment header does not start there")));
+    };
+    if tc.loc.segment != tail.segment || tc.loc.offset >= tail.offset {
+        return Err(OpenError::Config(
+            "the index checkpoint's tail commit is inconsistent; delete index/ to rebuild it".into(),
+        ));
+    }
+    let replayed = replay(seg.file.clone(), u64::from(tc.loc.offset), at, tc.prev_chain, tc.first_position, |_| Ok(()));
+    match replayed {
+        Ok(end)
+            if end.trailing.is_none()
+                && end.end_offset == at
+                && end.chain == ckpt.chain
+                && end.next_position == ckpt.next_position =>
+        {
+            Ok(())
+        }
+        Ok(end) => {
+            let (offset, why) = match end.trailing {
+                Some(t) => (t.bad_offset.unwrap_or(end.end_offset), t.reason.to_string()),
+                None => (end.end_offset, "the commit there does not end where it says".to_string()),
+            };
+            Err(damaged_before(seg, offset, covers, format!("{says}, but at byte {offset}: {why}")))
+        }
+        Err(ReplayError::Corrupt(c)) => {
+            Err(damaged_before(seg, c.offset, c.position, format!("{says}, but {}", c.detail)))
+        }
+        Err(ReplayError::Io(e)) => Err(io_err(format!("reading {}", seg.path.display()))(e)),
+    }
+}
+
 /// Builds the shared state: segments, checkpointed indexes, then the log
-/// tail replayed on top.
+/// tail replayed on top and fdatasynced before anything is published.
 pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
     if config.segment_bytes_target > SEGMENT_BYTES_TARGET_MAX || config.segment_bytes_target < 4096 {
         return Err(OpenError::Config(format!(
@@ -149,13 +255,16 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
     let dirs = Dirs::new(config.data_dir.clone());
     let fs = config.fs.clone();
     for d in [&dirs.log, &dirs.index] {
-        fs.create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+        fs.create_dir_durable(d).map_err(io_err(format!("creating {}", d.display())))?;
     }
     let segments = open_segments(&config, &dirs)?;
     let first = segments.values().next().cloned().ok_or_else(|| OpenError::Config("no segments".into()))?;
-    let loaded = load_checkpoint(&config, &dirs, &segments);
-    let rebuilding = loaded.is_err();
-    let (ckpt, id_runs, stream_runs) = loaded.ok().flatten().unwrap_or_else(|| {
+    let (loaded, rebuilding, durable_to) = match load_checkpoint(&config, &dirs, &segments)? {
+        Loaded::Nothing => (None, false, None),
+        Loaded::Index(index) => (Some(*index), false, None),
+        Loaded::Rebuild { durable_to } => (None, true, durable_to),
+    };
+    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| {
         let ckpt = Checkpoint {
             tail: Some(Loc { segment: first.number, offset: HEADER_BYTES as u32 }),
             chain: first.header.prev_chain,
@@ -170,6 +279,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         segments: segments.clone(),
         next_position: ckpt.next_position,
         tail,
+        tail_commit: ckpt.tail_commit,
         chain: ckpt.chain,
         last_timestamp_us: ckpt.last_timestamp_us,
         heads: ckpt.heads.iter().cloned().collect::<HashMap<_, _, _>>(),
@@ -187,6 +297,9 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         state: RwLock::new(state),
         watch: watch::Sender::new(ckpt.next_position),
         poisoned: Mutex::new(None),
+        sync_lock: Mutex::new(()),
+        write_lock: Mutex::new(()),
+        durable_end: AtomicU64::new(0),
         flush_lock: Mutex::new(FlushControl::default()),
         flush_cv: Condvar::new(),
         next_run_number: AtomicU64::new(next_run),
@@ -201,13 +314,55 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         recovery: Mutex::new(Recovery { rebuilt_index: rebuilding, ..Recovery::default() }),
     });
     remove_unlisted(&shared, &live);
-    replay_tail(&shared, tail, &segments)?;
+    replay_tail(&shared, tail, &segments, durable_to)?;
+    sync_replayed(&shared, tail)?;
     let next = shared.read().next_position;
     shared.watch.send_replace(next);
     Ok(shared)
 }
 
-fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<SegmentFile>>) -> Result<(), OpenError> {
+/// fdatasyncs every segment the replay read, and `log/`, before anything
+/// is published: what replay found may have been in the page cache only
+/// (the process died between a write and its fdatasync), and a retry
+/// answered from it, a reader or a checkpoint must never see bytes a
+/// power cut could still take away.
+fn sync_replayed(shared: &Shared, tail: Loc) -> Result<(), OpenError> {
+    let segments: Vec<Arc<SegmentFile>> =
+        shared.read().segments.range(tail.segment..).map(|(_, s)| s.clone()).collect();
+    for seg in &segments {
+        seg.file.sync_data().map_err(io_err(format!("syncing {}", seg.path.display())))?;
+    }
+    let log = &shared.dirs.log;
+    shared.config.fs.sync_dir(log).map_err(io_err(format!("syncing {}", log.display())))?;
+    if let Some(last) = segments.last() {
+        shared.note_durable(Loc { segment: last.number, offset: last.end() as u32 });
+    }
+    Ok(())
+}
+
+/// Deletes a last segment that a rotation left half-made: its header does
+/// not continue the log and nothing but zeros follows it. Returns false
+/// (and touches nothing) when the segment holds anything else.
+fn remove_orphan(shared: &Shared, seg: &SegmentFile) -> Result<bool, OpenError> {
+    let at = seg.path.display().to_string();
+    if !is_zero_tail(seg.file.as_ref(), HEADER_BYTES as u64, seg.end()).map_err(io_err(format!("reading {at}")))? {
+        return Ok(false);
+    }
+    let fs = shared.config.fs.as_ref();
+    fs.remove(&seg.path).map_err(io_err(format!("removing {at}")))?;
+    fs.sync_dir(&shared.dirs.log).map_err(io_err(format!("syncing {}", shared.dirs.log.display())))?;
+    shared.write().segments.remove(&seg.number);
+    shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).removed_orphan_segments += 1;
+    tracing::warn!(segment = %at, "deleted a segment a failed rotation left behind (a header that does not continue the log, and no commits)");
+    Ok(true)
+}
+
+fn replay_tail(
+    shared: &Arc<Shared>,
+    tail: Loc,
+    segments: &BTreeMap<u32, Arc<SegmentFile>>,
+    durable_to: Option<Loc>,
+) -> Result<(), OpenError> {
     let last_number = *segments.keys().next_back().unwrap_or(&tail.segment);
     let mut replayed = 0u64;
     let total_bytes: u64 = segments.range(tail.segment..).map(|(_, s)| s.end()).sum::<u64>() - u64::from(tail.offset);
@@ -228,6 +383,9 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
             u64::from(tail.offset)
         } else {
             if seg.header.first_position != next_position || seg.header.prev_chain != chain {
+                if number == last_number && remove_orphan(shared, seg)? {
+                    break;
+                }
                 return Err(corrupt(
                     0,
                     Some(next_position),
@@ -257,6 +415,19 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
             }
             _ => false,
         };
+        let stopped = Loc { segment: number, offset: end.end_offset as u32 };
+        if durable_to.is_some_and(|d| number == last_number && stopped < d) {
+            let d = durable_to.unwrap_or(stopped);
+            return Err(damaged_before(
+                seg,
+                end.end_offset,
+                Some(end.next_position),
+                format!(
+                    "the log holds whole commits only up to byte {}, yet the index checkpoint records it as durable up to byte {} of segment {}",
+                    end.end_offset, d.offset, d.segment
+                ),
+            ));
+        }
         if let Some(trailing) = end.trailing.filter(|_| !zero_tail) {
             let at = seg.path.display().to_string();
             let reason = trailing.reason;
@@ -268,16 +439,19 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
                     format!("sealed segment ends inside a commit: {reason}"),
                 ));
             }
-            if let Some(bad) = trailing.bad_offset {
-                let valid_after =
-                    find_valid_frame(seg.file.as_ref(), bad, file_end).map_err(io_err(format!("reading {at}")))?;
-                if let Some(later) = valid_after {
-                    return Err(corrupt(
-                        bad,
-                        Some(end.next_position),
-                        format!("{reason}, yet intact data follows at byte {later}: this is damage, not an unfinished write"),
-                    ));
-                }
+            // Bytes after the last whole commit are an unfinished write,
+            // unless a later intact commit records them as durable.
+            let claim = find_durable_claim(seg.file.as_ref(), end.end_offset, file_end)
+                .map_err(io_err(format!("reading {at}")))?;
+            if let Some((claim_at, durable)) = claim {
+                return Err(damaged_before(
+                    seg,
+                    bad_offset,
+                    Some(end.next_position),
+                    format!(
+                        "{reason} at byte {bad_offset}, yet the intact commit at byte {claim_at} records the log as durable up to byte {durable}"
+                    ),
+                ));
             }
             let dropped = file_end - end.end_offset;
             shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).truncated_bytes += dropped;
@@ -288,7 +462,7 @@ fn replay_tail(shared: &Arc<Shared>, tail: Loc, segments: &BTreeMap<u32, Arc<Seg
         seg.end.store(end.end_offset, Ordering::Release);
         done_bytes += file_end - start;
         let mut st = shared.write();
-        st.tail = Loc { segment: number, offset: end.end_offset as u32 };
+        st.tail = stopped;
     }
     if replayed > 0 {
         tracing::info!(events = replayed, "replayed the log past the index checkpoint");
@@ -326,8 +500,13 @@ fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) ->
             st.next_position = e.position + 1;
             st.last_timestamp_us = st.last_timestamp_us.max(e.timestamp_us);
         }
-        st.chain = commit.chain;
-        st.tail = Loc { segment, offset: commit.end_offset as u32 };
+        let first_position = commit.events.first().map_or(0, |e| e.position);
+        st.note_commit_end(
+            Loc { segment, offset: commit.offset as u32 },
+            Loc { segment, offset: commit.end_offset as u32 },
+            first_position,
+            commit.chain,
+        );
         st.active.len() >= shared.config.memtable_events_max
     };
     if full {

@@ -9,10 +9,10 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::fs::FileHandle;
-use crate::index::checkpoint::{Checkpoint, Head, Sparse};
+use crate::index::checkpoint::{Checkpoint, Head, Sparse, TailCommit};
 use crate::index::memtable::Memtable;
 use crate::index::run::Run;
-use crate::segment::header::SegmentHeader;
+use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::{segment_path, Loc};
 
 /// An open segment file. Only `end` changes, and only for the last one.
@@ -44,6 +44,8 @@ pub struct State {
     pub segments: BTreeMap<u32, Arc<SegmentFile>>,
     pub next_position: u64,
     pub tail: Loc,
+    /// The commit that ends at `tail` (None before the first).
+    pub tail_commit: Option<TailCommit>,
     pub chain: [u8; 32],
     pub last_timestamp_us: u64,
     pub heads: HashMap<String, Head, foldhash::fast::RandomState>,
@@ -68,12 +70,20 @@ impl State {
         }
     }
 
+    /// Moves the published end past one more durable commit.
+    pub fn note_commit_end(&mut self, start: Loc, end: Loc, first_position: u64, chain: [u8; 32]) {
+        self.tail_commit = Some(TailCommit { loc: start, first_position, prev_chain: self.chain });
+        self.tail = end;
+        self.chain = chain;
+    }
+
     /// The checkpoint describing the current state, minus the runs (which
     /// the flusher fills in once it has written them).
     pub fn checkpoint_now(&self) -> Checkpoint {
         Checkpoint {
             next_position: self.next_position,
             tail: Some(self.tail),
+            tail_commit: self.tail_commit,
             chain: self.chain,
             last_timestamp_us: self.last_timestamp_us,
             next_run_number: 0,
@@ -109,6 +119,18 @@ pub struct Shared {
     pub watch: watch::Sender<u64>,
     /// Set after a failure that makes further writes unsafe.
     pub poisoned: Mutex<Option<String>>,
+    /// Held around every fdatasync of a segment together with the poison
+    /// decision that follows it. Linux reports a writeback error once per
+    /// open file, so of two fsyncs on one file (the syncer's and a
+    /// rotation's) only the first to look sees it; the other must learn of
+    /// it from the poison, which this lock orders before its own check.
+    pub sync_lock: Mutex<()>,
+    /// Held by the writer around each write to the log (after checking
+    /// the poison), and by the cut-back after a failed fdatasync, so no
+    /// write lands after the cut.
+    pub write_lock: Mutex<()>,
+    /// The log is fdatasynced up to here (a packed [`Loc`]; only grows).
+    pub durable_end: AtomicU64,
     /// Guards the hand-off of frozen memtables between writer and flusher.
     pub flush_lock: Mutex<FlushControl>,
     pub flush_cv: Condvar,
@@ -142,6 +164,9 @@ pub struct Recovery {
     pub replayed_events: u64,
     /// Bytes of an unfinished commit cut off the end of the log.
     pub truncated_bytes: u64,
+    /// Segments left behind by a rotation that failed half-way (a header
+    /// and nothing else, not continuing the log), deleted.
+    pub removed_orphan_segments: u64,
 }
 
 /// A fixed-bucket histogram of atomics: cheap enough for every fsync.
@@ -242,5 +267,71 @@ impl Shared {
     }
     pub fn poisoned(&self) -> Option<String> {
         self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records that the log is fdatasynced up to `loc`.
+    pub fn note_durable(&self, loc: Loc) {
+        self.durable_end.fetch_max(loc.pack(), Ordering::AcqRel);
+    }
+
+    /// How far segment `number` is known to be durable: a segment the
+    /// durable end has not reached yet is durable up to its header (it is
+    /// created synced).
+    pub fn durable_offset_in(&self, number: u32) -> u64 {
+        let d = Loc::unpack(self.durable_end.load(Ordering::Acquire));
+        if d.segment == number {
+            u64::from(d.offset)
+        } else {
+            HEADER_BYTES as u64
+        }
+    }
+
+    /// fdatasyncs a segment and, when that succeeds and nothing has
+    /// poisoned the store meanwhile, records it durable up to `synced_to`
+    /// (bytes written before the call). On failure the store is poisoned
+    /// and the log cut back to its durable end: the pages of a failed
+    /// writeback may be gone from the disk yet still in the page cache, and
+    /// a restart must not read them back as if they were stored.
+    pub fn sync_segment(&self, seg: &SegmentFile, synced_to: u64) -> Result<(), String> {
+        let _syncing = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = self.poisoned() {
+            return Err(reason);
+        }
+        let started = std::time::Instant::now();
+        let result = seg.file.sync_data();
+        let micros = started.elapsed().as_micros() as u64;
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.counters.fsync_micros.fetch_add(micros, Ordering::Relaxed);
+        self.counters.fsync_latency.observe(micros);
+        if let Err(e) = result {
+            self.poison(format!("fdatasync of {} failed: {e}", seg.path.display()));
+            self.cut_back_to_durable();
+            return Err(self.poisoned().unwrap_or_default());
+        }
+        // Another fsync of this file may have collected the error first.
+        if let Some(reason) = self.poisoned() {
+            return Err(reason);
+        }
+        let offset = u32::try_from(synced_to).map_err(|_| format!("offset {synced_to} beyond the segment range"))?;
+        self.note_durable(Loc { segment: seg.number, offset });
+        Ok(())
+    }
+
+    /// After a failed fdatasync (the store is already poisoned): cuts the
+    /// last segment back to where it is known durable, with the writer
+    /// shut out, and tries to sync the cut.
+    fn cut_back_to_durable(&self) {
+        let _writing = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(seg) = self.read().segments.values().next_back().cloned() else { return };
+        let keep = self.durable_offset_in(seg.number);
+        match seg.file.set_len(keep) {
+            Ok(()) => {
+                let _ = seg.file.sync_data();
+                tracing::warn!(segment = %seg.path.display(), offset = keep, "cut the log back to its durable end after a failed fdatasync");
+            }
+            Err(e) => {
+                tracing::error!(segment = %seg.path.display(), error = %e, "could not cut the log back after a failed fdatasync; a restart will drop what was not durable only if the pages are gone")
+            }
+        }
     }
 }

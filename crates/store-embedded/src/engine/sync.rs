@@ -121,22 +121,15 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
     if let Some(reason) = shared.poisoned() {
         return fail_all(group, &reason);
     }
-    // One fdatasync per segment written to (two only across a rotation).
+    // One fdatasync per segment written to (two only across a rotation),
+    // each through the sync lock that orders it with a rotation's.
     let mut synced: Vec<u32> = Vec::new();
     for w in group.iter().rev().filter(|w| w.end > w.commit_start) {
         if synced.contains(&w.segment.number) {
             continue;
         }
         synced.push(w.segment.number);
-        let started = Instant::now();
-        let result = w.segment.file.sync_data();
-        let micros = started.elapsed().as_micros() as u64;
-        shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-        shared.counters.fsync_micros.fetch_add(micros, Ordering::Relaxed);
-        shared.counters.fsync_latency.observe(micros);
-        if let Err(e) = result {
-            shared.poison(format!("fdatasync of {} failed: {e}", w.segment.path.display()));
-            let reason = shared.poisoned().unwrap_or_default();
+        if let Err(reason) = shared.sync_segment(&w.segment, w.end) {
             return fail_all(group, &reason);
         }
     }
@@ -156,8 +149,12 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
                 w.timestamp_us,
             );
             st.next_position = w.next_position;
-            st.tail = Loc { segment: w.segment.number, offset: w.end as u32 };
-            st.chain = w.chain;
+            st.note_commit_end(
+                Loc { segment: w.segment.number, offset: w.commit_start as u32 },
+                Loc { segment: w.segment.number, offset: w.end as u32 },
+                w.first_position,
+                w.chain,
+            );
             st.last_timestamp_us = w.timestamp_us;
             w.segment.end.store(w.end, Ordering::Release);
         }

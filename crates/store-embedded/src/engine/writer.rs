@@ -22,7 +22,7 @@ use crate::config::COMMIT_BYTES_MAX;
 use crate::index::checkpoint::Head;
 use crate::index::stream_key;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::record::{encode_commit, encode_event, ChainHasher, CommitRecord, EventView};
+use crate::segment::record::{encode_commit, encode_event, ChainHasher, CommitRecord, EventView, COMMIT_FRAME_BYTES};
 use crate::segment::Loc;
 
 pub type Outcome = Result<Vec<AppendResult>, StoreError>;
@@ -194,6 +194,20 @@ impl Writer {
             return;
         }
         self.forget_synced();
+        // A segment never holds a byte past the offsets a location can
+        // hold: start the next one first, or refuse rather than wrap.
+        let batch_bytes = batch.iter().map(|r| r.bytes as u64).sum::<u64>() + COMMIT_FRAME_BYTES as u64;
+        let offset_max = self.shared.config.segment_offset_max;
+        if self.offset + batch_bytes > offset_max && !self.rotate() {
+            let error = format!(
+                "segment {} cannot take {batch_bytes} more bytes (it ends at byte {}, offsets stop at {offset_max}) and a new segment could not be started; the log says why",
+                self.segment.number, self.offset
+            );
+            for r in batch {
+                let _ = r.reply.send(Err(StoreError::Backend(error.clone())));
+            }
+            return;
+        }
         self.seq += 1;
         let timestamp_us = self.shared.config.clock.now_us().max(self.last_timestamp_us);
         let commit_start = self.offset;
@@ -225,12 +239,19 @@ impl Writer {
         };
         if !placed.is_empty() {
             let n_events = placed.len() as u32;
+            let durable_end = self.shared.durable_offset_in(self.segment.number);
             let mut hasher = ChainHasher::new(&self.chain);
             // The buffer holds exactly the commit's event frames, in order.
             hasher.event_frame(&self.buf);
-            let chain = hasher.finish(first_position, n_events);
-            encode_commit(&mut self.buf, &CommitRecord { first_position, n_events, chain });
-            if let Err(error) = self.write(commit_start) {
+            let chain = hasher.finish(first_position, n_events, durable_end);
+            encode_commit(&mut self.buf, &CommitRecord { first_position, n_events, durable_end, chain });
+            let write_result = if commit_start + self.buf.len() as u64 > offset_max {
+                // The batch estimate is exact, so this is a bug; never wrap.
+                Err(WriteError::Io(format!("commit would end past offset {offset_max}")))
+            } else {
+                self.write(commit_start)
+            };
+            if let Err(error) = write_result {
                 for (reply, outcome) in written.outcomes {
                     let _ = reply.send(outcome.and_then(|_| Err(error.clone_error())));
                 }
@@ -356,7 +377,9 @@ impl Writer {
                     data: &e.data,
                 };
                 encode_event(&mut self.buf, &view);
-                let loc = Loc { segment: self.segment.number, offset: (base + frame_start as u64) as u32 };
+                let loc = Loc::checked(self.segment.number, base + frame_start as u64).ok_or_else(|| {
+                    StoreError::Backend("an event would lie past the offsets a segment can hold".into())
+                })?;
                 placed.push(Placed { id, stream_key: key, version, loc });
                 if e.id.is_some() {
                     let stub = RecordedEvent {
@@ -389,6 +412,13 @@ impl Writer {
     /// off the file, so the log stays a sequence of whole commits.
     fn write(&mut self, offset: u64) -> Result<(), WriteError> {
         let file = &self.segment.file;
+        // After a failed fdatasync the log is cut back under this lock; a
+        // write must not land after the cut.
+        let _writing = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = self.shared.poisoned() {
+            self.unsynced.ids.retain(|_, (_, s)| *s != self.seq);
+            return Err(WriteError::Poisoned(reason));
+        }
         if let Err(e) = file.write_all_at(&self.buf, offset) {
             // Ids this batch placed are not stored after all.
             let seq = self.seq;
@@ -407,31 +437,37 @@ impl Writer {
 
     /// Seals the current segment and starts the next. The sealed segment
     /// is first cut to its last commit (dropping preallocated zeros) and
-    /// synced, so a sealed segment never ends in anything but a commit.
-    /// On failure the current segment keeps growing and rotation is tried
-    /// again after the next commit.
-    fn rotate(&mut self) {
-        let old = &self.segment;
+    /// synced, so a sealed segment never ends in anything but a commit and
+    /// nothing in it is unsynced once the next one exists. On failure the
+    /// current segment keeps growing and rotation is tried again after the
+    /// next commit. Returns whether a new segment was started.
+    fn rotate(&mut self) -> bool {
+        let old = self.segment.clone();
         if let Err(e) = old.file.set_len(self.offset) {
             tracing::warn!(error = %e, "could not seal a segment; the current one keeps growing");
-            return;
+            return false;
         }
         self.zeroed_end = self.offset;
-        if let Err(e) = old.file.sync_data() {
-            self.shared.poison(format!("fdatasync of {} failed: {e}", old.path.display()));
-            return;
+        // Through the sync lock: the syncer may be syncing this file too.
+        if self.shared.sync_segment(&old, self.offset).is_err() {
+            return false;
         }
         let number = old.number + 1;
         let header = SegmentHeader { segment: number, first_position: self.next_position, prev_chain: self.chain };
         match super::open::create_segment(&self.shared.config, &self.shared.dirs, header) {
             Ok(seg) => {
                 let seg = Arc::new(seg);
+                self.shared.note_durable(Loc { segment: number, offset: HEADER_BYTES as u32 });
                 self.shared.write().segments.insert(number, seg.clone());
                 self.segment = seg;
                 self.offset = HEADER_BYTES as u64;
                 self.zeroed_end = 0;
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "could not start a new segment; the current one keeps growing"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start a new segment; the current one keeps growing");
+                false
+            }
         }
     }
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::fs::Fs;
 use crate::segment::Loc;
 
-const MAGIC: [u8; 8] = *b"HSCKPT01";
+/// 02 added the tail commit, so open can check the checkpoint against the log.
+const MAGIC: [u8; 8] = *b"HSCKPT02";
 pub const FILE_NAME: &str = "checkpoint";
 
 /// What the writer knows of one stream.
@@ -36,6 +37,16 @@ pub struct Sparse {
     pub timestamp_us: u64,
 }
 
+/// The commit that ends at a checkpoint's tail: where it starts, its first
+/// position and the chain hash before it, so open can replay it and prove
+/// that the log still holds what the checkpoint describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailCommit {
+    pub loc: Loc,
+    pub first_position: u64,
+    pub prev_chain: [u8; 32],
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRef {
     pub file_name: String,
@@ -48,6 +59,8 @@ pub struct Checkpoint {
     pub next_position: u64,
     /// The commit boundary where replay resumes.
     pub tail: Option<Loc>,
+    /// The commit ending at `tail`; None when `tail` is a segment's start.
+    pub tail_commit: Option<TailCommit>,
     pub chain: [u8; 32],
     pub last_timestamp_us: u64,
     pub next_run_number: u64,
@@ -96,6 +109,15 @@ impl Checkpoint {
         o.extend_from_slice(&MAGIC);
         o.extend_from_slice(&self.next_position.to_le_bytes());
         o.extend_from_slice(&self.tail.map_or(u64::MAX, Loc::pack).to_le_bytes());
+        match &self.tail_commit {
+            Some(t) => {
+                o.push(1);
+                o.extend_from_slice(&t.loc.pack().to_le_bytes());
+                o.extend_from_slice(&t.first_position.to_le_bytes());
+                o.extend_from_slice(&t.prev_chain);
+            }
+            None => o.push(0),
+        }
         o.extend_from_slice(&self.chain);
         o.extend_from_slice(&self.last_timestamp_us.to_le_bytes());
         o.extend_from_slice(&self.next_run_number.to_le_bytes());
@@ -138,6 +160,17 @@ impl Checkpoint {
             u64::MAX => None,
             v => Some(Loc::unpack(v)),
         };
+        let tail_commit = match r.take(1)?[0] {
+            0 => None,
+            1 => {
+                let loc = Loc::unpack(r.u64()?);
+                let first_position = r.u64()?;
+                let mut prev_chain = [0u8; 32];
+                prev_chain.copy_from_slice(r.take(32)?);
+                Some(TailCommit { loc, first_position, prev_chain })
+            }
+            _ => return Err(bad("checkpoint tail commit flag is neither 0 nor 1")),
+        };
         let mut chain = [0u8; 32];
         chain.copy_from_slice(r.take(32)?);
         let last_timestamp_us = r.u64()?;
@@ -167,6 +200,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             next_position,
             tail,
+            tail_commit,
             chain,
             last_timestamp_us,
             next_run_number,
@@ -212,6 +246,11 @@ mod tests {
         let c = Checkpoint {
             next_position: 10,
             tail: Some(Loc { segment: 2, offset: 640 }),
+            tail_commit: Some(TailCommit {
+                loc: Loc { segment: 2, offset: 500 },
+                first_position: 8,
+                prev_chain: [4; 32],
+            }),
             chain: [9; 32],
             last_timestamp_us: 77,
             next_run_number: 4,

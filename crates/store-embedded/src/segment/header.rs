@@ -2,7 +2,8 @@
 
 /// Bytes 0..8 of every segment.
 pub const MAGIC: [u8; 8] = *b"HINDSLOG";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2 added `durable_end` to the commit record.
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_BYTES: usize = 64;
 
 /// What a segment header records: which segment this is, the position of

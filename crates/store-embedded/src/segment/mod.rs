@@ -23,6 +23,10 @@ impl Loc {
     pub fn unpack(v: u64) -> Self {
         Loc { segment: (v >> 32) as u32, offset: v as u32 }
     }
+    /// A location, or None when the offset does not fit in 32 bits.
+    pub fn checked(segment: u32, offset: u64) -> Option<Self> {
+        u32::try_from(offset).ok().map(|offset| Loc { segment, offset })
+    }
 }
 
 /// `log/00000001.seg`: segment numbers start at 1.
@@ -45,6 +49,8 @@ mod tests {
     fn loc_packs_round_trip() {
         let l = Loc { segment: 7, offset: u32::MAX - 3 };
         assert_eq!(Loc::unpack(l.pack()), l);
+        assert_eq!(Loc::checked(7, u64::from(u32::MAX) - 3), Some(l));
+        assert_eq!(Loc::checked(7, u64::from(u32::MAX) + 1), None);
     }
 
     #[test]

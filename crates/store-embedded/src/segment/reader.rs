@@ -1,10 +1,12 @@
 //! Reading frames and commits back: a buffered frame scanner, commit
 //! replay with chain verification, and the scan-ahead that tells a torn
-//! tail from corruption.
+//! tail from damage (a later intact commit recording that the bad bytes
+//! were durable).
 
 use std::sync::Arc;
 
 use super::frame::{parse_frame, Parsed, KIND_COMMIT, KIND_EVENT};
+use super::header::HEADER_BYTES;
 use super::record::{decode_commit, decode_event, ChainHasher, EventView};
 use crate::fs::FileHandle;
 
@@ -112,6 +114,7 @@ pub struct ReplayedEvent {
 pub struct ReplayedCommit {
     pub offset: u64,
     pub end_offset: u64,
+    pub durable_end: u64,
     pub events: Vec<ReplayedEvent>,
     pub chain: [u8; 32],
 }
@@ -124,7 +127,7 @@ pub struct ReplayEnd {
     pub chain: [u8; 32],
     pub next_position: u64,
     /// Bytes after the last complete commit that are not a complete
-    /// commit: a torn tail, or corruption (see [`find_valid_frame`]).
+    /// commit: a torn tail, or damage (see [`find_durable_claim`]).
     pub trailing: Option<Trailing>,
 }
 
@@ -216,8 +219,18 @@ pub fn replay(
                         ),
                     ));
                 }
+                if c.durable_end > commit_start || c.durable_end < HEADER_BYTES as u64 {
+                    return Err(corrupt(
+                        offset,
+                        Some(next_position),
+                        format!(
+                            "commit record says the log was durable up to byte {}, outside the segment before the commit (bytes {HEADER_BYTES}..={commit_start})",
+                            c.durable_end
+                        ),
+                    ));
+                }
                 let hasher_done = std::mem::replace(&mut hasher, ChainHasher::new(&[0; 32]));
-                let computed = hasher_done.finish(c.first_position, c.n_events);
+                let computed = hasher_done.finish(c.first_position, c.n_events, c.durable_end);
                 if computed != c.chain {
                     return Err(corrupt(offset, Some(next_position), "chain hash mismatch".to_string()));
                 }
@@ -228,6 +241,7 @@ pub fn replay(
                 on_commit(ReplayedCommit {
                     offset: commit_start,
                     end_offset,
+                    durable_end: c.durable_end,
                     events: std::mem::take(&mut pending),
                     chain,
                 })?;
@@ -268,11 +282,34 @@ pub fn is_zero_tail(file: &dyn FileHandle, from: u64, end: u64) -> std::io::Resu
     Ok(true)
 }
 
+/// The first intact commit frame after `bad` (exclusive) and before `end`
+/// that records the log as durable past `bad`: proof that the bytes at
+/// `bad` were acknowledged, so they are damage, not an unfinished write.
+/// Returns its offset and the durable end it records.
+pub fn find_durable_claim(file: &dyn FileHandle, bad: u64, end: u64) -> std::io::Result<Option<(u64, u64)>> {
+    let mut claim = None;
+    find_frame(file, bad, end, |offset, kind, payload| {
+        let Ok(c) = decode_commit(payload).map_err(|_| ()).and_then(|c| (kind == KIND_COMMIT).then_some(c).ok_or(()))
+        else {
+            return false;
+        };
+        if c.durable_end > bad {
+            claim = Some((offset, c.durable_end));
+            return true;
+        }
+        false
+    })?;
+    Ok(claim)
+}
+
 /// The first offset after `from` (exclusive) and before `end` where a
-/// whole, checksummed frame starts. A torn write leaves only an unfinished
-/// commit behind the last good one, so finding a valid frame after a bad
-/// one means the bad bytes are corruption, not a torn tail.
-pub fn find_valid_frame(file: &dyn FileHandle, from: u64, end: u64) -> std::io::Result<Option<u64>> {
+/// whole, checksummed frame starts whose kind and payload `accept` takes.
+pub fn find_frame(
+    file: &dyn FileHandle,
+    from: u64,
+    end: u64,
+    mut accept: impl FnMut(u64, u8, &[u8]) -> bool,
+) -> std::io::Result<Option<u64>> {
     let mut offset = from + 1;
     let mut buf = vec![0u8; 4 << 20];
     while offset < end {
@@ -285,14 +322,8 @@ pub fn find_valid_frame(file: &dyn FileHandle, from: u64, end: u64) -> std::io::
         let mut grow_to = 0;
         while i < n {
             match parse_frame(&buf[i..n]) {
-                Parsed::Frame { kind, payload, .. } => {
-                    let ok = match kind {
-                        KIND_EVENT => decode_event(payload).is_ok(),
-                        _ => decode_commit(payload).is_ok(),
-                    };
-                    if ok {
-                        return Ok(Some(offset + i as u64));
-                    }
+                Parsed::Frame { kind, payload, .. } if accept(offset + i as u64, kind, payload) => {
+                    return Ok(Some(offset + i as u64));
                 }
                 Parsed::Truncated { needed_bytes }
                     if offset + (i + needed_bytes) as u64 <= end && i + needed_bytes > n =>

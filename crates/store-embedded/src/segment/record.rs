@@ -8,7 +8,7 @@
 //! n_tags u16 | (tag_len u16 | tag)*
 //! metadata_len u32 | metadata JSON | data_len u32 | data JSON
 //! ```
-//! Commit payload: `first_position u64 | n_events u32 | chain [32]`.
+//! Commit payload: `first_position u64 | n_events u32 | durable_end u64 | chain [32]`.
 
 use uuid::Uuid;
 
@@ -147,21 +147,31 @@ pub fn event_position(payload: &[u8]) -> Option<u64> {
     payload.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
 }
 
-/// Closes a commit: how many events it holds and the chain hash over them.
+/// Closes a commit: how many events it holds, how far the log was known
+/// to be durable when it was written, and the chain hash over it all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitRecord {
     pub first_position: u64,
     pub n_events: u32,
+    /// The offset in this segment up to which the writer knew the log to
+    /// be fdatasynced when it wrote this commit (at least the header).
+    /// Recovery uses it to tell an unfinished write from damage: bytes
+    /// before a durable end some intact commit records were acknowledged.
+    pub durable_end: u64,
     pub chain: [u8; 32],
 }
 
-pub const COMMIT_PAYLOAD_BYTES: usize = 8 + 4 + 32;
+pub const COMMIT_PAYLOAD_BYTES: usize = 8 + 4 + 8 + 32;
+/// A whole commit frame, so the one that ends at a known offset can be
+/// found by stepping back this many bytes.
+pub const COMMIT_FRAME_BYTES: usize = COMMIT_PAYLOAD_BYTES + super::frame::FRAME_OVERHEAD_BYTES;
 
 pub fn encode_commit(out: &mut Vec<u8>, c: &CommitRecord) {
     let mut p = [0u8; COMMIT_PAYLOAD_BYTES];
     p[0..8].copy_from_slice(&c.first_position.to_le_bytes());
     p[8..12].copy_from_slice(&c.n_events.to_le_bytes());
-    p[12..44].copy_from_slice(&c.chain);
+    p[12..20].copy_from_slice(&c.durable_end.to_le_bytes());
+    p[20..52].copy_from_slice(&c.chain);
     encode_frame(out, KIND_COMMIT, &p);
 }
 
@@ -170,18 +180,37 @@ pub fn decode_commit(payload: &[u8]) -> Result<CommitRecord, &'static str> {
         return Err("commit record has the wrong length");
     }
     let mut chain = [0u8; 32];
-    chain.copy_from_slice(&payload[12..44]);
+    chain.copy_from_slice(&payload[20..52]);
     Ok(CommitRecord {
         first_position: u64::from_le_bytes(payload[0..8].try_into().unwrap_or_default()),
         n_events: u32::from_le_bytes(payload[8..12].try_into().unwrap_or_default()),
+        durable_end: u64::from_le_bytes(payload[12..20].try_into().unwrap_or_default()),
         chain,
     })
 }
 
+/// The exact size of an event's frame, so batches and limits count what
+/// is really written (tags included).
+pub fn event_frame_bytes(stream: &str, event_type: &str, tags: &[String], metadata: &str, data: &str) -> usize {
+    super::frame::FRAME_OVERHEAD_BYTES
+        + 8 * 3
+        + 16
+        + 2
+        + stream.len()
+        + 2
+        + event_type.len()
+        + 2
+        + tags.iter().map(|t| 2 + t.len()).sum::<usize>()
+        + 4
+        + metadata.len()
+        + 4
+        + data.len()
+}
+
 /// The chain hash of a commit: BLAKE3 over the previous commit's chain
-/// hash, every byte of the commit's event frames, and its first position
-/// and event count. Changing any byte of any commit changes every chain
-/// hash after it.
+/// hash, every byte of the commit's event frames, and its first position,
+/// event count and durable end. Changing any byte of any commit changes
+/// every chain hash after it.
 pub struct ChainHasher(blake3::Hasher);
 
 impl ChainHasher {
@@ -195,9 +224,10 @@ impl ChainHasher {
     pub fn event_frame(&mut self, frame_bytes: &[u8]) {
         self.0.update(frame_bytes);
     }
-    pub fn finish(mut self, first_position: u64, n_events: u32) -> [u8; 32] {
+    pub fn finish(mut self, first_position: u64, n_events: u32, durable_end: u64) -> [u8; 32] {
         self.0.update(&first_position.to_le_bytes());
         self.0.update(&n_events.to_le_bytes());
+        self.0.update(&durable_end.to_le_bytes());
         *self.0.finalize().as_bytes()
     }
 }
@@ -236,12 +266,22 @@ mod tests {
 
     #[test]
     fn commit_round_trips() {
-        let c = CommitRecord { first_position: 5, n_events: 2, chain: [3; 32] };
+        let c = CommitRecord { first_position: 5, n_events: 2, durable_end: 64, chain: [3; 32] };
         let mut buf = Vec::new();
         encode_commit(&mut buf, &c);
         let Parsed::Frame { kind, payload, .. } = parse_frame(&buf) else { panic!("frame") };
         assert_eq!(kind, KIND_COMMIT);
         assert_eq!(decode_commit(payload), Ok(c));
+        assert_eq!(buf.len(), COMMIT_FRAME_BYTES);
+    }
+
+    #[test]
+    fn event_frame_bytes_is_exact() {
+        let e = sample();
+        let mut buf = Vec::new();
+        encode_event(&mut buf, &e);
+        let tags: Vec<String> = e.tags.iter().map(|t| t.to_string()).collect();
+        assert_eq!(event_frame_bytes(e.stream, e.event_type, &tags, e.metadata, e.data), buf.len());
     }
 
     #[test]
@@ -249,15 +289,18 @@ mod tests {
         let base = || ChainHasher::new(&[0; 32]);
         let mut h = base();
         h.event_frame(b"abc");
-        let a = h.finish(0, 1);
+        let a = h.finish(0, 1, 64);
         let mut h = base();
         h.event_frame(b"abd");
-        assert_ne!(a, h.finish(0, 1));
+        assert_ne!(a, h.finish(0, 1, 64));
         let mut h = ChainHasher::new(&[1; 32]);
         h.event_frame(b"abc");
-        assert_ne!(a, h.finish(0, 1));
+        assert_ne!(a, h.finish(0, 1, 64));
         let mut h = base();
         h.event_frame(b"abc");
-        assert_ne!(a, h.finish(1, 1));
+        assert_ne!(a, h.finish(1, 1, 64));
+        let mut h = base();
+        h.event_frame(b"abc");
+        assert_ne!(a, h.finish(0, 1, 65));
     }
 }

@@ -1,99 +1,12 @@
-//! The file-system seam. The engine touches files only through [`Fs`] and
-//! [`FileHandle`], so tests can substitute [`FaultyFs`] to fail an fsync,
-//! run out of space mid-write, or count calls.
+//! [`FaultyFs`]: the real file system with EIO on fsync and ENOSPC
+//! mid-write injected on demand.
 
-use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// An open file: positional reads and writes, so readers and the writer
-/// share one handle without a cursor.
-pub trait FileHandle: Send + Sync {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
-    /// fdatasync: the data written so far survives power loss.
-    fn sync_data(&self) -> io::Result<()>;
-    fn set_len(&self, len: u64) -> io::Result<()>;
-    fn size(&self) -> io::Result<u64>;
-
-    /// Reads until `buf` is full or the file ends; returns the bytes read.
-    fn read_full_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(done)
-    }
-}
-
-/// The directory operations the engine needs.
-pub trait Fs: Send + Sync + 'static {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
-    /// Opens for reading and writing, creating the file when `create`.
-    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>>;
-    /// The paths of a directory's entries, sorted.
-    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    fn remove(&self, path: &Path) -> io::Result<()>;
-    /// fsyncs a directory so that entries created or renamed in it persist.
-    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-}
-
-/// The real file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StdFs;
-
-struct StdFile(File);
-
-impl FileHandle for StdFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_all_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn size(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
-    }
-}
-
-impl Fs for StdFs {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        fs::create_dir_all(path)
-    }
-    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
-        let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
-        Ok(Arc::new(StdFile(file)))
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut out = fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
-        out.sort();
-        Ok(out)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
-    }
-}
+use super::{FileHandle, Fs, StdFs};
 
 /// Faults a test arms on a [`FaultyFs`].
 #[derive(Debug, Default)]
@@ -182,8 +95,11 @@ impl FileHandle for FaultyFile {
 }
 
 impl Fs for FaultyFs {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(path)
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        StdFs.create_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        StdFs.exists(path)
     }
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
         Ok(Arc::new(FaultyFile { inner: StdFs.open(path, create)?, faults: self.faults.clone() }))
