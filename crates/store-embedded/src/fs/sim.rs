@@ -47,8 +47,14 @@ pub struct SimFaults {
     sync_delay_us: AtomicU64,
     /// Directory fsyncs that fail with EIO before they persist anything.
     dir_syncs_failing: AtomicI64,
-    /// File creations (`open` with create of a new file) that fail.
-    creates_failing: AtomicI64,
+    /// File creations (`open` with create of a new file) that still
+    /// succeed; negative: all do.
+    creates_left: AtomicI64,
+    /// File removals that fail with EIO.
+    removes_failing: AtomicI64,
+    /// While set, every fdatasync waits before it starts (a stuck disk),
+    /// so a test can act between a write and its sync.
+    syncs_held: std::sync::atomic::AtomicBool,
     /// Bytes that can still be written; negative: unlimited.
     space_left_bytes: AtomicI64,
     /// The next fdatasync made on a thread of this name meets a writeback
@@ -61,7 +67,9 @@ impl Default for SimFaults {
         SimFaults {
             sync_delay_us: AtomicU64::new(0),
             dir_syncs_failing: AtomicI64::new(0),
-            creates_failing: AtomicI64::new(0),
+            creates_left: AtomicI64::new(-1),
+            removes_failing: AtomicI64::new(0),
+            syncs_held: std::sync::atomic::AtomicBool::new(false),
             space_left_bytes: AtomicI64::new(-1),
             writeback_error_on_thread: Mutex::new(None),
         }
@@ -72,13 +80,25 @@ impl SimFaults {
     pub fn set_sync_delay(&self, delay: Duration) {
         self.sync_delay_us.store(delay.as_micros() as u64, Ordering::SeqCst);
     }
-    /// The next `n` directory fsyncs fail with EIO.
+    /// The next `n` directory fsyncs fail with EIO (after persisting the
+    /// directory's entries: an error says nothing about what reached the
+    /// disk).
     pub fn fail_dir_syncs(&self, n: i64) {
         self.dir_syncs_failing.store(n, Ordering::SeqCst);
     }
-    /// The next `n` creations of a new file fail with EIO.
-    pub fn fail_creates(&self, n: i64) {
-        self.creates_failing.store(n, Ordering::SeqCst);
+    /// The next `n` creations of a new file succeed, every one after
+    /// fails with EIO (negative: all succeed again).
+    pub fn fail_creates_after(&self, n: i64) {
+        self.creates_left.store(n, Ordering::SeqCst);
+    }
+    /// The next `n` file removals fail with EIO.
+    pub fn fail_removes(&self, n: i64) {
+        self.removes_failing.store(n, Ordering::SeqCst);
+    }
+    /// Holds every fdatasync (file or directory) before it starts, until
+    /// released.
+    pub fn hold_syncs(&self, held: bool) {
+        self.syncs_held.store(held, Ordering::SeqCst);
     }
     /// Only `bytes` more bytes fit (negative: unlimited).
     pub fn set_space_left(&self, bytes: i64) {
@@ -242,6 +262,15 @@ impl SimFs {
         SimFs::from_disk(self.inner.root.clone(), out, Arc::new(SimFaults::default()))
     }
 
+    /// The disk as a process that starts after this one died (kill -9)
+    /// finds it: the page cache and the durable image as they are now, but
+    /// shared with no handle of the old process, whose later writes and
+    /// syncs no longer reach it. No faults are armed.
+    pub fn process_crash(&self) -> SimFs {
+        let disk = lock(&self.inner.disk).clone();
+        SimFs::from_disk(self.inner.root.clone(), disk, Arc::new(SimFaults::default()))
+    }
+
     /// A writeback error on the file at `path` right now (as background
     /// writeback would meet it): its dirty pages are lost, and the next
     /// fsync through each open file reports EIO once.
@@ -308,6 +337,9 @@ impl SimFs {
     }
 
     fn delay_sync(&self) {
+        while self.inner.faults.syncs_held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let us = self.inner.faults.sync_delay_us.load(Ordering::SeqCst);
         if us > 0 {
             std::thread::sleep(Duration::from_micros(us));
@@ -367,7 +399,6 @@ impl FileHandle for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.fs.delay_sync();
         let fail_now = {
             let mut armed = lock(&self.fs.inner.faults.writeback_error_on_thread);
             let here = std::thread::current().name().map(str::to_string);
@@ -377,10 +408,20 @@ impl FileHandle for SimFile {
             }
             hit
         };
-        self.with_inode(|inode| {
-            if fail_now {
+        if fail_now {
+            // The writeback this fsync starts fails half-way through, and
+            // this fsync reports it then: an fsync already under way on the
+            // same file, which looks later, sees no error.
+            let us = self.fs.inner.faults.sync_delay_us.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(us / 2));
+            return self.with_inode(|inode| {
                 inode.lose_dirty_pages();
-            }
+                self.seen.store(inode.wb_errors, Ordering::SeqCst);
+                Err(eio())
+            });
+        }
+        self.fs.delay_sync();
+        self.with_inode(|inode| {
             let seen = self.seen.load(Ordering::SeqCst);
             if inode.wb_errors > seen {
                 self.seen.store(inode.wb_errors, Ordering::SeqCst);
@@ -441,9 +482,11 @@ impl Fs for SimFs {
                 if !self.is_dir(&disk, parent) {
                     return Err(not_found(parent));
                 }
-                if SimFaults::take_one(&self.inner.faults.creates_failing) {
+                let left = &self.inner.faults.creates_left;
+                if left.load(Ordering::SeqCst) == 0 {
                     return Err(eio());
                 }
+                SimFaults::take_one(left);
                 disk.next_inode += 1;
                 let ino = disk.next_inode;
                 disk.inodes.insert(ino, Inode::default());
@@ -472,6 +515,9 @@ impl Fs for SimFs {
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
+        if SimFaults::take_one(&self.inner.faults.removes_failing) {
+            return Err(eio());
+        }
         let mut disk = lock(&self.inner.disk);
         match disk.live.get(path) {
             Some(Node::File(_)) => {
@@ -484,9 +530,6 @@ impl Fs for SimFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.delay_sync();
-        if SimFaults::take_one(&self.inner.faults.dir_syncs_failing) {
-            return Err(eio());
-        }
         let mut disk = lock(&self.inner.disk);
         if !self.is_dir(&disk, dir) {
             return Err(not_found(dir));
@@ -496,6 +539,9 @@ impl Fs for SimFs {
         let entries: Vec<(PathBuf, Node)> =
             disk.live.iter().filter(|(p, _)| in_dir(p)).map(|(p, n)| (p.clone(), *n)).collect();
         disk.durable.extend(entries);
+        if SimFaults::take_one(&self.inner.faults.dir_syncs_failing) {
+            return Err(eio());
+        }
         Ok(())
     }
 }

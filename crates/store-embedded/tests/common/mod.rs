@@ -58,3 +58,18 @@ pub fn verify_clean(dir: &Path) -> hindsight_store_embedded::verify::VerifyRepor
     assert!(report.is_clean(), "verify found {:?}", report.problem);
     report
 }
+
+/// A store on a simulated disk rooted at `root` (a real directory, which
+/// holds only the lock file).
+pub fn sim_config(root: &Path, fs: &hindsight_store_embedded::fs::SimFs) -> Config {
+    let mut c = Config::new(root);
+    c.fs = std::sync::Arc::new(fs.clone());
+    c.segment_bytes_target = 1 << 20;
+    c
+}
+
+pub fn sim_verify_clean(config: &Config) -> hindsight_store_embedded::verify::VerifyReport {
+    let report = hindsight_store_embedded::verify::verify(config, |_, _| {}).expect("verify runs");
+    assert!(report.is_clean(), "verify found {:?}", report.problem);
+    report
+}
