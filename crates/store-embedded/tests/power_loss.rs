@@ -438,6 +438,9 @@ async fn seeded_power_cuts_lose_nothing_acknowledged() {
     }
 }
 
+/// Acknowledged appends: first position, and each event's data.
+type Acks = Vec<(u64, Vec<String>)>;
+
 async fn power_cut_once(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -445,11 +448,11 @@ async fn power_cut_once(seed: u64) {
     let mut config = sim_config(root, &fs);
     config.segment_bytes_target = 8192;
     config.memtable_events_max = 48;
-    config.preallocate_bytes = if seed % 2 == 0 { 16 << 10 } else { 0 };
+    config.preallocate_bytes = if seed.is_multiple_of(2) { 16 << 10 } else { 0 };
     let store = Arc::new(open_sim(&config));
     fs.faults().set_sync_delay(Duration::from_micros(300));
     let cut_after = 20 + seed * 7 % 60;
-    let acks: Arc<Mutex<Vec<(u64, Vec<String>)>>> = Arc::default();
+    let acks: Arc<Mutex<Acks>> = Arc::default();
     let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<SimFs>();
     let cut_tx = Arc::new(Mutex::new(Some(cut_tx)));
     let mut tasks = Vec::new();
