@@ -1,7 +1,8 @@
 //! `verify`: reads every byte of the log, checks every frame checksum,
 //! every commit's chain hash, the links between segments, the gaplessness
-//! of positions and of each stream's versions, and that the index runs
-//! agree with the log. Read-only: unlike opening the store, it never
+//! of positions and of each stream's versions, that the index checkpoint
+//! (tail, chain hash, heads, sparse index) describes the log as it is at
+//! the position it covers, and that the index runs agree with the log. Read-only: unlike opening the store, it never
 //! truncates anything, so a damaged tail is reported, not repaired.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::fs::FileHandle;
-use crate::index::checkpoint::Checkpoint;
+use crate::index::checkpoint::{note_sparse, Checkpoint, Head, Sparse, TailCommit};
 use crate::index::run::Run;
 use crate::index::{id_key, stream_key, stream_version_key};
 use crate::lock::DirLock;
@@ -68,11 +69,26 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     let total: u64 = segments.values().map(|s| s.2).sum();
     report.log_bytes = total;
     report.segments = segments.len() as u64;
-    let checkpoint = Checkpoint::load(fs, &config.data_dir.join("index")).ok().flatten();
+    let index_dir = config.data_dir.join("index");
+    let checkpoint = match Checkpoint::load(fs, &index_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            report.problem = Some(Problem {
+                segment: index_dir.join(crate::index::checkpoint::FILE_NAME).display().to_string(),
+                offset: 0,
+                position: None,
+                detail: format!("index checkpoint unreadable ({e}); the next open rebuilds the indexes from the log"),
+            });
+            return Ok(report);
+        }
+    };
     let covered = checkpoint.as_ref().map_or(0, |c| c.next_position);
+    let mut heads: HashMap<String, Head> = HashMap::new();
+    let mut sparse: Vec<Sparse> = Vec::new();
+    let mut last_timestamp_us = 0u64;
+    let mut at_checkpoint: Option<Checkpoint> = None;
     let mut id_entries: Vec<(u128, u64)> = Vec::new();
     let mut stream_entries: Vec<(u128, u64)> = Vec::new();
-    let mut versions: HashMap<String, u64> = HashMap::new();
     let mut chain = [0u8; 32];
     let mut next_position = 0u64;
     let mut done = 0u64;
@@ -98,6 +114,14 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         if first {
             chain = header.prev_chain;
             next_position = header.first_position;
+            if covered == next_position {
+                at_checkpoint = Some(Checkpoint {
+                    next_position,
+                    tail: Some(Loc { segment: number, offset: HEADER_BYTES as u32 }),
+                    chain,
+                    ..Checkpoint::default()
+                });
+            }
         }
         if header.segment != number || header.first_position != next_position || header.prev_chain != chain {
             report.problem =
@@ -105,10 +129,17 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
             return Ok(report);
         }
         let mut bad = None;
+        let mut chain_before = chain;
         let result = replay(file.clone(), HEADER_BYTES as u64, *size, chain, next_position, |commit| {
             report.commits += 1;
+            let start = Loc { segment: number, offset: commit.offset as u32 };
+            let first_position = commit.events.first().map_or(0, |e| e.position);
+            if let Some(e) = commit.events.first() {
+                note_sparse(&mut sparse, e.position, start, e.timestamp_us);
+            }
             for e in &commit.events {
-                let want = versions.get(&e.stream).map_or(0, |v| v + 1);
+                let head = heads.get(&e.stream).copied();
+                let want = head.map_or(0, |h| h.last_version + 1);
                 if e.version != want {
                     bad.get_or_insert(problem(
                         e.offset,
@@ -116,7 +147,16 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
                         format!("stream {:?} jumps to version {} where {want} was due", e.stream, e.version),
                     ));
                 }
-                versions.insert(e.stream.clone(), e.version);
+                heads.insert(
+                    e.stream.clone(),
+                    Head {
+                        key: head.map_or_else(|| stream_key(&e.stream), |h| h.key),
+                        last_version: e.version,
+                        first_position: head.map_or(e.position, |h| h.first_position),
+                        last_position: e.position,
+                    },
+                );
+                last_timestamp_us = last_timestamp_us.max(e.timestamp_us);
                 if e.position < covered {
                     let loc = Loc { segment: number, offset: e.offset as u32 }.pack();
                     id_entries.push((id_key(&e.id), loc));
@@ -124,6 +164,22 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
                 }
             }
             report.events += commit.events.len() as u64;
+            let next = first_position + commit.events.len() as u64;
+            if checkpoint.is_some() && next == covered {
+                let mut heads: Vec<(String, Head)> = heads.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                heads.sort_by(|a, b| a.0.cmp(&b.0));
+                at_checkpoint = Some(Checkpoint {
+                    next_position: next,
+                    tail: Some(Loc { segment: number, offset: commit.end_offset as u32 }),
+                    tail_commit: Some(TailCommit { loc: start, first_position, prev_chain: chain_before }),
+                    chain: commit.chain,
+                    last_timestamp_us,
+                    heads,
+                    sparse: sparse.clone(),
+                    ..Checkpoint::default()
+                });
+            }
+            chain_before = commit.chain;
             progress(done + commit.end_offset, total);
             Ok(())
         });
@@ -159,12 +215,69 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         }
         done += size;
     }
-    report.streams = versions.len() as u64;
+    report.streams = heads.len() as u64;
     if let Some(c) = checkpoint {
-        report.problem = check_index(config, &c, next_position, id_entries, stream_entries)?;
+        report.problem = check_checkpoint(&index_dir, &c, at_checkpoint.as_ref(), next_position);
+        if report.problem.is_none() {
+            report.problem = check_index(config, &c, next_position, id_entries, stream_entries)?;
+        }
         report.index_checked = covered;
     }
     Ok(report)
+}
+
+/// Compares what the checkpoint records with the log as it was at the
+/// position the checkpoint covers (`log`, None when that position is not
+/// a commit boundary of the log).
+fn check_checkpoint(dir: &std::path::Path, c: &Checkpoint, log: Option<&Checkpoint>, log_end: u64) -> Option<Problem> {
+    let problem = |detail: String| {
+        Some(Problem {
+            segment: dir.join(crate::index::checkpoint::FILE_NAME).display().to_string(),
+            offset: 0,
+            position: Some(c.next_position),
+            detail: format!("index checkpoint disagrees with the log: {detail}"),
+        })
+    };
+    let Some(log) = log else {
+        return problem(format!(
+            "it covers the log up to position {}, which is not where a commit of the log ends (the log ends at {log_end})",
+            c.next_position
+        ));
+    };
+    if c.tail != log.tail {
+        return problem(format!("its tail is {:?}, the log's commit boundary is {:?}", c.tail, log.tail));
+    }
+    if c.tail_commit != log.tail_commit {
+        return problem(format!("its tail commit is {:?}, the log's is {:?}", c.tail_commit, log.tail_commit));
+    }
+    if c.chain != log.chain {
+        return problem("its chain hash is not the log's there".into());
+    }
+    if c.last_timestamp_us != log.last_timestamp_us {
+        return problem(format!("its last timestamp is {}, the log's {}", c.last_timestamp_us, log.last_timestamp_us));
+    }
+    let mut heads = c.heads.clone();
+    heads.sort_by(|a, b| a.0.cmp(&b.0));
+    if heads.len() != log.heads.len() {
+        return problem(format!("it records {} streams, the log {}", heads.len(), log.heads.len()));
+    }
+    if heads != log.heads {
+        let differs = heads.iter().zip(&log.heads).find(|(a, b)| a != b);
+        return problem(match differs {
+            Some((a, b)) => format!("it records stream {:?} as {:?}, the log says {:?} as {:?}", a.0, a.1, b.0, b.1),
+            None => format!("it records {} streams, the log {}", heads.len(), log.heads.len()),
+        });
+    }
+    if c.sparse != log.sparse {
+        let i =
+            c.sparse.iter().zip(&log.sparse).position(|(a, b)| a != b).unwrap_or(c.sparse.len().min(log.sparse.len()));
+        return problem(format!(
+            "its sparse position index differs from the log's at entry {i} ({} entries, the log implies {})",
+            c.sparse.len(),
+            log.sparse.len()
+        ));
+    }
+    None
 }
 
 /// Compares the index runs with the entries the log says they must hold.
@@ -194,8 +307,12 @@ fn check_index(
                 Err(e) => return Ok(problem(format!("{label} index run {}: {e}", r.file_name))),
             };
             let mut cursor = run.cursor_at(0);
-            while let Some(entry) = cursor.next_entry().map_err(io_err(format!("reading {}", r.file_name)))? {
-                got.push(entry);
+            loop {
+                match cursor.next_entry() {
+                    Ok(Some(entry)) => got.push(entry),
+                    Ok(None) => break,
+                    Err(e) => return Ok(problem(format!("{label} index run {}: {e}", r.file_name))),
+                }
             }
         }
         got.sort_unstable();

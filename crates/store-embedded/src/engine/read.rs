@@ -50,6 +50,25 @@ pub fn read_event_at(segments: &Segments, loc: Loc) -> Result<RecordedEvent, Sto
     }
 }
 
+/// An index that disagrees with the log: reads fail rather than answer
+/// wrongly (deleting `index/` rebuilds it from the log).
+fn index_damage(detail: String) -> StoreError {
+    StoreError::Backend(format!(
+        "{detail}: the index is damaged; stop the store and delete its index/ directory to rebuild it from the log"
+    ))
+}
+
+/// The event with id `id`, if stored: looked up in the id index and
+/// checked against the record the index leads to.
+pub fn event_by_id(state: &State, id: &Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+    let Some(loc) = lookup_id(state, id)? else { return Ok(None) };
+    let event = read_event_at(&state.segments, loc)?;
+    if event.id != *id {
+        return Err(index_damage(format!("the id index entry for {id} leads to event {}", event.id)));
+    }
+    Ok(Some(event))
+}
+
 /// Where an event id is stored, if anywhere.
 pub fn lookup_id(state: &State, id: &Uuid) -> Result<Option<Loc>, StoreError> {
     let key = id_key(id);
@@ -111,16 +130,26 @@ pub fn read_stream(
     locs.extend(found.into_iter().map(|(k, loc)| (k as u64, loc)));
     locs.sort_unstable();
     locs.dedup_by_key(|(v, _)| *v);
+    // Every version in lo..=hi exists (the head says so): the index must
+    // hold each exactly once, and each must lead to that very event.
+    if let Some(missing) =
+        (lo..=hi).zip(locs.iter().map(|(v, _)| *v).chain(std::iter::repeat(u64::MAX))).find(|(want, got)| want != got)
+    {
+        return Err(index_damage(format!("the stream index lacks version {} of stream {stream:?}", missing.0)));
+    }
     if direction == Direction::Backward {
         locs.reverse();
     }
     let mut out = Vec::with_capacity(locs.len());
-    for (_, loc) in locs {
+    for (version, loc) in locs {
         let event = read_event_at(&segments, Loc::unpack(loc))?;
-        // A stream-key collision would surface here as another stream's event.
-        if event.stream == stream {
-            out.push(event);
+        if event.stream != stream || event.version != version {
+            return Err(index_damage(format!(
+                "the stream index entry for version {version} of stream {stream:?} leads to version {} of stream {:?}",
+                event.version, event.stream
+            )));
         }
+        out.push(event);
     }
     Ok(out)
 }

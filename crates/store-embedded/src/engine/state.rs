@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::fs::FileHandle;
-use crate::index::checkpoint::{Checkpoint, Head, Sparse, TailCommit};
+use crate::index::checkpoint::{note_sparse, Checkpoint, Head, Sparse, TailCommit};
 use crate::index::memtable::Memtable;
 use crate::index::run::Run;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
@@ -64,10 +64,7 @@ impl State {
     /// segment (so a scan never has to cross into a segment from a stale
     /// entry). The writer's syncer and replay on open both use this rule.
     pub fn note_commit_start(&mut self, position: u64, loc: Loc, timestamp_us: u64) {
-        let stride_passed = self.sparse.last().is_none_or(|s| position >= s.position + crate::config::SPARSE_STRIDE);
-        if stride_passed || u64::from(loc.offset) == crate::segment::header::HEADER_BYTES as u64 {
-            self.sparse.push(Sparse { position, loc, timestamp_us });
-        }
+        note_sparse(&mut self.sparse, position, loc, timestamp_us);
     }
 
     /// Moves the published end past one more durable commit.

@@ -15,7 +15,7 @@ use hindsight_store::{check_retry, AppendResult, RecordedEvent, StoreError, Vali
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::read::{lookup_id, read_event_at};
+use super::read::event_by_id;
 use super::state::{SegmentFile, Shared, State};
 use super::sync::Written;
 use crate::config::COMMIT_BYTES_MAX;
@@ -324,7 +324,7 @@ impl Writer {
             if let Some((e, _)) = self.unsynced.ids.get(id) {
                 return Some(e.clone());
             }
-            match lookup_id(st, id).and_then(|loc| loc.map(|l| read_event_at(&st.segments, l)).transpose()) {
+            match event_by_id(st, id) {
                 Ok(found) => found,
                 Err(e) => {
                     lookup_error.get_or_insert(e);

@@ -37,6 +37,17 @@ pub struct Sparse {
     pub timestamp_us: u64,
 }
 
+/// The sparse index's rule, shared by the syncer, replay and verify: a
+/// commit start is recorded when it is at least `SPARSE_STRIDE` positions
+/// past the last entry, or opens a segment (so a scan never has to cross
+/// into a segment from a stale entry).
+pub fn note_sparse(sparse: &mut Vec<Sparse>, position: u64, loc: Loc, timestamp_us: u64) {
+    let stride_passed = sparse.last().is_none_or(|s| position >= s.position + crate::config::SPARSE_STRIDE);
+    if stride_passed || u64::from(loc.offset) == crate::segment::header::HEADER_BYTES as u64 {
+        sparse.push(Sparse { position, loc, timestamp_us });
+    }
+}
+
 /// The commit that ends at a checkpoint's tail: where it starts, its first
 /// position and the chain hash before it, so open can replay it and prove
 /// that the log still holds what the checkpoint describes.

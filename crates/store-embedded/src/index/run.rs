@@ -1,10 +1,13 @@
-//! Runs: immutable files of index entries sorted by key.
+//! Runs: immutable files of index entries sorted by key, checksummed in
+//! blocks so that a changed byte is an error, never a wrong answer.
 //!
 //! ```text
-//! header (32 bytes): magic "HSRUN001" | count u64 LE | 12 zero bytes | crc32c(bytes 0..28) u32 LE
-//! entries: key u128 big-endian | value u64 little-endian   (24 bytes each)
+//! header (32 bytes): magic "HSRUN002" | count u64 LE | 12 zero bytes | crc32c(bytes 0..28) u32 LE
+//! blocks: up to 170 entries, then crc32c(those entries) u32 LE; all but the last are full
+//! entry: key u128 big-endian | value u64 little-endian   (24 bytes)
 //! ```
-//! Keys are big-endian so that byte order is key order.
+//! Keys are big-endian so that byte order is key order. A block is 4,084
+//! bytes, read and checked whole.
 
 use std::io;
 use std::path::Path;
@@ -12,10 +15,16 @@ use std::sync::Arc;
 
 use crate::fs::{FileHandle, Fs};
 
-const MAGIC: [u8; 8] = *b"HSRUN001";
+/// 002 added the block checksums.
+const MAGIC: [u8; 8] = *b"HSRUN002";
 pub const RUN_HEADER_BYTES: u64 = 32;
 pub const ENTRY_BYTES: usize = 24;
+/// Entries per checksummed block.
+pub const BLOCK_ENTRIES: u64 = 170;
+const BLOCK_BYTES: u64 = BLOCK_ENTRIES * ENTRY_BYTES as u64 + 4;
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
+/// Blocks a cursor reads at once.
+const CURSOR_BLOCKS: u64 = 24;
 
 /// An open run file.
 pub struct Run {
@@ -45,6 +54,37 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// The size of a run file holding `count` entries.
+pub fn run_bytes(count: u64) -> u64 {
+    let (full, rest) = (count / BLOCK_ENTRIES, count % BLOCK_ENTRIES);
+    RUN_HEADER_BYTES + full * BLOCK_BYTES + if rest > 0 { rest * ENTRY_BYTES as u64 + 4 } else { 0 }
+}
+
+/// Reads blocks `first..first + n` (clipped to the run) and checks each
+/// block's checksum; returns their entries' bytes, back to back.
+fn read_blocks(file: &dyn FileHandle, name: &str, count: u64, first: u64, n: u64) -> io::Result<Vec<u8>> {
+    let entries_from = first * BLOCK_ENTRIES;
+    let entries_to = ((first + n) * BLOCK_ENTRIES).min(count);
+    if entries_from >= entries_to {
+        return Ok(Vec::new());
+    }
+    let start = RUN_HEADER_BYTES + first * BLOCK_BYTES;
+    let len = run_bytes(entries_to) - start;
+    let mut raw = vec![0u8; len as usize];
+    if file.read_full_at(&mut raw, start)? != raw.len() {
+        return Err(invalid(format!("run {name}: cut short at block {first}")));
+    }
+    let mut out = Vec::with_capacity(((entries_to - entries_from) as usize) * ENTRY_BYTES);
+    for (i, block) in raw.chunks(BLOCK_BYTES as usize).enumerate() {
+        let (entries, crc) = block.split_at(block.len() - 4);
+        if crc32c::crc32c(entries).to_le_bytes() != crc {
+            return Err(invalid(format!("run {name}: block {} checksum mismatch", first + i as u64)));
+        }
+        out.extend_from_slice(entries);
+    }
+    Ok(out)
+}
+
 impl Run {
     /// Writes sorted `entries` to `dir/file_name` and fsyncs it.
     pub fn write(
@@ -55,7 +95,8 @@ impl Run {
     ) -> io::Result<Run> {
         let file = fs.open(&dir.join(file_name), true)?;
         file.set_len(0)?;
-        let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES + ENTRY_BYTES);
+        let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES + BLOCK_BYTES as usize);
+        let mut block_start = 0;
         let mut offset = RUN_HEADER_BYTES;
         let mut count = 0u64;
         let mut last: Option<u128> = None;
@@ -67,11 +108,21 @@ impl Run {
             buf.extend_from_slice(&k.to_be_bytes());
             buf.extend_from_slice(&v.to_le_bytes());
             count += 1;
-            if buf.len() >= WRITE_CHUNK_BYTES {
-                file.write_all_at(&buf, offset)?;
-                offset += buf.len() as u64;
-                buf.clear();
+            if count.is_multiple_of(BLOCK_ENTRIES) {
+                let crc = crc32c::crc32c(&buf[block_start..]);
+                buf.extend_from_slice(&crc.to_le_bytes());
+                block_start = buf.len();
+                if buf.len() >= WRITE_CHUNK_BYTES {
+                    file.write_all_at(&buf, offset)?;
+                    offset += buf.len() as u64;
+                    buf.clear();
+                    block_start = 0;
+                }
             }
+        }
+        if block_start < buf.len() {
+            let crc = crc32c::crc32c(&buf[block_start..]);
+            buf.extend_from_slice(&crc.to_le_bytes());
         }
         file.write_all_at(&buf, offset)?;
         file.write_all_at(&encode_header(count), 0)?;
@@ -79,50 +130,60 @@ impl Run {
         Ok(Run { file_name: file_name.to_string(), count, file })
     }
 
-    /// Opens a run and checks its header against the count the checkpoint
-    /// recorded.
+    /// Opens a run and checks its header and size against the count the
+    /// checkpoint recorded (blocks are checked as they are read).
     pub fn open(fs: &dyn Fs, dir: &Path, file_name: &str, count: u64) -> io::Result<Run> {
         let file = fs.open(&dir.join(file_name), false)?;
         let mut h = [0u8; RUN_HEADER_BYTES as usize];
         if file.read_full_at(&mut h, 0)? != h.len() || h != encode_header(count) {
             return Err(invalid(format!("run {file_name}: header does not match the checkpoint")));
         }
-        let want = RUN_HEADER_BYTES + count * ENTRY_BYTES as u64;
+        let want = run_bytes(count);
         if file.size()? != want {
             return Err(invalid(format!("run {file_name}: {} bytes, expected {want}", file.size()?)));
         }
         Ok(Run { file_name: file_name.to_string(), count, file })
     }
 
-    fn entry(&self, i: u64) -> io::Result<(u128, u64)> {
-        let mut b = [0u8; ENTRY_BYTES];
-        let n = self.file.read_full_at(&mut b, RUN_HEADER_BYTES + i * ENTRY_BYTES as u64)?;
-        if n != ENTRY_BYTES {
-            return Err(invalid(format!("run {}: entry {i} cut short", self.file_name)));
-        }
-        Ok(decode_entry(&b))
+    fn blocks(&self) -> u64 {
+        self.count.div_ceil(BLOCK_ENTRIES)
     }
 
-    /// The index of the first entry whose key is >= `key`.
-    fn lower_bound(&self, key: u128) -> io::Result<u64> {
-        let (mut lo, mut hi) = (0u64, self.count);
+    fn block(&self, b: u64) -> io::Result<Vec<u8>> {
+        read_blocks(self.file.as_ref(), &self.file_name, self.count, b, 1)
+    }
+
+    /// The index of the first entry whose key is >= `key`: a binary search
+    /// over blocks by their last key, then within the block.
+    fn lower_bound(&self, key: u128) -> io::Result<(u64, Option<Vec<u8>>)> {
+        let (mut lo, mut hi) = (0u64, self.blocks());
+        let mut found = None;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.entry(mid)?.0 < key {
+            let block = self.block(mid)?;
+            let last = decode_entry(&block[block.len() - ENTRY_BYTES..]).0;
+            if last < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
+                found = Some(block);
             }
         }
-        Ok(lo)
+        let Some(block) = found.filter(|_| lo < self.blocks()) else { return Ok((self.count, None)) };
+        let n = block.len() / ENTRY_BYTES;
+        let i = (0..n).position(|i| decode_entry(&block[i * ENTRY_BYTES..]).0 >= key).unwrap_or(n);
+        Ok((lo * BLOCK_ENTRIES + i as u64, Some(block)))
     }
 
     pub fn get(&self, key: u128) -> io::Result<Option<u64>> {
-        let i = self.lower_bound(key)?;
-        if i < self.count {
-            let (k, v) = self.entry(i)?;
-            if k == key {
-                return Ok(Some(v));
+        let (i, block) = self.lower_bound(key)?;
+        if let Some(block) = block {
+            let at = (i % BLOCK_ENTRIES) as usize * ENTRY_BYTES;
+            if at < block.len() {
+                let (k, v) = decode_entry(&block[at..]);
+                if k == key {
+                    return Ok(Some(v));
+                }
             }
         }
         Ok(None)
@@ -130,7 +191,7 @@ impl Run {
 
     /// Appends the entries with keys in `lo..=hi` to `out`.
     pub fn range(&self, lo: u128, hi: u128, out: &mut Vec<(u128, u64)>) -> io::Result<()> {
-        let mut cursor = self.cursor_at(self.lower_bound(lo)?);
+        let mut cursor = self.cursor_at(self.lower_bound(lo)?.0);
         while let Some((k, v)) = cursor.next_entry()? {
             if k > hi {
                 break;
@@ -141,15 +202,24 @@ impl Run {
     }
 
     pub fn cursor_at(&self, index: u64) -> RunCursor {
-        RunCursor { file: self.file.clone(), next: index, count: self.count, buf: Vec::new(), at: 0 }
+        RunCursor {
+            file: self.file.clone(),
+            name: self.file_name.clone(),
+            count: self.count,
+            next: index,
+            buf: Vec::new(),
+            at: 0,
+        }
     }
 }
 
-/// Sequential reader over a run's entries.
+/// Sequential reader over a run's entries, checking each block it reads.
 pub struct RunCursor {
     file: Arc<dyn FileHandle>,
-    next: u64,
+    name: String,
     count: u64,
+    /// The index of the entry at `buf[at..]`, or of the next to read.
+    next: u64,
     buf: Vec<u8>,
     at: usize,
 }
@@ -160,17 +230,16 @@ impl RunCursor {
             if self.next >= self.count {
                 return Ok(None);
             }
-            let n = ((self.count - self.next) as usize).min(4096);
-            self.buf.resize(n * ENTRY_BYTES, 0);
-            let got = self.file.read_full_at(&mut self.buf, RUN_HEADER_BYTES + self.next * ENTRY_BYTES as u64)?;
-            if got != self.buf.len() {
-                return Err(invalid("run cut short".into()));
+            let block = self.next / BLOCK_ENTRIES;
+            self.buf = read_blocks(self.file.as_ref(), &self.name, self.count, block, CURSOR_BLOCKS)?;
+            self.at = ((self.next - block * BLOCK_ENTRIES) as usize) * ENTRY_BYTES;
+            if self.at >= self.buf.len() {
+                return Err(invalid(format!("run {}: cut short", self.name)));
             }
-            self.next += n as u64;
-            self.at = 0;
         }
         let e = decode_entry(&self.buf[self.at..self.at + ENTRY_BYTES]);
         self.at += ENTRY_BYTES;
+        self.next += 1;
         Ok(Some(e))
     }
 }
@@ -231,5 +300,39 @@ mod tests {
         assert_eq!(m.get(3).unwrap(), Some(7));
         assert_eq!(m.get(1998).unwrap(), Some(999));
         assert!(Run::write(&StdFs, dir.path(), "bad.run", [(2, 0), (1, 0)]).is_err());
+    }
+
+    #[test]
+    fn every_block_boundary_and_every_changed_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [0u64, 1, 169, 170, 171, 340, 341, 1000] {
+            let name = format!("r{n}.run");
+            let run = Run::write(&StdFs, dir.path(), &name, (0..n as u128).map(|k| (k * 3, k as u64))).unwrap();
+            assert_eq!(std::fs::metadata(dir.path().join(&name)).unwrap().len(), run_bytes(n));
+            for k in 0..n as u128 {
+                assert_eq!(run.get(k * 3).unwrap(), Some(k as u64), "n {n} key {k}");
+                assert_eq!(run.get(k * 3 + 1).unwrap(), None);
+            }
+            let mut all = Vec::new();
+            run.range(0, u128::MAX, &mut all).unwrap();
+            assert_eq!(all.len() as u64, n);
+            let mut some = Vec::new();
+            run.range(100, 520, &mut some).unwrap();
+            assert!(some.iter().all(|(k, _)| (100..=520).contains(k)));
+            assert_eq!(some.len() as u64, (0..n).filter(|k| (100..=520).contains(&(k * 3))).count() as u64);
+        }
+        let run = Run::write(&StdFs, dir.path(), "f.run", (0..400u128).map(|k| (k, k as u64))).unwrap();
+        drop(run);
+        let path = dir.path().join("f.run");
+        let good = std::fs::read(&path).unwrap();
+        for i in RUN_HEADER_BYTES as usize..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            std::fs::write(&path, &bad).unwrap();
+            let run = Run::open(&StdFs, dir.path(), "f.run", 400).unwrap();
+            let mut out = Vec::new();
+            let scanned = run.range(0, u128::MAX, &mut out);
+            assert!(scanned.is_err(), "byte {i} changed, yet the run read back");
+        }
     }
 }
