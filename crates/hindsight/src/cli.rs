@@ -46,6 +46,10 @@ pub enum Command {
     /// Check every checksum, the whole hash chain and the indexes; exits 0
     /// only when everything is intact.
     Verify(JsonFlag),
+    /// Cut a damaged log back to its last intact commit, when the start
+    /// refuses it: reports what would be dropped, and changes nothing
+    /// without --apply.
+    Repair(RepairArgs),
     /// Show what the store holds.
     Info(JsonFlag),
     /// Measure throughput and latency; prints one JSON object.
@@ -145,6 +149,16 @@ pub struct ReadAllArgs {
     /// Only these event types, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub types: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Make the change (otherwise only report it).
+    #[arg(long)]
+    pub apply: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

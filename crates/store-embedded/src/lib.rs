@@ -12,6 +12,7 @@ mod error;
 pub mod fs;
 pub mod index;
 mod lock;
+pub mod repair;
 pub mod segment;
 pub mod verify;
 

@@ -6,6 +6,7 @@ mod import;
 mod info;
 mod input;
 mod read;
+mod repair;
 mod serve;
 mod tail;
 mod verify;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Read(args) => read::stream(dir, args).await,
         Command::ReadAll(args) => read::all(dir, args).await,
         Command::Verify(args) => verify::run(dir, args.json),
+        Command::Repair(args) => repair::run(dir, args.apply, args.json),
         Command::Info(args) => info::run(dir, args.json),
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,

@@ -1,0 +1,86 @@
+//! A damaged commit that was acknowledged is never served: the start
+//! refuses with a way out, `hindsight repair` reports what a cut would
+//! drop without changing anything, and `repair --apply` cuts the log back
+//! to its last intact commit so the store opens, verifies clean and takes
+//! appends again.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hindsight");
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().expect("run hindsight")
+}
+
+fn info(dir: &Path) -> Value {
+    let out = run(dir, &["info", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn import(dir: &Path, lines: &[String]) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("import")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_damaged_acknowledged_commit_is_refused_then_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small: Vec<String> = (0..20).map(|i| format!(r#"{{"stream":"a-1","type":"T","data":{i}}}"#)).collect();
+    import(d, &small);
+    let start = info(d)["log_bytes"].as_u64().unwrap();
+    let big = format!(r#"{{"stream":"a-1","type":"Big","data":"{}"}}"#, "b".repeat(35_000));
+    import(d, &[big]);
+    assert_eq!(info(d)["events"], 21);
+    // The first page of the acknowledged commit is lost; its later pages are intact.
+    let seg = d.join("log").join("00000001.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let page_end = (start / 4096 + 1) * 4096;
+    bytes[start as usize..page_end as usize].fill(0);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let out = run(d, &["info", "--json"]);
+    assert!(!out.status.success(), "the start refuses acknowledged data it cannot read");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hindsight repair"), "{err}");
+
+    let out = run(d, &["repair", "--json"]);
+    assert!(!out.status.success(), "a dry run with damage exits non-zero");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["applied"], false);
+    assert_eq!(v["cut"]["offset"].as_u64(), Some(start));
+    assert_eq!(v["cut"]["next_position"], 20);
+    assert_eq!((v["cut"]["dropped_commits"].as_u64(), v["cut"]["dropped_events"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(v["checkpoint_removed"], true);
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "a dry run changes nothing");
+
+    let out = run(d, &["repair", "--apply"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cut"));
+    assert_eq!(info(d)["events"], 20);
+    let verify = run(d, &["verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(run(d, &["append", "a-1", "--type", "T", "--json", "20"]).status.success());
+    assert_eq!(info(d)["events"], 21);
+    let out = run(d, &["repair"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to repair"));
+}
