@@ -461,8 +461,9 @@ fn replay_tail(
         }
         seg.end.store(end.end_offset, Ordering::Release);
         done_bytes += file_end - start;
-        let mut st = shared.write();
-        st.tail = stopped;
+        // The tail stays at the last commit's end (set as each commit was
+        // applied), even when a later segment holds none yet: a checkpoint
+        // names the commit that ends there.
     }
     if replayed > 0 {
         tracing::info!(events = replayed, "replayed the log past the index checkpoint");
