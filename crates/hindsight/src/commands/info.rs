@@ -32,6 +32,7 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                     "rebuilt_index": s.recovery.rebuilt_index,
                     "replayed_events": s.recovery.replayed_events,
                     "truncated_bytes": s.recovery.truncated_bytes,
+                    "removed_orphan_segments": s.recovery.removed_orphan_segments,
                 },
             })
         );
@@ -43,13 +44,18 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         println!("segments:         {} ({} bytes)", s.segments, s.log_bytes);
         println!("index:            {} runs, checkpoint at position {}", s.index_runs, s.checkpoint_position);
         println!(
-            "opened in:        {open_ms:.1} ms (replayed {} events{}{})",
+            "opened in:        {open_ms:.1} ms (replayed {} events{}{}{})",
             s.recovery.replayed_events,
             if s.recovery.rebuilt_index { ", rebuilt the index" } else { "" },
             if s.recovery.truncated_bytes > 0 {
                 format!(", dropped a {}-byte unfinished commit", s.recovery.truncated_bytes)
             } else {
                 String::new()
+            },
+            if s.recovery.removed_orphan_segments > 0 {
+                ", deleted a segment a failed rotation left behind"
+            } else {
+                ""
             }
         );
     }
