@@ -4,17 +4,14 @@
 //! to its last intact commit so the store opens, verifies clean and takes
 //! appends again.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use common::{run, BIN};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hindsight");
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().expect("run hindsight")
-}
 
 fn info(dir: &Path) -> Value {
     let out = run(dir, &["info", "--json"]);

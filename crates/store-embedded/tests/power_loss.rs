@@ -22,6 +22,8 @@ use hindsight_store_embedded::{Config, EmbeddedStore, OpenError};
 use serde_json::json;
 use uuid::Uuid;
 
+type Pending = tokio::task::JoinHandle<Result<hindsight_store::AppendResult, StoreError>>;
+
 fn ev(n: u64) -> Vec<NewEvent> {
     vec![NewEvent::new("E", json!({ "n": n }))]
 }
@@ -58,6 +60,41 @@ fn open_sim(config: &Config) -> EmbeddedStore {
     EmbeddedStore::open(config.clone()).unwrap_or_else(|e| panic!("open failed: {e}"))
 }
 
+/// Two events with ids, carrying `marker` so a test can see them land in
+/// the page cache.
+fn marked_batch(ids: &[Uuid], marker: &str) -> Vec<NewEvent> {
+    ids.iter().enumerate().map(|(i, id)| NewEvent::new("C", json!({ "c": i, "m": marker })).with_id(*id)).collect()
+}
+
+/// Five acknowledged appends, then an append of `marked_batch` whose
+/// commit is written but whose fdatasync is held (the caller releases it).
+async fn written_not_synced(fs: &SimFs, root: &Path, marker: &str) -> (Arc<EmbeddedStore>, Pending, Vec<Uuid>) {
+    let store = Arc::new(open_sim(&sim_config(root, fs)));
+    for n in 0..5 {
+        store.append("s-1", ExpectedVersion::Any, ev(n)).await.unwrap();
+    }
+    let ids: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    fs.faults().hold_syncs(true);
+    let (s2, b) = (store.clone(), marked_batch(&ids, marker));
+    let pending = tokio::spawn(async move { s2.append("s-1", ExpectedVersion::Any, b).await });
+    wait_until_written(fs, &seg(root, 1), marker).await;
+    (store, pending, ids)
+}
+
+/// After a power cut, the store on `image` holds the five appends and
+/// then the two events `ids`, gapless, and verifies clean.
+async fn assert_retry_survived(root: &Path, image: &SimFs, ids: &[Uuid]) {
+    let config = sim_config(root, image);
+    let store = open_sim(&config);
+    let events = all_sim(&store).await;
+    assert_eq!(events.len(), 7, "the acknowledged retry survived the power cut");
+    assert_eq!((events[5].id, events[6].id), (ids[0], ids[1]));
+    assert!(events.iter().enumerate().all(|(i, e)| e.position == i as u64), "no hole");
+    store.close().unwrap();
+    drop(store);
+    sim_verify_clean(&config);
+}
+
 /// Finding 1, kill -9 variant: a commit written but not synced when the
 /// process died is read back by the next process in the same boot. It must
 /// be synced before anything sees it, or a retry acknowledged from it is
@@ -67,41 +104,18 @@ async fn a_tail_read_back_after_a_crash_is_synced_before_a_retry_is_acknowledged
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let fs = SimFs::new(root);
-    let store = Arc::new(open_sim(&sim_config(root, &fs)));
-    for n in 0..5 {
-        store.append("s-1", ExpectedVersion::Any, ev(n)).await.unwrap();
-    }
-    let ids: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
-    let batch = |ids: &[Uuid]| -> Vec<NewEvent> {
-        ids.iter()
-            .enumerate()
-            .map(|(i, id)| NewEvent::new("C", json!({ "c": i, "m": "unsynced-C" })).with_id(*id))
-            .collect()
-    };
-    fs.faults().hold_syncs(true);
-    let (s2, b) = (store.clone(), batch(&ids));
-    let pending = tokio::spawn(async move { s2.append("s-1", ExpectedVersion::Any, b).await });
-    wait_until_written(&fs, &seg(root, 1), "unsynced-C").await;
+    let (store, pending, ids) = written_not_synced(&fs, root, "unsynced-C").await;
     let same_boot = fs.process_crash();
     fs.faults().hold_syncs(false);
     let _ = pending.await;
     kill(Arc::try_unwrap(store).ok().expect("one handle"));
 
-    let config = sim_config(root, &same_boot);
-    let store = open_sim(&config);
-    let retried = store.append("s-1", ExpectedVersion::Any, batch(&ids)).await.expect("the retry is answered");
-    assert_eq!((retried.first_position, retried.last_position), (5, 6));
+    let store = open_sim(&sim_config(root, &same_boot));
+    let retried = store.append("s-1", ExpectedVersion::Any, marked_batch(&ids, "unsynced-C")).await;
+    assert_eq!(retried.map(|r| (r.first_position, r.last_position)).unwrap(), (5, 6));
     let after_power = same_boot.power_cut(None);
     kill(store);
-
-    let config = sim_config(root, &after_power);
-    let store = open_sim(&config);
-    let events = all_sim(&store).await;
-    assert_eq!(events.len(), 7, "the acknowledged retry survived the power cut");
-    assert_eq!((events[5].id, events[6].id), (ids[0], ids[1]));
-    store.close().unwrap();
-    drop(store);
-    sim_verify_clean(&config);
+    assert_retry_survived(root, &after_power, &ids).await;
 }
 
 /// Finding 1, EIO variant: an fdatasync fails and the kernel drops the
@@ -113,44 +127,20 @@ async fn pages_lost_to_a_failed_fdatasync_are_never_served_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let fs = SimFs::new(root);
-    let config = sim_config(root, &fs);
-    let store = Arc::new(open_sim(&config));
-    for n in 0..5 {
-        store.append("s-1", ExpectedVersion::Any, ev(n)).await.unwrap();
-    }
-    let ids: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
-    let batch = |ids: &[Uuid]| -> Vec<NewEvent> {
-        ids.iter()
-            .enumerate()
-            .map(|(i, id)| NewEvent::new("C", json!({ "c": i, "m": "lost-C" })).with_id(*id))
-            .collect()
-    };
-    fs.faults().hold_syncs(true);
-    let (s2, b) = (store.clone(), batch(&ids));
-    let pending = tokio::spawn(async move { s2.append("s-1", ExpectedVersion::Any, b).await });
-    wait_until_written(&fs, &seg(root, 1), "lost-C").await;
+    let (store, pending, ids) = written_not_synced(&fs, root, "lost-C").await;
     fs.writeback_error(&seg(root, 1)).unwrap();
     fs.faults().hold_syncs(false);
     let err = pending.await.unwrap().unwrap_err();
     assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
     kill(Arc::try_unwrap(store).ok().expect("one handle"));
 
-    let store = open_sim(&config);
+    let store = open_sim(&sim_config(root, &fs));
     assert_eq!(store.next_position(), 5, "the lost commit is not read back from the page cache");
-    let retried = store.append("s-1", ExpectedVersion::Any, batch(&ids)).await.unwrap();
+    let retried = store.append("s-1", ExpectedVersion::Any, marked_batch(&ids, "lost-C")).await.unwrap();
     assert_eq!(retried.first_position, 5);
     let after_power = fs.power_cut(None);
     kill(store);
-
-    let config = sim_config(root, &after_power);
-    let store = open_sim(&config);
-    let events = all_sim(&store).await;
-    assert_eq!(events.len(), 7, "the acknowledged retry survived the power cut");
-    assert_eq!((events[5].id, events[6].id), (ids[0], ids[1]));
-    assert!(events.iter().enumerate().all(|(i, e)| e.position == i as u64), "no hole");
-    store.close().unwrap();
-    drop(store);
-    sim_verify_clean(&config);
+    assert_retry_survived(root, &after_power, &ids).await;
 }
 
 /// Finding 1, the checkpoint: an intact checkpoint that the log does not
@@ -241,8 +231,6 @@ async fn a_writeback_error_collected_by_a_rotation_fails_the_syncers_appends() {
 /// A store with twelve acknowledged commits, then a multi-page commit
 /// written but not synced; returns the disk, the store, where that commit
 /// starts and ends, and the events before it.
-type Pending = tokio::task::JoinHandle<Result<hindsight_store::AppendResult, StoreError>>;
-
 async fn unsynced_big_commit(root: &Path) -> (SimFs, Arc<EmbeddedStore>, Pending, u64, u64, Vec<RecordedEvent>) {
     let fs = SimFs::new(root);
     let mut config = sim_config(root, &fs);

@@ -3,9 +3,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hindsight");
+
+/// Runs one CLI command on the store in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().expect("run hindsight")
+}
 
 /// A `hindsight serve` process on a free port.
 pub struct Server {
