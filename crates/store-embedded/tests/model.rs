@@ -1,9 +1,12 @@
 //! Model-based property test: random sequences of appends (every
 //! expectation kind, retries with the same ids, ids reused elsewhere,
 //! appends across streams, bad input), reads, subscriptions, clean
-//! restarts and crash restarts (no final checkpoint) run against the
-//! embedded engine and the in-memory reference model; after every step
-//! both must agree on every result and on the whole of `$all`.
+//! restarts, crash restarts (no final checkpoint) and power cuts (only
+//! what was fdatasynced survives, unsynced pages torn per a seed) run
+//! against the embedded engine, on the simulated disk, and the in-memory
+//! reference model; after every step both must agree on every result and
+//! on the whole of `$all` (every step's append was acknowledged, so a
+//! power cut may lose none of them).
 //!
 //! Segments and the memtable are tiny so that rotations, index flushes,
 //! run merges and tail replays happen constantly. `PROPTEST_CASES` scales
@@ -17,6 +20,7 @@ use hindsight_store::{
     AppendPart, Direction, EventStore, ExpectedVersion, Filter, Limits, MemoryStore, NewEvent, RecordedEvent,
     StoreError,
 };
+use hindsight_store_embedded::fs::SimFs;
 use hindsight_store_embedded::{Config, EmbeddedStore};
 use proptest::prelude::*;
 use serde_json::json;
@@ -32,6 +36,7 @@ enum Op {
     TooLarge,
     Restart,
     Crash,
+    PowerCut { seed: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -47,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::TooLarge),
         1 => Just(Op::Restart),
         1 => Just(Op::Crash),
+        1 => any::<u64>().prop_map(|seed| Op::PowerCut { seed }),
     ]
 }
 
@@ -112,18 +118,24 @@ fn outcome<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> String {
 
 const LIMITS: Limits = Limits { event_size_bytes_max: 200, append_events_max: 10_000, append_size_bytes_max: 16 << 20 };
 
-fn open(dir: &std::path::Path) -> Arc<EmbeddedStore> {
+fn config(dir: &std::path::Path, fs: &SimFs) -> Config {
     let mut config = Config::new(dir);
     config.segment_bytes_target = 4096;
     config.memtable_events_max = 7;
     config.limits = LIMITS;
-    Arc::new(EmbeddedStore::open(config).expect("open"))
+    config.fs = Arc::new(fs.clone());
+    config
+}
+
+fn open(dir: &std::path::Path, fs: &SimFs) -> Arc<EmbeddedStore> {
+    Arc::new(EmbeddedStore::open(config(dir, fs)).expect("open"))
 }
 
 async fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
+    let mut fs = SimFs::new(dir.path());
     let model = Arc::new(MemoryStore::new(LIMITS));
-    let mut store = open(dir.path());
+    let mut store = open(dir.path(), &fs);
     let mut last: Option<Vec<AppendPart>> = None;
     let mut client_ids = std::collections::HashSet::new();
     for (step, op) in ops.into_iter().enumerate() {
@@ -193,15 +205,23 @@ async fn run(ops: Vec<Op>) {
             Op::Restart => {
                 store.close().unwrap();
                 drop(store);
-                store = open(dir.path());
+                store = open(dir.path(), &fs);
                 let r = store.stats().recovery;
                 assert!(!r.rebuilt_index && r.replayed_events == 0, "step {step}: a clean restart redid work: {r:?}");
             }
             Op::Crash => {
                 store.close_without_checkpoint();
                 drop(store);
-                store = open(dir.path());
+                store = open(dir.path(), &fs);
                 assert!(!store.stats().recovery.rebuilt_index, "step {step}: the checkpoint was lost");
+            }
+            Op::PowerCut { seed } => {
+                let image = fs.power_cut(Some(seed));
+                store.close_without_checkpoint();
+                drop(store);
+                fs = image;
+                store = open(dir.path(), &fs);
+                assert!(!store.stats().recovery.rebuilt_index, "step {step}: the checkpoint was lost to a power cut");
             }
         }
         assert_eq!(store.next_position(), model.next_position(), "step {step}: next position");
@@ -212,7 +232,7 @@ async fn run(ops: Vec<Op>) {
     assert!(a.windows(2).all(|w| w[0].timestamp_us <= w[1].timestamp_us), "timestamps never decrease");
     store.close().unwrap();
     drop(store);
-    let report = hindsight_store_embedded::verify::verify(&Config::new(dir.path()), |_, _| {}).unwrap();
+    let report = hindsight_store_embedded::verify::verify(&config(dir.path(), &fs), |_, _| {}).unwrap();
     assert!(report.is_clean(), "verify: {:?}", report.problem);
     assert_eq!(report.index_checked, b.len() as u64);
 }
