@@ -386,6 +386,46 @@ async fn a_segment_never_grows_past_its_offsets() {
     sim_verify_clean(&config);
 }
 
+/// Finding 5, the other half: tags count towards an append's size (they
+/// used to be free, so one accepted append could write far more than the
+/// limit), and a commit takes exactly the bytes the writer's batch
+/// estimate says (the check against the segment's offsets relies on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_count_and_a_commit_takes_the_bytes_estimated() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let fs = SimFs::new(root);
+    let mut config = sim_config(root, &fs);
+    config.limits.append_size_bytes_max = 64 << 10;
+    config.limits.event_size_bytes_max = 64 << 10;
+    let store = open_sim(&config);
+    let tags: Vec<String> = (0..64).map(|i| format!("{i:03}{}", "t".repeat(252))).collect();
+    let tagged = |n: usize| -> Vec<NewEvent> {
+        (0..n).map(|i| NewEvent::new("Tagged", json!({ "i": i })).with_tags(tags.clone())).collect()
+    };
+    // Five events carry 5 x 64 x 255 B = 81,600 B of tags: over 64 KiB.
+    let err = store.append("t-1", ExpectedVersion::Any, tagged(5)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(hindsight_store::InvalidInput::AppendTooLarge { .. })), "{err:?}");
+    assert_eq!(store.next_position(), 0, "nothing written");
+    let before = store.stats().bytes_written;
+    store.append("t-1", ExpectedVersion::Any, tagged(3)).await.unwrap();
+    let estimate: usize = (0..3)
+        .map(|i| {
+            hindsight_store_embedded::segment::record::event_frame_bytes(
+                "t-1",
+                "Tagged",
+                &tags,
+                "{}",
+                &json!({ "i": i }).to_string(),
+            )
+        })
+        .sum::<usize>()
+        + hindsight_store_embedded::segment::record::COMMIT_FRAME_BYTES;
+    assert_eq!(store.stats().bytes_written - before, estimate as u64, "the estimate is exact");
+    let read = store.read_stream("t-1", None, hindsight_store::Direction::Forward, 10).await.unwrap();
+    assert!(read.len() == 3 && read.iter().all(|e| e.tags == tags));
+}
+
 /// Finding 8: the data directory and its `log/` and `index/` are created
 /// durably (each parent fsynced), so a power cut right after the first
 /// acknowledged append keeps it.
