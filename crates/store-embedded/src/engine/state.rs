@@ -305,7 +305,8 @@ impl Shared {
             self.cut_back_to_durable();
             return Err(self.poisoned().unwrap_or_default());
         }
-        // Another fsync of this file may have collected the error first.
+        // Another fsync of this file may have collected the error first and
+        // poisoned the store: then this one's success proves nothing.
         if let Some(reason) = self.poisoned() {
             return Err(reason);
         }
@@ -327,7 +328,7 @@ impl Shared {
                 tracing::warn!(segment = %seg.path.display(), offset = keep, "cut the log back to its durable end after a failed fdatasync");
             }
             Err(e) => {
-                tracing::error!(segment = %seg.path.display(), error = %e, "could not cut the log back after a failed fdatasync; a restart will drop what was not durable only if the pages are gone")
+                tracing::error!(segment = %seg.path.display(), error = %e, "could not cut the log back after a failed fdatasync; a restart in this boot may read the unsynced commits back from the page cache")
             }
         }
     }
