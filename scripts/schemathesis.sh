@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
-bin=${HINDSIGHT_BIN:-target/debug/hindsight}
+bin=${HINDSIGHT_BIN:-${CARGO_TARGET_DIR:-target}/debug/hindsight}
 [ -x "$bin" ] || cargo build --quiet --bin hindsight
 data=$(mktemp -d)
 out=$(mktemp)

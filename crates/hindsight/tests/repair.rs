@@ -2,7 +2,8 @@
 //! refuses with a way out, `hindsight repair` reports what a cut would
 //! drop without changing anything, and `repair --apply` cuts the log back
 //! to its last intact commit so the store opens, verifies clean and takes
-//! appends again.
+//! appends again. The same way out serves a log restored from an older
+//! backup beside a newer index checkpoint.
 
 mod common;
 
@@ -80,4 +81,36 @@ fn a_damaged_acknowledged_commit_is_refused_then_repaired() {
     let out = run(d, &["repair"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to repair"));
+}
+
+#[test]
+fn a_log_restored_from_an_older_backup_beside_a_newer_index_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = |from: usize, n: usize| -> Vec<String> {
+        (from..from + n).map(|i| format!(r#"{{"stream":"a-1","type":"T","data":{i}}}"#)).collect()
+    };
+    import(d, &lines(0, 20));
+    let backup = tempfile::tempdir().unwrap();
+    let seg = d.join("log").join("00000001.seg");
+    std::fs::copy(&seg, backup.path().join("seg")).unwrap();
+    import(d, &lines(20, 5));
+    assert_eq!(info(d)["events"], 25);
+    std::fs::copy(backup.path().join("seg"), &seg).unwrap();
+
+    let out = run(d, &["info"]);
+    assert!(!out.status.success(), "a checkpoint ahead of the log stops the start");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hindsight repair"));
+    let out = run(d, &["repair", "--json"]);
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["cut"].is_null(), v["checkpoint_removed"].as_bool()), (true, Some(true)), "{v}");
+    assert!(run(d, &["repair", "--apply"]).status.success());
+    let v = info(d);
+    assert_eq!(
+        (v["events"].as_u64(), v["recovery"]["replayed_events"].as_u64()),
+        (Some(20), Some(20)),
+        "indexes rebuilt"
+    );
+    assert!(run(d, &["verify"]).status.success());
 }

@@ -29,8 +29,10 @@ pub struct RepairReport {
     pub cut: Option<Cut>,
     /// Damage repair will not cut (in a sealed segment), described.
     pub refused: Option<String>,
-    /// The index checkpoint covers log beyond the cut and is (or would be)
-    /// removed.
+    /// The index checkpoint does not describe the log as it is (after the
+    /// cut): it covers more, or another log (an older backup of `log/`
+    /// restored beside a newer `index/`). It is (or would be) removed, and
+    /// the next start rebuilds the indexes.
     pub checkpoint_removed: bool,
     /// Whether the changes were made.
     pub applied: bool,
@@ -74,6 +76,14 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
         }
     }
     let mut report = RepairReport::default();
+    let index = config.data_dir.join("index");
+    // An unreadable checkpoint is rebuilt by the start itself.
+    let ckpt = Checkpoint::load(fs, &index).ok().flatten();
+    let mut fits = false;
+    let mut note_boundary = |at: Loc, chain: [u8; 32], next_position: u64| {
+        fits |=
+            ckpt.as_ref().is_some_and(|c| c.tail == Some(at) && c.chain == chain && c.next_position == next_position);
+    };
     let last = segments.keys().next_back().copied();
     let mut chain = [0u8; 32];
     let mut next_position = 0u64;
@@ -91,14 +101,21 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
         if i == 0 {
             chain = header.prev_chain;
             next_position = header.first_position;
-        } else if header.first_position != next_position || header.prev_chain != chain {
+        }
+        if i > 0 && (header.first_position != next_position || header.prev_chain != chain) {
             report.refused = Some(format!(
                 "{name}: the segment header does not continue the previous segment (a header-only leftover of a failed rotation is removed by the start itself)"
             ));
             return Ok(report);
         }
+        note_boundary(Loc { segment: number, offset: HEADER_BYTES as u32 }, chain, next_position);
+        let on_commit = |c: crate::segment::reader::ReplayedCommit| {
+            let next = c.events.last().map_or(0, |e| e.position + 1);
+            note_boundary(Loc { segment: number, offset: c.end_offset as u32 }, c.chain, next);
+            Ok(())
+        };
         let (end, boundary_position, reason) =
-            match replay(seg.file.clone(), HEADER_BYTES as u64, seg.size, chain, next_position, |_| Ok(())) {
+            match replay(seg.file.clone(), HEADER_BYTES as u64, seg.size, chain, next_position, on_commit) {
                 Ok(end) => {
                     let zeros = end.trailing.is_some()
                         && is_zero_tail(seg.file.as_ref(), end.end_offset, seg.size)
@@ -139,22 +156,21 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
             dropped_events,
             reason,
         });
-        let index = config.data_dir.join("index");
-        let covers_more = match Checkpoint::load(fs, &index) {
-            Ok(Some(c)) => c.tail.is_none_or(|t| t > Loc { segment: number, offset: end as u32 }),
-            _ => false,
-        };
-        report.checkpoint_removed = covers_more;
+        report.checkpoint_removed = ckpt.is_some() && !fits;
         if apply {
             seg.file.set_len(end).map_err(io_err(format!("cutting {}", seg.path.display())))?;
             seg.file.sync_data().map_err(io_err(format!("syncing {}", seg.path.display())))?;
-            if covers_more {
-                fs.remove(&index.join(FILE_NAME)).map_err(io_err("removing the index checkpoint".into()))?;
-                fs.sync_dir(&index).map_err(io_err(format!("syncing {}", index.display())))?;
-            }
             report.applied = true;
         }
-        return Ok(report);
+        break;
+    }
+    if report.cut.is_none() {
+        report.checkpoint_removed = ckpt.is_some() && !fits;
+    }
+    if apply && report.checkpoint_removed {
+        fs.remove(&index.join(FILE_NAME)).map_err(io_err("removing the index checkpoint".into()))?;
+        fs.sync_dir(&index).map_err(io_err(format!("syncing {}", index.display())))?;
+        report.applied = true;
     }
     Ok(report)
 }

@@ -46,12 +46,18 @@ pub fn run(dir: &Path, apply: bool, as_json: bool) -> anyhow::Result<ExitCode> {
             c.next_position,
             if report.checkpoint_removed { "; the index checkpoint goes too and the next start rebuilds it" } else { "" }
         );
-        if !report.applied {
-            println!("run again with --apply to make the change");
-        }
+    } else if report.checkpoint_removed {
+        let verb = if report.applied { "removed" } else { "would remove" };
+        println!(
+            "the log is intact, but the index checkpoint describes a log other than this one (a restored backup of log/ beside a newer index/?): {verb} it; the next start rebuilds the indexes"
+        );
     } else {
-        println!("nothing to repair: every commit of the log is intact");
+        println!("nothing to repair: every commit of the log is intact and the index checkpoint fits it");
     }
-    let done = report.refused.is_none() && (report.cut.is_none() || report.applied);
+    let changes = report.cut.is_some() || report.checkpoint_removed;
+    if !as_json && changes && !report.applied && report.refused.is_none() {
+        println!("run again with --apply to make the change");
+    }
+    let done = report.refused.is_none() && (!changes || report.applied);
     Ok(if done { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
