@@ -71,7 +71,11 @@ async fn full_disk_fails_the_append_and_nothing_else() {
     let err = store.append("s-2", ExpectedVersion::Any, one(0)).await.unwrap_err();
     assert!(matches!(err, StoreError::StorageFull), "still full: {err:?}");
     assert_eq!(store.next_position(), 5);
+    let status = store.status();
+    assert!(status.refusing_writes.is_none(), "a full disk never poisons");
+    assert!(status.degraded.is_some_and(|d| d.contains("disk is full")), "a full disk is reported");
     faults.set_space_left(-1);
+    assert_eq!(store.status().degraded, None, "space returned: healthy again without an append");
     let r = store.append("s-1", ExpectedVersion::Exact(4), big).await.unwrap();
     assert_eq!((r.first_position, r.next_expected_version), (5, 24), "versions and positions continue without a gap");
     assert_eq!(all(&store).await.len(), 25);
@@ -96,4 +100,40 @@ async fn a_second_open_is_refused_with_the_holders_pid() {
     store.close().unwrap();
     drop(store);
     open(dir.path());
+}
+
+/// Index writes failing (out of file descriptors, say: every file creation
+/// fails) never poison the store: appends go on, the trouble is reported,
+/// and once creations work again the index catches up by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_index_writes_never_poison() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = hindsight_store_embedded::fs::SimFs::new(dir.path());
+    let mut c = sim_config(dir.path(), &fs);
+    c.memtable_events_max = 8;
+    let store = EmbeddedStore::open(c.clone()).unwrap();
+    fs.faults().fail_creates_after(0);
+    for n in 0..60 {
+        store.append("s-1", ExpectedVersion::Any, one(n)).await.expect("appends go on");
+    }
+    let status = store.status();
+    assert!(status.refusing_writes.is_none(), "{:?}", status.refusing_writes);
+    assert!(status.degraded.is_some_and(|d| d.contains("index")), "the trouble is reported");
+    fs.faults().fail_creates_after(-1);
+    for _ in 0..200 {
+        store.append("s-1", ExpectedVersion::Any, one(0)).await.unwrap();
+        if store.status().degraded.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.status().degraded, None, "the index caught up");
+    assert!(store.stats().checkpoint_position > 0);
+    store.close().unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(c.clone()).unwrap();
+    assert_eq!(store.stats().recovery.replayed_events, 0, "a clean close checkpointed everything");
+    store.close().unwrap();
+    drop(store);
+    sim_verify_clean(&c);
 }

@@ -69,8 +69,13 @@ pub struct StoreStatus {
     pub kind: &'static str,
     pub events: u64,
     pub streams: u64,
-    /// None while the store accepts writes; why not, otherwise.
+    /// None while the store accepts writes; why not, otherwise (a
+    /// permanent state: only a restart ends it).
     pub refusing_writes: Option<String>,
+    /// None while the store is fully healthy; otherwise why not, although
+    /// it still accepts writes (a full disk, failing index writes). It ends
+    /// by itself.
+    pub degraded: Option<String>,
     /// (name, help, value) of monotonically increasing totals.
     pub counters: Vec<(&'static str, &'static str, u64)>,
     pub histograms: Vec<Histogram>,

@@ -37,6 +37,7 @@ async fn run(state: &AppState, parts: Vec<hindsight_store::AppendPart>) -> Resul
         (status = 200, body = AppendResponse, description = "stored (or a retry of a stored append)"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 507, body = ErrorBody, description = "storage_full: the disk is full; nothing was written"),
     )
 )]
 pub async fn append(
@@ -59,6 +60,7 @@ pub async fn append(
         (status = 200, body = MultiAppendResponse),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "names every failing part"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 507, body = ErrorBody, description = "storage_full: the disk is full; nothing was written"),
     )
 )]
 pub async fn append_multi(

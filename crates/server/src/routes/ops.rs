@@ -10,22 +10,33 @@ use crate::state::AppState;
 use crate::wire::ErrorBody;
 use crate::wire::{InfoResponse, StatusResponse};
 
-/// The process is alive.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = StatusResponse)))]
-pub async fn health() -> impl IntoResponse {
-    axum::Json(StatusResponse { status: "ok".into() })
+/// The process is alive and its store usable: 503 once the store refuses
+/// writes for good (after a failed fdatasync of the log only a restart
+/// helps, so an orchestrator should restart it).
+#[utoipa::path(get, path = "/health", responses((status = 200, body = StatusResponse), (status = 503, body = ErrorBody)))]
+pub async fn health(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match state.store.status().refusing_writes {
+        None => Ok(axum::Json(StatusResponse { status: "ok".into() })),
+        Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_poisoned", reason)),
+    }
 }
 
-/// The store is open and accepts writes.
+/// The store accepts writes and is healthy: 503 with the reason while the
+/// server shuts down, the store refuses writes, the disk is full or index
+/// writes fail (the last two end by themselves).
 #[utoipa::path(get, path = "/ready", responses((status = 200, body = StatusResponse), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if *state.stopping.borrow() {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));
     }
-    match state.store.status().refusing_writes {
-        None => Ok(axum::Json(StatusResponse { status: "ready".into() })),
-        Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_not_writable", reason)),
+    let status = state.store.status();
+    if let Some(reason) = status.refusing_writes {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_not_writable", reason));
     }
+    if let Some(reason) = status.degraded {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "degraded", reason));
+    }
+    Ok(axum::Json(StatusResponse { status: "ready".into() }))
 }
 
 /// Event and stream counts.

@@ -4,30 +4,34 @@
 use std::collections::HashSet;
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
 
-use super::state::{Frozen, Shared};
+use super::state::{FlushControl, Frozen, Shared};
 use crate::index::checkpoint::{Checkpoint, RunRef};
 use crate::index::memtable::Memtable;
 use crate::index::run::{merge, Run};
 
 /// Freezes the active memtable (waiting while an earlier one is still
-/// being flushed) and hands it to the flusher. Called by the writer.
-pub fn freeze(shared: &Shared) -> Result<(), String> {
+/// being flushed) and hands it to the flusher. Called by the syncer. While
+/// index writes are failing it does not wait: the active memtable grows
+/// on (acknowledgements must not stall on derived data) until the flusher
+/// recovers.
+pub fn freeze(shared: &Shared) {
     let mut ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if let Some(reason) = &ctl.failed {
-            return Err(reason.clone());
-        }
         if shared.read().frozen.is_none() {
             break;
+        }
+        if ctl.retry_at.is_some() || ctl.stop {
+            return;
         }
         ctl = shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
     }
     {
         let mut st = shared.write();
         if st.active.is_empty() {
-            return Ok(());
+            return;
         }
         let checkpoint = st.checkpoint_now();
         let memtable = std::mem::replace(&mut st.active, Memtable::with_capacity(shared.config.memtable_events_max));
@@ -35,22 +39,37 @@ pub fn freeze(shared: &Shared) -> Result<(), String> {
     }
     shared.flush_cv.notify_all();
     drop(ctl);
-    Ok(())
 }
+
+/// The first wait after a failed index write; it doubles up to the max.
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The flusher thread: writes each frozen memtable out, until told to
 /// stop. Merging is the compactor's job, so a flush never waits for one.
+/// A failed flush (out of file descriptors, memory or space: the index is
+/// derived, nothing acknowledged is at risk) is reported and retried with
+/// back-off, never turned into a refusal of writes.
 pub fn run_flusher(shared: Arc<Shared>) {
+    let mut backoff = RETRY_BACKOFF_MIN;
     let mut ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if shared.read().frozen.is_some() && ctl.failed.is_none() {
+        let due = ctl.retry_at.is_none_or(|t| Instant::now() >= t);
+        if shared.read().frozen.is_some() && due {
             drop(ctl);
             let flushed = flush_frozen(&shared);
             ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = flushed {
-                let reason = format!("writing the index failed: {e}");
-                shared.poison(reason.clone());
-                ctl.failed = Some(reason);
+            match flushed {
+                Ok(()) => {
+                    shared.index_recovered();
+                    ctl.retry_at = None;
+                    backoff = RETRY_BACKOFF_MIN;
+                }
+                Err(e) => {
+                    shared.index_failed(format!("writing the index failed (retrying in {backoff:?}): {e}"));
+                    ctl.retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                }
             }
             // Notified with the lock held: a writer waiting in `freeze`
             // (or the compactor) cannot miss it.
@@ -60,19 +79,23 @@ pub fn run_flusher(shared: Arc<Shared>) {
         if ctl.stop {
             return;
         }
-        ctl = shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
+        let until = ctl.retry_at;
+        ctl = wait_until(&shared, ctl, until);
     }
 }
 
 /// The compactor thread: merges runs of the same size tier whenever a
-/// flush has made a merge due, until told to stop.
+/// flush has made a merge due, until told to stop. A failed merge is
+/// reported and retried with back-off.
 pub fn run_compactor(shared: Arc<Shared>) {
+    let mut backoff = RETRY_BACKOFF_MIN;
+    let mut retry_at: Option<Instant> = None;
     let mut ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if ctl.stop || ctl.failed.is_some() {
+        if ctl.stop {
             return;
         }
-        let due = {
+        let due = retry_at.is_none_or(|t| Instant::now() >= t) && {
             let st = shared.read();
             merge_due(&st.id_runs) || merge_due(&st.stream_runs)
         };
@@ -80,15 +103,36 @@ pub fn run_compactor(shared: Arc<Shared>) {
             drop(ctl);
             let merged = compact_once(&shared);
             ctl = shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = merged {
-                let reason = format!("merging index runs failed: {e}");
-                shared.poison(reason.clone());
-                ctl.failed = Some(reason);
-                shared.flush_cv.notify_all();
+            match merged {
+                Ok(()) => {
+                    retry_at = None;
+                    backoff = RETRY_BACKOFF_MIN;
+                }
+                Err(e) => {
+                    shared.index_failed(format!("merging index runs failed (retrying in {backoff:?}): {e}"));
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                }
             }
             continue;
         }
-        ctl = shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
+        let until = retry_at;
+        ctl = wait_until(&shared, ctl, until);
+    }
+}
+
+/// Waits on the flush condvar, until `until` when given.
+fn wait_until<'a>(
+    shared: &'a Shared,
+    ctl: MutexGuard<'a, FlushControl>,
+    until: Option<Instant>,
+) -> MutexGuard<'a, FlushControl> {
+    match until {
+        Some(t) => match shared.flush_cv.wait_timeout(ctl, t.saturating_duration_since(Instant::now())) {
+            Ok((guard, _)) => guard,
+            Err(p) => p.into_inner().0,
+        },
+        None => shared.flush_cv.wait(ctl).unwrap_or_else(|p| p.into_inner()),
     }
 }
 

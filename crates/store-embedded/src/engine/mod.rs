@@ -140,10 +140,16 @@ impl EmbeddedStore {
         if self.shared.poisoned().is_some() {
             return Ok(());
         }
-        let io = |e| StoreError::io("writing the index checkpoint", e);
-        flush::flush_frozen(&self.shared).map_err(io)?;
-        flush::freeze(&self.shared).map_err(|reason| StoreError::Poisoned { reason })?;
-        flush::flush_frozen(&self.shared).map_err(io)?;
+        // Everything acknowledged is in the log already: a checkpoint that
+        // cannot be written only means the next start replays more.
+        let checkpointed = flush::flush_frozen(&self.shared).and_then(|()| {
+            self.shared.flush_lock.lock().unwrap_or_else(|p| p.into_inner()).retry_at = None;
+            flush::freeze(&self.shared);
+            flush::flush_frozen(&self.shared)
+        });
+        if let Err(e) = checkpointed {
+            tracing::warn!(error = %e, "could not write the index checkpoint on close; the next start replays the log past the last one");
+        }
         Ok(())
     }
 
@@ -293,6 +299,7 @@ impl EventStore for EmbeddedStore {
             events: s.events,
             streams: s.streams,
             refusing_writes: self.shared.poisoned(),
+            degraded: self.shared.degraded(),
             counters: vec![
                 ("hindsight_fsyncs_total", "fdatasyncs of the log", s.fsyncs),
                 ("hindsight_commits_total", "commits made durable", s.commits),
@@ -302,6 +309,11 @@ impl EventStore for EmbeddedStore {
                     "hindsight_appends_answered_total",
                     "appends answered (stored, retried or refused)",
                     s.appends_answered,
+                ),
+                (
+                    "hindsight_index_write_errors_total",
+                    "failed index flushes and merges (retried; appends go on)",
+                    c.index_errors.load(Ordering::Relaxed),
                 ),
             ],
             histograms: vec![

@@ -312,6 +312,8 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         last_group_appends: AtomicU64::new(0),
         counters: Default::default(),
         recovery: Mutex::new(Recovery { rebuilt_index: rebuilding, ..Recovery::default() }),
+        index_error: Mutex::new(None),
+        full_need_bytes: AtomicU64::new(0),
     });
     remove_unlisted(&shared, &live);
     replay_tail(&shared, tail, &segments, durable_to)?;
@@ -511,7 +513,7 @@ fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) ->
         st.active.len() >= shared.config.memtable_events_max
     };
     if full {
-        freeze(shared).map_err(|r| ReplayError::Io(std::io::Error::other(r)))?;
+        freeze(shared);
         flush_frozen(shared)?;
         compact_once(shared)?;
     }

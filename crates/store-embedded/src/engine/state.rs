@@ -150,7 +150,17 @@ pub struct Shared {
     pub last_group_appends: AtomicU64,
     pub counters: Counters,
     pub recovery: Mutex<Recovery>,
+    /// Why writing the derived index last failed, while it keeps failing
+    /// (it is retried; appends go on).
+    pub index_error: Mutex<Option<String>>,
+    /// Bytes a write needed when it last failed with ENOSPC (0: none
+    /// failed since the last successful write).
+    pub full_need_bytes: AtomicU64,
 }
+
+/// Free space that ends a full-disk state (with at least what the failed
+/// write needed).
+const FREE_BYTES_TO_RECOVER: u64 = 1 << 20;
 
 /// What opening the store had to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,6 +237,7 @@ pub struct Counters {
     pub events: AtomicU64,
     pub bytes: AtomicU64,
     pub appends: AtomicU64,
+    pub index_errors: AtomicU64,
 }
 
 impl Default for Counters {
@@ -240,6 +251,7 @@ impl Default for Counters {
             events: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             appends: AtomicU64::new(0),
+            index_errors: AtomicU64::new(0),
         }
     }
 }
@@ -247,7 +259,8 @@ impl Default for Counters {
 #[derive(Debug, Default)]
 pub struct FlushControl {
     pub stop: bool,
-    pub failed: Option<String>,
+    /// Set while flushes fail: when the flusher tries again.
+    pub retry_at: Option<std::time::Instant>,
 }
 
 impl Shared {
@@ -264,6 +277,34 @@ impl Shared {
     }
     pub fn poisoned(&self) -> Option<String> {
         self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A transient failure writing the index: reported, then retried.
+    pub fn index_failed(&self, reason: String) {
+        tracing::warn!(%reason, "index write failed; appends go on, the index catches up once it succeeds");
+        self.counters.index_errors.fetch_add(1, Ordering::Relaxed);
+        *self.index_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
+
+    pub fn index_recovered(&self) {
+        if self.index_error.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
+            tracing::info!("index writes succeed again");
+        }
+    }
+
+    /// Why the store is not fully healthy although it accepts writes: the
+    /// disk is full, or index writes are failing.
+    pub fn degraded(&self) -> Option<String> {
+        let need = self.full_need_bytes.load(Ordering::Acquire);
+        if need > 0 {
+            let free = self.config.fs.available_bytes(&self.dirs.log).unwrap_or(0);
+            if free >= need.max(FREE_BYTES_TO_RECOVER) {
+                self.full_need_bytes.store(0, Ordering::Release);
+            } else {
+                return Some(format!("the disk is full ({free} bytes free); appends fail with storage_full"));
+            }
+        }
+        self.index_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Records that the log is fdatasynced up to `loc`.

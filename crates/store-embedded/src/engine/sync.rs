@@ -181,8 +181,6 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
         }
     }
     if memtable_full {
-        if let Err(reason) = freeze(shared) {
-            shared.poison(reason);
-        }
+        freeze(shared);
     }
 }

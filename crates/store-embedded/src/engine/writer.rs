@@ -430,8 +430,13 @@ impl Writer {
                 return Err(WriteError::Poisoned(reason));
             }
             tracing::warn!(error = %e, "append failed while writing the log; nothing of it was kept");
-            return Err(if is_enospc(&e) { WriteError::Full } else { WriteError::Io(e.to_string()) });
+            if is_enospc(&e) {
+                self.shared.full_need_bytes.store(self.buf.len() as u64, Ordering::Release);
+                return Err(WriteError::Full);
+            }
+            return Err(WriteError::Io(e.to_string()));
         }
+        self.shared.full_need_bytes.store(0, Ordering::Release);
         Ok(())
     }
 

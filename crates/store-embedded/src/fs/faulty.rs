@@ -117,4 +117,13 @@ impl Fs for FaultyFs {
         check_sync(&self.faults)?;
         StdFs.sync_dir(dir)
     }
+    fn available_bytes(&self, path: &Path) -> io::Result<u64> {
+        if self.faults.disk_full.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        match self.faults.space_left_bytes.load(Ordering::SeqCst) {
+            left if left >= 0 => Ok(left as u64),
+            _ => StdFs.available_bytes(path),
+        }
+    }
 }

@@ -54,6 +54,9 @@ pub trait Fs: Send + Sync + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// fsyncs a directory so that entries created or renamed in it persist.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Bytes an unprivileged writer can still write on the file system
+    /// that holds `path`.
+    fn available_bytes(&self, path: &Path) -> io::Result<u64>;
 
     /// Creates `path` and its missing parents, fsyncing the parent of each
     /// directory it creates: a new directory's entry is only durable once
@@ -128,5 +131,9 @@ impl Fs for StdFs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn available_bytes(&self, path: &Path) -> io::Result<u64> {
+        let s = rustix::fs::statvfs(path)?;
+        Ok(s.f_bavail.saturating_mul(s.f_frsize))
     }
 }

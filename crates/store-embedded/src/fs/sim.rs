@@ -544,6 +544,11 @@ impl Fs for SimFs {
         }
         Ok(())
     }
+
+    fn available_bytes(&self, _path: &Path) -> io::Result<u64> {
+        let left = self.inner.faults.space_left_bytes.load(Ordering::SeqCst);
+        Ok(if left >= 0 { left as u64 } else { u64::MAX })
+    }
 }
 
 #[cfg(test)]
