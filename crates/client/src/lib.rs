@@ -16,8 +16,10 @@ use uuid::Uuid;
 pub enum ClientError {
     #[error("wrong expected version: {message}")]
     WrongExpectedVersion { message: String, body: Value },
-    #[error("event id conflict: {message}")]
-    IdConflict { message: String, body: Value },
+    /// `event_id_conflict` (the id is stored elsewhere) or
+    /// `event_id_reused` (stored here with other content); `code` says which.
+    #[error("event id conflict ({code}): {message}")]
+    IdConflict { code: String, message: String, body: Value },
     #[error("not found: {message}")]
     NotFound { code: String, message: String },
     #[error("bad request ({code}): {message}")]
@@ -39,8 +41,8 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ClientError::WrongExpectedVersion { .. } => Some("wrong_expected_version"),
-            ClientError::IdConflict { .. } => Some("event_id_conflict"),
-            ClientError::NotFound { code, .. }
+            ClientError::IdConflict { code, .. }
+            | ClientError::NotFound { code, .. }
             | ClientError::BadRequest { code, .. }
             | ClientError::TooLarge { code, .. }
             | ClientError::Server { code, .. } => Some(code),
@@ -132,6 +134,8 @@ pub struct AllPage {
 /// Which events of `$all` to read or follow.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Exactly this stream.
+    pub stream: Option<String>,
     pub category: Option<String>,
     pub prefix: Option<String>,
     pub types: Vec<String>,
@@ -140,6 +144,9 @@ pub struct Filter {
 impl Filter {
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
+        if let Some(s) = &self.stream {
+            q.push(("stream", s.clone()));
+        }
         if let Some(c) = &self.category {
             q.push(("category", c.clone()));
         }
@@ -175,7 +182,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientE
     let message = body["message"].as_str().unwrap_or("").to_string();
     Err(match (status.as_u16(), code.as_str()) {
         (409, "wrong_expected_version") => ClientError::WrongExpectedVersion { message, body },
-        (409, _) => ClientError::IdConflict { message, body },
+        (409, _) => ClientError::IdConflict { code, message, body },
         (404, _) => ClientError::NotFound { code, message },
         (413, _) => ClientError::TooLarge { code, message },
         (503, "overloaded") => ClientError::Overloaded { retry_after },

@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Retry-After [default: 4096].
     #[arg(long, env = "HINDSIGHT_APPEND_QUEUE_DEPTH")]
     pub append_queue_depth: Option<usize>,
+    /// Let browser pages from this origin (e.g. http://localhost:5173) call
+    /// the API (CORS); repeat for several, `*` for any. Off by default.
+    #[arg(long = "cors-origin", env = "HINDSIGHT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +93,9 @@ pub struct TailArgs {
     /// First position to show [default: the end: only new events].
     #[arg(long)]
     pub from: Option<u64>,
+    /// Exactly this stream.
+    #[arg(long)]
+    pub stream: Option<String>,
     #[arg(long)]
     pub category: Option<String>,
     #[arg(long)]

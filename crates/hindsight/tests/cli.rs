@@ -102,6 +102,7 @@ fn import_answers_every_line_in_order() {
         .arg("import")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let input = [
@@ -120,7 +121,8 @@ fn import_answers_every_line_in_order() {
         }
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1), "some lines failed: the exit code says so");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 of 7 lines were not stored"));
     let lines: Vec<Value> = out
         .stdout
         .split(|b| *b == b'\n')

@@ -24,6 +24,9 @@ pub struct ServerConfig {
     /// `error` event and dropped; None: it is never dropped (it reads on
     /// from the log at its own pace, costing the server one page).
     pub subscription_lag_max: Option<u64>,
+    /// Origins whose browser pages may call the API (CORS); empty: none,
+    /// `*`: any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +36,7 @@ impl Default for ServerConfig {
             heartbeat: HEARTBEAT_DEFAULT,
             body_bytes_max: BODY_BYTES_MAX,
             subscription_lag_max: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -88,6 +88,11 @@ impl From<StoreError> for ApiError {
                     json!({ "id": id.to_string(), "stream": stream, "version": version, "position": position }),
                 )
             }
+            StoreError::IdReused { id, stream, version, position, field } => {
+                ApiError::new(StatusCode::CONFLICT, code, message).with_details(json!({
+                    "id": id.to_string(), "stream": stream, "version": version, "position": position, "field": field,
+                }))
+            }
             StoreError::Poisoned { .. } | StoreError::Closed => {
                 tracing::error!(error = %message, "store refuses writes");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the store is not accepting writes")

@@ -1,6 +1,6 @@
 //! Extractors whose rejections answer in the API's error format.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -45,6 +45,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             Err(rejection) => {
                 let r: QueryRejection = rejection;
                 Err(ApiError::bad_request("invalid_query", r.body_text()))
+            }
+        }
+    }
+}
+
+/// `axum::extract::Path`, with bad path segments (invalid UTF-8, say)
+/// answered as 400 JSON errors.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(rejection) => {
+                let r: PathRejection = rejection;
+                Err(ApiError::bad_request("invalid_path", r.body_text()))
             }
         }
     }

@@ -13,24 +13,24 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// `"any"`, `"no_stream"`, `"exists"`, or a version number (as a number or
-/// a string).
+/// a string); absent means `"any"`. (The schema; requests are read as JSON
+/// values and checked by `ExpectedVersion::from_json`, so that `null` and
+/// negative numbers get a clear refusal.)
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
+#[allow(dead_code)]
 pub enum ExpectedVersionIn {
     Version(u64),
     Keyword(String),
 }
 
-impl ExpectedVersionIn {
-    pub fn parse(v: Option<&ExpectedVersionIn>) -> Result<ExpectedVersion, ApiError> {
-        match v {
-            None => Ok(ExpectedVersion::Any),
-            Some(ExpectedVersionIn::Version(n)) => Ok(ExpectedVersion::Exact(*n)),
-            Some(ExpectedVersionIn::Keyword(s)) => {
-                s.parse().map_err(|m: String| ApiError::bad_request("invalid_expected_version", m))
-            }
-        }
-    }
+/// Keeps an explicit `null` (serde would make it None, i.e. absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+pub fn parse_expected(v: Option<&serde_json::Value>) -> Result<ExpectedVersion, ApiError> {
+    ExpectedVersion::from_json(v).map_err(|m| ApiError::bad_request("invalid_expected_version", m))
 }
 
 /// An event to append.
@@ -54,7 +54,9 @@ pub struct EventIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppendRequest {
-    pub expected_version: Option<ExpectedVersionIn>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = ExpectedVersionIn, required = false)]
+    pub expected_version: Option<serde_json::Value>,
     pub events: Vec<EventIn>,
 }
 
@@ -62,7 +64,9 @@ pub struct AppendRequest {
 #[serde(deny_unknown_fields)]
 pub struct AppendPartIn {
     pub stream: String,
-    pub expected_version: Option<ExpectedVersionIn>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = ExpectedVersionIn, required = false)]
+    pub expected_version: Option<serde_json::Value>,
     pub events: Vec<EventIn>,
 }
 
@@ -171,6 +175,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ReadStreamQuery {
     /// First version to read (default: the first, or the last going backwards).
     pub from: Option<u64>,
@@ -182,11 +187,14 @@ pub struct ReadStreamQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ReadAllQuery {
     /// First position to read (default 0).
     pub from: Option<u64>,
     /// Events per page (default 100, at most 10,000).
     pub limit: Option<usize>,
+    /// Exactly this stream.
+    pub stream: Option<String>,
     /// Streams of this category (the name before the first `-`).
     pub category: Option<String>,
     /// Streams whose name starts with this.
@@ -197,11 +205,16 @@ pub struct ReadAllQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SubscribeQuery {
     /// First position to deliver (default 0); a `Last-Event-ID` header
     /// overrides it with the position after that id.
     pub from: Option<u64>,
+    /// Exactly this stream.
+    pub stream: Option<String>,
+    /// Streams of this category (the name before the first `-`).
     pub category: Option<String>,
+    /// Streams whose name starts with this.
     pub prefix: Option<String>,
     /// Event types, comma-separated.
     pub types: Option<String>,
@@ -209,6 +222,7 @@ pub struct SubscribeQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PositionQuery {
     /// An RFC 3339 time, e.g. 2026-11-26T14:02:00Z.
     pub at: String,
@@ -288,11 +302,11 @@ fn to_new_event(e: EventIn, extra: &HeaderMetadata) -> Result<NewEvent, ApiError
 
 pub fn to_part(
     stream: String,
-    expected: Option<&ExpectedVersionIn>,
+    expected: Option<&serde_json::Value>,
     events: Vec<EventIn>,
     extra: &HeaderMetadata,
 ) -> Result<AppendPart, ApiError> {
-    let expected = ExpectedVersionIn::parse(expected)?;
+    let expected = parse_expected(expected)?;
     let events = events.into_iter().map(|e| to_new_event(e, extra)).collect::<Result<Vec<_>, _>>()?;
     Ok(AppendPart { stream, expected, events })
 }

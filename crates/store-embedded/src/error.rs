@@ -10,8 +10,10 @@ pub enum OpenError {
     Locked { dir: PathBuf, pid: Option<u32> },
     #[error("the log is corrupt in {segment} at byte {offset}{}: {detail}", position.map_or_else(String::new, |p| format!(" (position {p})")))]
     Corrupt { segment: String, offset: u64, position: Option<u64>, detail: String },
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    /// The OS error is part of the message, not a separate source, so
+    /// that a report of the chain does not print it twice.
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: std::io::Error },
     #[error("invalid configuration: {0}")]
     Config(String),
 }

@@ -18,7 +18,7 @@ pub struct DirLock {
 impl DirLock {
     pub fn acquire(dir: &Path) -> Result<DirLock, OpenError> {
         let path = dir.join(LOCK_FILE);
-        let io = |e| OpenError::Io { context: format!("opening {}", path.display()), source: e };
+        let io = |e| OpenError::Io { context: format!("opening {}", path.display()), cause: e };
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {

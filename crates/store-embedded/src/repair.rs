@@ -53,7 +53,7 @@ pub struct Cut {
 }
 
 fn io_err(context: String) -> impl FnOnce(std::io::Error) -> OpenError {
-    move |source| OpenError::Io { context, source }
+    move |source| OpenError::Io { context, cause: source }
 }
 
 struct SegmentFile {

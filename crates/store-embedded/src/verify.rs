@@ -48,7 +48,7 @@ impl VerifyReport {
 }
 
 fn io_err(context: String) -> impl FnOnce(std::io::Error) -> OpenError {
-    move |source| OpenError::Io { context, source }
+    move |source| OpenError::Io { context, cause: source }
 }
 
 /// Verifies the store in `config.data_dir`; `progress(bytes_done,

@@ -35,6 +35,7 @@ macro_rules! conformance_tests {
             append_across_streams_is_all_or_nothing,
             retry_with_same_ids_is_idempotent,
             ids_stored_elsewhere_conflict,
+            an_id_resent_with_other_content_is_refused,
             read_stream_forward_and_backward,
             read_all_filters_and_pages,
             stream_info_reports_the_stream,
@@ -187,6 +188,43 @@ pub async fn retry_with_same_ids_is_idempotent(store: Arc<dyn EventStore>) {
     assert_eq!(store.next_position(), next + 2);
 }
 
+fn json_text(text: &str) -> crate::JsonText {
+    crate::JsonText::parse(text).expect("valid JSON")
+}
+
+pub async fn an_id_resent_with_other_content_is_refused(store: Arc<dyn EventStore>) {
+    let id = Uuid::new_v4();
+    let original = NewEvent::new("Placed", json_text(r#"{"total":1,"currency":"EUR"}"#))
+        .with_metadata(json_text(r#"{"by":"a","traceparent":"00-1"}"#))
+        .with_tags(vec!["order:1".into()]);
+    let first = store.append("o-1", ExpectedVersion::Any, vec![original.clone().with_id(id)]).await.unwrap();
+    let next = store.next_position();
+    // The same event, its JSON spelled differently and a new traceparent: a retry.
+    let respelled = NewEvent::new("Placed", json_text(r#"{ "currency": "EUR", "total": 1 }"#))
+        .with_metadata(json_text(r#"{"traceparent":"00-2","by":"a"}"#))
+        .with_tags(vec!["order:1".into()])
+        .with_id(id);
+    assert_eq!(store.append("o-1", ExpectedVersion::Any, vec![respelled]).await.unwrap(), first);
+    let changed = [
+        ("type", NewEvent::new("Cancelled", original.data.clone())),
+        ("data", NewEvent::new("Placed", json_text(r#"{"total":2,"currency":"EUR"}"#))),
+        ("metadata", original.clone().with_metadata(json_text(r#"{"by":"b"}"#))),
+        ("tags", original.clone().with_tags(vec![])),
+    ];
+    for (what, mut event) in changed {
+        if what != "metadata" && what != "tags" {
+            event = event.with_metadata(original.metadata.clone()).with_tags(original.tags.clone());
+        }
+        match store.append("o-1", ExpectedVersion::Any, vec![event.with_id(id)]).await {
+            Err(StoreError::IdReused { id: got, field, position, .. }) => {
+                assert_eq!((got, field, position), (id, what, first.first_position))
+            }
+            other => panic!("a different {what} under a stored id: {other:?}"),
+        }
+    }
+    assert_eq!(store.next_position(), next, "nothing written");
+}
+
 pub async fn ids_stored_elsewhere_conflict(store: Arc<dyn EventStore>) {
     let id = Uuid::new_v4();
     store.append("s-1", ExpectedVersion::Any, vec![ev("E", 0).with_id(id)]).await.unwrap();
@@ -233,6 +271,7 @@ pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
     assert_eq!(read(Filter::default()).await, (0..7).collect::<Vec<_>>());
     assert_eq!(read(Filter { category: Some("order".into()), ..Default::default() }).await, [0, 1, 4, 5]);
     assert_eq!(read(Filter { stream_prefix: Some("order".into()), ..Default::default() }).await, [0, 1, 4, 5, 6]);
+    assert_eq!(read(Filter { stream: Some("order-1".into()), ..Default::default() }).await, [0, 1]);
     assert_eq!(
         read(Filter { event_types: vec!["Placed".into(), "Joined".into()], ..Default::default() }).await,
         [0, 1, 2, 3, 6]

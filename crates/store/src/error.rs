@@ -59,6 +59,10 @@ pub enum StoreError {
         "event id {id} is already stored at {stream}@{version} (position {position}), not where this append puts it"
     )]
     IdConflict { id: Uuid, stream: String, version: u64, position: u64 },
+    #[error(
+        "event id {id} is already stored at {stream}@{version} (position {position}) with a different {field}; a retry must resend the same event, a new event needs a new id"
+    )]
+    IdReused { id: Uuid, stream: String, version: u64, position: u64, field: &'static str },
     #[error("the store refuses writes after an earlier failure and must be restarted: {reason}")]
     Poisoned { reason: String },
     #[error("no space left on the device; nothing of this append was stored")]
@@ -67,8 +71,10 @@ pub enum StoreError {
     Closed,
     #[error("data corrupted in {segment} at byte {offset} (position {position:?}): {detail}")]
     Corrupt { segment: String, offset: u64, position: Option<u64>, detail: String },
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    /// The OS error is part of the message, not a separate source, so
+    /// that a report of the chain does not print it twice.
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: std::io::Error },
     #[error("backend error: {0}")]
     Backend(String),
 }
@@ -86,7 +92,7 @@ fn describe_conflicts(conflicts: &[VersionConflict]) -> String {
 
 impl StoreError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        StoreError::Io { context: context.into(), source }
+        StoreError::Io { context: context.into(), cause: source }
     }
 }
 
@@ -118,6 +124,7 @@ impl StoreError {
             StoreError::Invalid(i) => i.code(),
             StoreError::WrongExpectedVersion(_) => "wrong_expected_version",
             StoreError::IdConflict { .. } => "event_id_conflict",
+            StoreError::IdReused { .. } => "event_id_reused",
             StoreError::Poisoned { .. } => "store_poisoned",
             StoreError::StorageFull => "storage_full",
             StoreError::Closed => "store_closed",

@@ -55,6 +55,33 @@ impl std::str::FromStr for ExpectedVersion {
     }
 }
 
+impl ExpectedVersion {
+    /// The expectation as JSON sends it (the HTTP API and `import` lines
+    /// alike): absent means `any`; `"any"`, `"no_stream"`, `"exists"`, or a
+    /// version as a number or a string. Anything else, `null` included (a
+    /// null from a buggy client must not silently turn the check off), is
+    /// refused with a message that says what to send.
+    pub fn from_json(v: Option<&serde_json::Value>) -> Result<ExpectedVersion, String> {
+        use serde_json::Value;
+        const HOW: &str = r#"send "any" (no check), "no_stream" (the stream must not exist), "exists", or the version of the stream's last event (0 or more), or leave expected_version out for "any""#;
+        match v {
+            None => Ok(ExpectedVersion::Any),
+            Some(Value::Null) => Err(format!("expected_version is null: {HOW}")),
+            Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
+                (Some(v), _) => Ok(ExpectedVersion::Exact(v)),
+                (None, Some(neg)) => Err(format!(
+                    "expected_version {neg} is not a version (versions start at 0; -1 and -2 are not used here): {HOW}"
+                )),
+                _ => Err(format!("expected_version {n} is not a version: {HOW}")),
+            },
+            Some(Value::String(s)) => {
+                s.parse().map_err(|_| format!("expected_version {s:?} is not one of these: {HOW}"))
+            }
+            Some(other) => Err(format!("expected_version {other} is not one of these: {HOW}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ExpectedVersion::{self, *};
@@ -81,5 +108,26 @@ mod tests {
         }
         assert!("-1".parse::<ExpectedVersion>().is_err());
         assert!("".parse::<ExpectedVersion>().is_err());
+    }
+
+    #[test]
+    fn json_forms() {
+        use serde_json::json;
+        let parse = |v: serde_json::Value| ExpectedVersion::from_json(Some(&v));
+        assert_eq!(ExpectedVersion::from_json(None), Ok(Any));
+        assert_eq!(parse(json!("no_stream")), Ok(NoStream));
+        assert_eq!(parse(json!(3)), Ok(Exact(3)));
+        assert_eq!(parse(json!("3")), Ok(Exact(3)));
+        for (bad, says) in [
+            (json!(null), "is null"),
+            (json!(-1), "-1 is not a version"),
+            (json!(-2), "-2 is not a version"),
+            (json!(1.5), "1.5 is not a version"),
+            (json!("latest"), "\"latest\" is not one of these"),
+            (json!({}), "{} is not one of these"),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert!(err.contains(says) && err.contains("no_stream"), "{bad}: {err}");
+        }
     }
 }

@@ -6,6 +6,8 @@ use crate::event::category_of;
 /// conditions must hold; an empty filter matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
+    /// Exactly this stream.
+    pub stream: Option<String>,
     /// Streams whose category (the name before the first `-`) is this.
     pub category: Option<String>,
     /// Streams whose name starts with this.
@@ -16,10 +18,13 @@ pub struct Filter {
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
-        self.category.is_none() && self.stream_prefix.is_none() && self.event_types.is_empty()
+        self.stream.is_none() && self.category.is_none() && self.stream_prefix.is_none() && self.event_types.is_empty()
     }
 
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
+        if self.stream.as_deref().is_some_and(|s| s != stream) {
+            return false;
+        }
         if let Some(c) = &self.category {
             if category_of(stream) != c {
                 return false;

@@ -142,17 +142,52 @@ pub fn validate_append(parts: Vec<AppendPart>, limits: &Limits) -> Result<Vec<Va
     Ok(out)
 }
 
+/// Metadata keys a retry may carry anew (the server copies them from
+/// request headers), so they do not make a retry a different event.
+const PER_REQUEST_METADATA: [&str; 2] = ["traceparent", "correlation_id"];
+
+/// Which field of a re-sent event differs from the stored one, if any.
+/// JSON is compared as values (key order and spacing do not matter).
+fn differing_field(new: &ValidatedEvent, stored: &RecordedEvent) -> Option<&'static str> {
+    fn value(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+    }
+    fn metadata(text: &str) -> serde_json::Value {
+        let mut v = value(text);
+        if let Some(map) = v.as_object_mut() {
+            for key in PER_REQUEST_METADATA {
+                map.remove(key);
+            }
+        }
+        v
+    }
+    if new.event_type != stored.event_type {
+        return Some("type");
+    }
+    if new.data != stored.data && value(&new.data) != value(&stored.data) {
+        return Some("data");
+    }
+    if new.metadata != stored.metadata && metadata(&new.metadata) != metadata(&stored.metadata) {
+        return Some("metadata");
+    }
+    (new.tags != stored.tags).then_some("tags")
+}
+
 /// What an append's ids say about it: Ok(None) when it is new,
 /// Ok(Some(results)) when it is a retry of an append whose events are all
-/// stored at the same places (the original results), and an
+/// stored at the same places (the original results), an
 /// [`StoreError::IdConflict`] when some id is stored elsewhere, or when
-/// only some of its events are stored. `lookup` finds a stored event by id.
+/// only some of its events are stored, and an [`StoreError::IdReused`]
+/// when the events are in place but one differs from what is stored (its
+/// type, data, metadata or tags): a new event sent with an old id would
+/// otherwise be dropped silently. `lookup` finds a stored event by id.
 pub fn check_retry(
     parts: &[ValidatedPart],
     mut lookup: impl FnMut(&Uuid) -> Option<RecordedEvent>,
 ) -> Result<Option<Vec<AppendResult>>, StoreError> {
     let mut results = Vec::with_capacity(parts.len());
     let mut first_conflict = None;
+    let mut first_reuse = None;
     let mut all_in_place = true;
     let mut any_stored = false;
     for part in parts {
@@ -168,6 +203,8 @@ pub fn check_retry(
                     if stored.stream != part.stream || stored.version != v0.wrapping_add(i as u64) {
                         all_in_place = false;
                         first_conflict.get_or_insert(stored.clone());
+                    } else if let Some(field) = differing_field(event, &stored) {
+                        first_reuse.get_or_insert((stored.clone(), field));
                     }
                     stored_versions.push(stored);
                 }
@@ -185,6 +222,15 @@ pub fn check_retry(
         return Ok(None);
     }
     if all_in_place {
+        if let Some((e, field)) = first_reuse {
+            return Err(StoreError::IdReused {
+                id: e.id,
+                stream: e.stream,
+                version: e.version,
+                position: e.position,
+                field,
+            });
+        }
         return Ok(Some(results));
     }
     let clash = match first_conflict {

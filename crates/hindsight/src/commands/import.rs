@@ -1,6 +1,7 @@
 //! `import`: NDJSON appends from stdin, pipelined through group commit.
 //! Lines are queued in input order; each line's answer is printed (and
-//! flushed) in input order, and only once that append is durable.
+//! flushed) in input order, and only once that append is durable. Exits 1
+//! when any line was not stored.
 
 use std::future::Future;
 use std::io::Write;
@@ -94,5 +95,11 @@ pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
     store.close()?;
     tracing::info!(lines = n, failed, "import finished");
+    if failed > 0 {
+        // Every line was answered on stdout; the exit code tells a script
+        // that not all of them were stored.
+        eprintln!("{failed} of {n} lines were not stored (their answers say why)");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }

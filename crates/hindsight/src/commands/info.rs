@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::open_store;
+use super::open_existing;
 
 pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let store = open_store(dir)?;
+    let store = open_existing(dir)?;
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let s = store.stats();
     store.close()?;

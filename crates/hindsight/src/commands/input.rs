@@ -12,14 +12,7 @@ pub struct Line {
 }
 
 pub fn expected_version(v: Option<&Value>) -> Result<ExpectedVersion, String> {
-    match v {
-        None | Some(Value::Null) => Ok(ExpectedVersion::Any),
-        Some(Value::Number(n)) => {
-            n.as_u64().map(ExpectedVersion::Exact).ok_or_else(|| format!("expected_version {n} is not a version"))
-        }
-        Some(Value::String(s)) => s.parse(),
-        Some(other) => Err(format!("expected_version must be a string or a number, not {other}")),
-    }
+    ExpectedVersion::from_json(v)
 }
 
 fn string_field<'a>(o: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
@@ -55,11 +48,27 @@ fn object(v: &Value) -> Result<&Map<String, Value>, String> {
     v.as_object().ok_or_else(|| "each append must be a JSON object".to_string())
 }
 
+/// Refuses fields a shape does not have, as the HTTP API does: a
+/// misspelled `expected_versoin` must not silently mean "any".
+fn only(o: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(format!("unknown field {k:?}; this shape takes {}", allowed.join(", "))),
+    }
+}
+
+const EVENT_FIELDS: [&str; 5] = ["type", "data", "metadata", "id", "tags"];
+const BATCH_FIELDS: [&str; 3] = ["stream", "expected_version", "events"];
+const LINE_FIELDS: [&str; 7] = ["stream", "expected_version", "type", "data", "metadata", "id", "tags"];
+
 fn batch(o: &Map<String, Value>) -> Result<AppendPart, String> {
     let stream = string_field(o, "stream")?.to_string();
     let expected = expected_version(o.get("expected_version"))?;
     let events = o.get("events").and_then(Value::as_array).ok_or("\"events\" must be an array")?;
-    let events = events.iter().map(|e| object(e).and_then(event)).collect::<Result<Vec<_>, _>>()?;
+    let events = events
+        .iter()
+        .map(|e| object(e).and_then(|o| only(o, &EVENT_FIELDS).and_then(|()| event(o))))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(AppendPart { stream, expected, events })
 }
 
@@ -68,13 +77,19 @@ pub fn line(text: &str) -> Result<Line, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let o = object(&v)?;
     if let Some(appends) = o.get("appends") {
+        only(o, &["appends"])?;
         let list = appends.as_array().ok_or("\"appends\" must be an array")?;
-        let parts = list.iter().map(|p| object(p).and_then(batch)).collect::<Result<Vec<_>, _>>()?;
+        let parts = list
+            .iter()
+            .map(|p| object(p).and_then(|o| only(o, &BATCH_FIELDS).and_then(|()| batch(o))))
+            .collect::<Result<Vec<_>, _>>()?;
         return Ok(Line { parts, across_streams: true });
     }
     if o.contains_key("events") {
+        only(o, &BATCH_FIELDS)?;
         return Ok(Line { parts: vec![batch(o)?], across_streams: false });
     }
+    only(o, &LINE_FIELDS)?;
     let stream = string_field(o, "stream")?.to_string();
     let expected = expected_version(o.get("expected_version"))?;
     Ok(Line { parts: vec![AppendPart { stream, expected, events: vec![event(o)?] }], across_streams: false })
@@ -110,6 +125,10 @@ mod tests {
             r#"{"stream":"s","type":"T","data":1,"id":"x"}"#,
             r#"{"stream":"s","type":"T","data":1,"expected_version":-1}"#,
             r#"{"stream":"s","events":{}}"#,
+            r#"{"stream":"s","type":"T","data":1,"expected_versoin":0}"#,
+            r#"{"stream":"s","type":"T","data":1,"expected_version":null}"#,
+            r#"{"stream":"s","events":[{"type":"T","data":1,"stream":"x"}]}"#,
+            r#"{"appends":[],"stream":"s"}"#,
         ] {
             assert!(line(bad).is_err(), "{bad} accepted");
         }

@@ -33,14 +33,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import => import::run(dir).await,
         Command::Read(args) => read::stream(dir, args).await,
         Command::ReadAll(args) => read::all(dir, args).await,
-        Command::Verify(args) => verify::run(dir, args.json),
-        Command::Repair(args) => repair::run(dir, args.apply, args.json),
+        Command::Verify(args) => {
+            require_store(dir)?;
+            verify::run(dir, args.json)
+        }
+        Command::Repair(args) => {
+            require_store(dir)?;
+            repair::run(dir, args.apply, args.json)
+        }
         Command::Info(args) => info::run(dir, args.json),
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
     }
+}
+
+/// Refuses a directory that holds no store, for the commands that only
+/// read: a mistyped `--data-dir` must not create an empty store and
+/// answer with nothing.
+pub fn require_store(dir: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        dir.join("log").is_dir(),
+        "no store at {}: it has no log/ directory (append, import and serve create one)",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Opens an existing store for a command that only reads.
+pub fn open_existing(dir: &Path) -> anyhow::Result<EmbeddedStore> {
+    require_store(dir)?;
+    open_store(dir)
 }
 
 pub fn open_store(dir: &Path) -> anyhow::Result<EmbeddedStore> {

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use hindsight_store::{Direction, EventStore, Filter};
 
-use super::open_store;
+use super::open_existing;
 use crate::cli::{ReadAllArgs, ReadArgs};
 use crate::output::event_line;
 
 const PAGE_EVENTS: u64 = 10_000;
 
 pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(dir)?;
+    let store = open_existing(dir)?;
     let direction = if args.backward { Direction::Backward } else { Direction::Forward };
     let mut left = args.limit.unwrap_or(u64::MAX);
     let mut from = args.from;
@@ -41,8 +41,8 @@ pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(dir)?;
-    let filter = Filter { category: args.category, stream_prefix: args.prefix, event_types: args.types };
+    let store = open_existing(dir)?;
+    let filter = Filter { stream: None, category: args.category, stream_prefix: args.prefix, event_types: args.types };
     let mut left = args.limit.unwrap_or(u64::MAX);
     let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

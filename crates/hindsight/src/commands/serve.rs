@@ -26,6 +26,7 @@ struct FileConfig {
     body_bytes_max: Option<usize>,
     subscription_lag_max: Option<u64>,
     append_queue_depth: Option<usize>,
+    cors_origins: Option<Vec<String>>,
 }
 
 async fn shutdown_signal() {
@@ -69,6 +70,8 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         server.body_bytes_max = n;
     }
     server.subscription_lag_max = args.subscription_lag_max.or(file.subscription_lag_max);
+    server.cors_origins =
+        if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
     let mut config = Config::from_env(&data_dir).map_err(anyhow::Error::msg)?;
     if let Some(depth) = args.append_queue_depth.or(file.append_queue_depth) {
         anyhow::ensure!(depth > 0, "the append queue depth must be at least 1");

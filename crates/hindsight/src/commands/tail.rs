@@ -15,6 +15,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         None => client.info().await?["events"].as_u64().unwrap_or(0),
     };
     let filter = Filter {
+        stream: args.stream,
         category: args.category,
         prefix: args.prefix,
         types: args.types.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default(),

@@ -1,7 +1,8 @@
 //! `POST /v1/streams/{stream}` and `POST /v1/append`: appends, with backpressure
 //! (503 + Retry-After when the queue is full) and tracing headers copied into metadata.
 
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use hindsight_store::AppendResult;

@@ -6,11 +6,12 @@ pub(crate) mod read;
 pub(crate) mod subscribe;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -18,7 +19,8 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let body_max = state.config.body_bytes_max;
-    Router::new()
+    let cors = cors(&state.config.cors_origins);
+    let router = Router::new()
         .route("/v1/streams/{stream}", post(append::append).get(read::read_stream))
         .route("/v1/streams/{stream}/info", get(read::stream_info))
         .route("/v1/append", post(append::append_multi))
@@ -31,11 +33,43 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_max))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().on_failure(()))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins (None: no CORS headers at all, so
+/// browsers on other origins are refused).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static("traceparent"),
+                HeaderName::from_static("x-correlation-id"),
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 /// Refuses a body whose declared length is over the limit before reading

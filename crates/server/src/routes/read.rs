@@ -1,7 +1,8 @@
 //! Reads: a stream, `$all`, stream info, position at a time. Events are written
 //! out by hand (JSON or NDJSON) so stored JSON is never re-parsed.
 
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hindsight_store::{Direction, Filter, RecordedEvent};
@@ -131,15 +132,21 @@ pub async fn read_all(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let limit = page_limit(q.limit)?;
-    let filter = filter(q.category, q.prefix, q.types);
+    let filter = filter(q.stream, q.category, q.prefix, q.types);
     let slice = state.store.read_all(q.from.unwrap_or(0), limit, &filter).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "all").increment(1);
     let after = format!(",\"next_position\":{},\"end_of_log\":{}", slice.next_position, slice.end_of_log);
     Ok(events_response(wants_ndjson(&headers), &slice.events, "", &after))
 }
 
-pub fn filter(category: Option<String>, prefix: Option<String>, types: Option<String>) -> Filter {
+pub fn filter(
+    stream: Option<String>,
+    category: Option<String>,
+    prefix: Option<String>,
+    types: Option<String>,
+) -> Filter {
     Filter {
+        stream: stream.filter(|s| !s.is_empty()),
         category: category.filter(|c| !c.is_empty()),
         stream_prefix: prefix.filter(|p| !p.is_empty()),
         event_types: types

@@ -160,7 +160,7 @@ pub async fn subscribe(
     let sub = Sub {
         watch: state.store.watch_next_position(),
         store: state.store.clone(),
-        filter: filter(q.category, q.prefix, q.types),
+        filter: filter(q.stream, q.category, q.prefix, q.types),
         next: resume.map_or(q.from.unwrap_or(0), |id| id.saturating_add(1)),
         stopping: state.stopping.clone(),
         heartbeat: state.config.heartbeat,

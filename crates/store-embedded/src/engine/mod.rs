@@ -66,10 +66,10 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store in `config.data_dir`,
     /// recovering from any crash.
     pub fn open(config: Config) -> Result<Self, OpenError> {
-        config
-            .fs
-            .create_dir_durable(&config.data_dir)
-            .map_err(|source| OpenError::Io { context: format!("creating {}", config.data_dir.display()), source })?;
+        config.fs.create_dir_durable(&config.data_dir).map_err(|source| OpenError::Io {
+            context: format!("creating {}", config.data_dir.display()),
+            cause: source,
+        })?;
         let lock = DirLock::acquire(&config.data_dir)?;
         let queue_depth = config.append_queue_depth.max(1);
         let shared = open::recover(config)?;
@@ -84,7 +84,7 @@ impl EmbeddedStore {
         let (to_syncer, syncer_rx) = std::sync::mpsc::sync_channel(sync::UNSYNCED_COMMITS_MAX);
         let writer =
             Writer::new(shared.clone(), rx, to_syncer, segment, offset, chain, next_position, last_timestamp_us);
-        let spawn_err = |source| OpenError::Io { context: "starting a thread".into(), source };
+        let spawn_err = |source| OpenError::Io { context: "starting a thread".into(), cause: source };
         let writer = std::thread::Builder::new()
             .name("hindsight-writer".into())
             .spawn(move || writer.run())

@@ -21,7 +21,7 @@ use crate::OpenError;
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
     let context = context.into();
-    move |source| OpenError::Io { context, source }
+    move |source| OpenError::Io { context, cause: source }
 }
 
 /// Creates a segment file atomically: written and fsynced under a

@@ -382,16 +382,18 @@ impl Writer {
                 })?;
                 placed.push(Placed { id, stream_key: key, version, loc });
                 if e.id.is_some() {
+                    // What a retry is compared with until the commit is
+                    // published (client ids only; the store's own are new).
                     let stub = RecordedEvent {
                         id,
                         stream: part.stream.clone(),
-                        event_type: String::new(),
+                        event_type: e.event_type.clone(),
                         version,
                         position,
                         timestamp_us,
-                        data: String::new(),
-                        metadata: String::new(),
-                        tags: Vec::new(),
+                        data: e.data.clone(),
+                        metadata: e.metadata.clone(),
+                        tags: e.tags.clone(),
                     };
                     self.unsynced.ids.insert(id, (stub, self.seq));
                 }
