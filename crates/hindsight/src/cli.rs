@@ -83,6 +83,18 @@ pub struct ServeArgs {
     /// the API (CORS); repeat for several, `*` for any. Off by default.
     #[arg(long = "cors-origin", env = "HINDSIGHT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Connections open at once; over it a new one gets 503 (lowered to
+    /// fit the file-descriptor limit, keeping descriptors for the store)
+    /// [default: 10000].
+    #[arg(long, env = "HINDSIGHT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may go without sending a whole request header
+    /// (new, idle between requests, or slow) before it is closed [default: 30].
+    #[arg(long, env = "HINDSIGHT_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<f64>,
+    /// The listen backlog [default: 4096].
+    #[arg(long, env = "HINDSIGHT_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
 }
 
 #[derive(Debug, Args)]

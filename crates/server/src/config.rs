@@ -13,6 +13,15 @@ pub const HEARTBEAT_DEFAULT: Duration = Duration::from_secs(15);
 pub const READ_PAGE_DEFAULT: usize = 100;
 /// Most events per page of a read.
 pub const READ_PAGE_MAX: usize = 10_000;
+/// Connections open at once; over it a new connection gets 503. The
+/// `serve` command lowers it to fit the file-descriptor limit, keeping
+/// descriptors in reserve for the store.
+pub const MAX_CONNECTIONS_DEFAULT: usize = 10_000;
+/// A connection that sends no whole request header for this long (fresh,
+/// idle between requests, or trickling its header) is closed.
+pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// The listen backlog: room for a reconnect storm without SYN retries.
+pub const LISTEN_BACKLOG_DEFAULT: u32 = 4096;
 
 /// Server settings (the CLI fills them from flags, env and a TOML file).
 #[derive(Debug, Clone)]
@@ -27,6 +36,9 @@ pub struct ServerConfig {
     /// Origins whose browser pages may call the API (CORS); empty: none,
     /// `*`: any.
     pub cors_origins: Vec<String>,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub listen_backlog: u32,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +49,9 @@ impl Default for ServerConfig {
             body_bytes_max: BODY_BYTES_MAX,
             subscription_lag_max: None,
             cors_origins: Vec::new(),
+            max_connections: MAX_CONNECTIONS_DEFAULT,
+            idle_timeout: IDLE_TIMEOUT_DEFAULT,
+            listen_backlog: LISTEN_BACKLOG_DEFAULT,
         }
     }
 }

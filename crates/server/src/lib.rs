@@ -4,6 +4,7 @@
 //! only through the `EventStore` trait, so any backend slots in unchanged.
 
 mod config;
+mod connections;
 mod error;
 mod extract;
 mod metrics;
@@ -38,20 +39,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(store.clone(), config, stop_rx);
+    let limits =
+        connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
+    let state = AppState::new(store.clone(), config, stop_rx.clone());
     let app = app(state);
-    let signal = async move {
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing in-flight requests");
         let _ = stop_tx.send(true);
-    };
-    // Small request/response pairs: don't let Nagle hold them back.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
     });
-    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    connections::serve(listener, app, limits, stop_rx).await;
     tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .map_err(std::io::Error::other)?

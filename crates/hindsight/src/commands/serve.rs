@@ -27,6 +27,44 @@ struct FileConfig {
     subscription_lag_max: Option<u64>,
     append_queue_depth: Option<usize>,
     cors_origins: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    idle_timeout_secs: Option<f64>,
+    listen_backlog: Option<u32>,
+}
+
+/// File descriptors kept for the store (segments, index runs, checkpoint
+/// writes) when the connection cap is fitted to the limit.
+const FDS_FOR_THE_STORE: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (a common soft
+/// limit of 1,024 is far below what a server holding connections needs)
+/// and returns the soft limit now in force.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit cannot be set as the soft one for files.
+    let want = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|cur| cur < want) {
+        if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: Some(want), maximum: limit.maximum }) {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(want)
+}
+
+/// The connection cap that fits the open-file limit with the store's
+/// reserve (half the limit when the limit is small).
+fn fit_connections(wanted: usize, fd_limit: u64) -> usize {
+    let reserve = FDS_FOR_THE_STORE.min(fd_limit / 2);
+    let room = fd_limit.saturating_sub(reserve).max(1);
+    wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn shutdown_signal() {
@@ -72,17 +110,43 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
     server.subscription_lag_max = args.subscription_lag_max.or(file.subscription_lag_max);
     server.cors_origins =
         if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
+    if let Some(secs) = args.idle_timeout_secs.or(file.idle_timeout_secs) {
+        anyhow::ensure!(secs > 0.0 && secs.is_finite(), "the idle timeout must be a positive number of seconds");
+        server.idle_timeout = Duration::from_secs_f64(secs);
+    }
+    if let Some(n) = args.listen_backlog.or(file.listen_backlog) {
+        anyhow::ensure!(n > 0, "the listen backlog must be at least 1");
+        server.listen_backlog = n;
+    }
+    let fd_limit = raise_fd_limit();
+    let wanted = args.max_connections.or(file.max_connections).unwrap_or(server.max_connections);
+    anyhow::ensure!(wanted > 0, "the connection cap must be at least 1");
+    server.max_connections = fit_connections(wanted, fd_limit);
+    if server.max_connections < wanted {
+        tracing::warn!(
+            wanted,
+            fitted = server.max_connections,
+            fd_limit,
+            "the connection cap was lowered to leave file descriptors for the store"
+        );
+    }
     let mut config = Config::from_env(&data_dir).map_err(anyhow::Error::msg)?;
     if let Some(depth) = args.append_queue_depth.or(file.append_queue_depth) {
         anyhow::ensure!(depth > 0, "the append queue depth must be at least 1");
         config.append_queue_depth = depth;
     }
     let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(server.listen)
-        .await
-        .with_context(|| format!("listening on {}", server.listen))?;
+    let listener =
+        listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
     let addr = listener.local_addr()?;
-    println!("{}", json!({ "listening": addr.to_string(), "data_dir": data_dir.display().to_string() }));
+    println!(
+        "{}",
+        json!({
+            "listening": addr.to_string(),
+            "data_dir": data_dir.display().to_string(),
+            "max_connections": server.max_connections,
+        })
+    );
     tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
     hindsight_server::serve(listener, Arc::new(store), server, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
