@@ -44,6 +44,7 @@ macro_rules! conformance_tests {
             concurrent_writers_one_wins_per_version,
             subscription_catches_up_then_goes_live,
             data_metadata_and_tags_round_trip,
+            pages_are_bounded_by_bytes,
         );
     };
 }
@@ -464,4 +465,34 @@ pub async fn data_metadata_and_tags_round_trip(store: Arc<dyn EventStore>) {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&g.metadata).unwrap(), meta);
     assert_eq!(g.tags, ["order:1", "user:9"]);
     assert_eq!(all(&store).await, got);
+}
+
+/// A page of large events ends at the byte budget, holds at least one
+/// event, and paging on reads every event once.
+pub async fn pages_are_bounded_by_bytes(store: Arc<dyn EventStore>) {
+    use crate::limits::READ_BYTES_MAX;
+    let big = "x".repeat(READ_BYTES_MAX / 5);
+    for n in 0..8 {
+        let e = NewEvent::new("Big", crate::JsonText::from(json!({ "n": n, "pad": big })));
+        store.append("big-1", ExpectedVersion::Any, vec![e]).await.unwrap();
+    }
+    let first = store.read_all(0, 1000, &Filter::default()).await.unwrap();
+    assert!(!first.events.is_empty() && first.events.len() < 8, "{} events in one page", first.events.len());
+    let bytes: usize = first.events.iter().map(|e| e.data.len()).sum();
+    assert!(bytes < READ_BYTES_MAX + READ_BYTES_MAX / 2, "{bytes} bytes in one page");
+    let mut seen = first.events.len();
+    let mut next = first.next_position;
+    while seen < 8 {
+        let page = store.read_all(next, 1000, &Filter::default()).await.unwrap();
+        assert!(!page.events.is_empty());
+        assert_eq!(page.events[0].position, next);
+        seen += page.events.len();
+        next = page.next_position;
+    }
+    assert_eq!(seen, 8);
+    let stream = store.read_stream("big-1", None, Direction::Forward, 1000).await.unwrap();
+    assert!(!stream.is_empty() && stream.len() < 8);
+    assert!(stream.iter().enumerate().all(|(i, e)| e.version == i as u64));
+    let back = store.read_stream("big-1", None, Direction::Backward, 1000).await.unwrap();
+    assert!(!back.is_empty() && back.len() < 8 && back[0].version == 7);
 }

@@ -21,9 +21,36 @@ pub const TAGS_PER_EVENT_MAX: usize = 64;
 pub const APPEND_PARTS_MAX: usize = 1_000;
 /// Most events one read returns; larger requested limits are clamped.
 pub const READ_LIMIT_MAX: usize = 100_000;
+/// A read page ends once its events' data and metadata reach this many
+/// bytes (it always holds at least one event), so one read, or one
+/// subscriber, costs bounded memory whatever the events' sizes.
+pub const READ_BYTES_MAX: usize = 4 << 20;
 
 const _: () = assert!(EVENT_SIZE_BYTES_MAX <= APPEND_SIZE_BYTES_MAX);
 const _: () = assert!(APPEND_PARTS_MAX <= APPEND_EVENTS_MAX);
+
+/// How full a read page may get: `limit` events, or [`READ_BYTES_MAX`]
+/// bytes of data and metadata. Every backend fills its pages through it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    limit: usize,
+    events: usize,
+    bytes: usize,
+}
+
+impl Page {
+    pub fn new(limit: usize) -> Self {
+        Page { limit: limit.min(READ_LIMIT_MAX), events: 0, bytes: 0 }
+    }
+    /// Whether another event fits (the first always does, if any may).
+    pub fn has_room(&self) -> bool {
+        self.events < self.limit && (self.events == 0 || self.bytes < READ_BYTES_MAX)
+    }
+    pub fn add(&mut self, event: &crate::RecordedEvent) {
+        self.events += 1;
+        self.bytes += event.data.len() + event.metadata.len();
+    }
+}
 
 /// The limits a store enforces; `Limits::default()` is the constants above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,16 +124,23 @@ impl EventStore for MemoryStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let m = self.lock();
         let Some(positions) = m.streams.get(stream) else { return Ok(Vec::new()) };
-        let pick = |p: &u64| m.events[*p as usize].clone();
+        let mut page = crate::limits::Page::new(limit);
+        let mut pick = |p: &u64| {
+            let e = &m.events[*p as usize];
+            page.has_room().then(|| {
+                page.add(e);
+                e.clone()
+            })
+        };
         Ok(match direction {
             Direction::Forward => {
                 let from = from.unwrap_or(0) as usize;
-                positions.iter().skip(from).take(limit).map(pick).collect()
+                positions.iter().skip(from).map_while(&mut pick).collect()
             }
             Direction::Backward => {
                 let last = positions.len() as u64 - 1;
                 let from = from.unwrap_or(last).min(last) as usize;
-                positions[..=from].iter().rev().take(limit).map(pick).collect()
+                positions[..=from].iter().rev().map_while(&mut pick).collect()
             }
         })
     }
@@ -141,13 +148,15 @@ impl EventStore for MemoryStore {
     async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
         let m = self.lock();
         let mut events = Vec::new();
+        let mut page = crate::limits::Page::new(limit);
         let mut next = from;
         for e in m.events.iter().skip(from as usize) {
-            if events.len() >= limit {
+            if !page.has_room() {
                 break;
             }
             next = e.position + 1;
             if filter.matches(&e.stream, &e.event_type) {
+                page.add(e);
                 events.push(e.clone());
             }
         }

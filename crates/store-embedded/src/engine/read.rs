@@ -141,7 +141,11 @@ pub fn read_stream(
         locs.reverse();
     }
     let mut out = Vec::with_capacity(locs.len());
+    let mut page = hindsight_store::limits::Page::new(limit as usize);
     for (version, loc) in locs {
+        if !page.has_room() {
+            break;
+        }
         let event = read_event_at(&segments, Loc::unpack(loc))?;
         if event.stream != stream || event.version != version {
             return Err(index_damage(format!(
@@ -149,6 +153,7 @@ pub fn read_stream(
                 event.version, event.stream
             )));
         }
+        page.add(&event);
         out.push(event);
     }
     Ok(out)
@@ -213,15 +218,18 @@ pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Re
         return Err(StoreError::Backend(format!("no sparse index entry at or before position {from}")));
     };
     let mut events = Vec::new();
+    let mut page = hindsight_store::limits::Page::new(limit);
     let mut last_seen = from;
     scan(&segments, start.loc, from, next_position, |e| {
         last_seen = e.position;
         if filter.matches(e.stream, e.event_type) {
-            events.push(e.to_owned_event());
+            let event = e.to_owned_event();
+            page.add(&event);
+            events.push(event);
         }
-        events.len() < limit
+        page.has_room()
     })?;
-    let next = if last_seen + 1 >= next_position || events.len() < limit { next_position } else { last_seen + 1 };
+    let next = if last_seen + 1 >= next_position || page.has_room() { next_position } else { last_seen + 1 };
     Ok(AllSlice { events, next_position: next, end_of_log: next >= next_position })
 }
 
