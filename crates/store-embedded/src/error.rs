@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    #[error("data directory {} is already in use by {}", dir.display(), pid.map_or_else(|| "another process".to_string(), |p| format!("pid {p}")))]
+    #[error("data directory {} is already in use by {} (one process at a time: while a server runs on it, use its HTTP API, e.g. `curl localhost:7113/v1/all`, or stop it first)", dir.display(), pid.map_or_else(|| "another process".to_string(), |p| format!("pid {p}")))]
     Locked { dir: PathBuf, pid: Option<u32> },
     #[error("the log is corrupt in {segment} at byte {offset}{}: {detail}", position.map_or_else(String::new, |p| format!(" (position {p})")))]
     Corrupt { segment: String, offset: u64, position: Option<u64>, detail: String },
