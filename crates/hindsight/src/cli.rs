@@ -24,12 +24,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// The engine's settings, environment variables only (listed under
+/// `serve --help`).
+const ENGINE_SETTINGS: &str = "Engine settings (environment only):
+  HINDSIGHT_SEGMENT_BYTES          segment size target [default: 268435456]
+  HINDSIGHT_MEMTABLE_EVENTS        index entries kept in memory before a run is written [default: 262144]
+  HINDSIGHT_PREALLOCATE_BYTES      zeros written ahead of the log's end; 0 turns it off [default: 4194304]
+  HINDSIGHT_EVENT_SIZE_BYTES_MAX   data + metadata of one event [default: 1048576]
+  HINDSIGHT_APPEND_EVENTS_MAX      events per append [default: 10000]
+  HINDSIGHT_APPEND_SIZE_BYTES_MAX  bytes per append, tags included [default: 16777216]
+  HINDSIGHT_LOG                    log filter, e.g. debug or hindsight=trace [default: info for serve]";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API on the embedded store. Settings come from flags,
     /// then HINDSIGHT_* environment variables, then the --config TOML file
     /// (keys: listen, data_dir, heartbeat_secs, body_bytes_max,
-    /// subscription_lag_max, append_queue_depth), then the defaults.
+    /// subscription_lag_max, append_queue_depth, cors_origins,
+    /// max_connections, idle_timeout_secs, listen_backlog), then the defaults.
+    #[command(after_help = ENGINE_SETTINGS)]
     Serve(ServeArgs),
     /// Follow $all (or a filtered part of it) from a server, one line per event.
     Tail(TailArgs),
