@@ -97,7 +97,7 @@ impl NewEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Event {
     pub id: Uuid,
     pub stream: String,

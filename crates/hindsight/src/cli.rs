@@ -64,7 +64,7 @@ pub enum Command {
     /// without --apply.
     Repair(RepairArgs),
     /// Show what the store holds.
-    Info(JsonFlag),
+    Info(InfoArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -156,6 +156,10 @@ pub struct AppendArgs {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     pub stream: String,
+    /// Read through a running server's HTTP API (e.g. http://127.0.0.1:7113)
+    /// instead of opening the data directory, which the server holds.
+    #[arg(long)]
+    pub server: Option<String>,
     /// First version to read (default: first, or last with --backward).
     #[arg(long)]
     pub from: Option<u64>,
@@ -167,9 +171,16 @@ pub struct ReadArgs {
 
 #[derive(Debug, Args)]
 pub struct ReadAllArgs {
+    /// Read through a running server's HTTP API (e.g. http://127.0.0.1:7113)
+    /// instead of opening the data directory, which the server holds.
+    #[arg(long)]
+    pub server: Option<String>,
     /// First position to read.
     #[arg(long, default_value_t = 0)]
     pub from: u64,
+    /// Only this stream.
+    #[arg(long)]
+    pub stream: Option<String>,
     #[arg(long)]
     pub limit: Option<u64>,
     /// Only streams of this category (the stream name before its first '-').
@@ -181,6 +192,17 @@ pub struct ReadAllArgs {
     /// Only these event types, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub types: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Ask a running server (e.g. http://127.0.0.1:7113) instead of opening
+    /// the data directory, which the server holds.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,8 @@
 //! parameters are refused; `stream=` follows exactly one stream; every
 //! error, 404, 405 and a bad path included, is JSON; CORS is off unless
 //! an origin is configured; `import` exits 1 when a line failed and
-//! refuses unknown fields; read-only commands never create a store.
+//! refuses unknown fields; read-only commands never create a store, and
+//! read through a running server with `--server`.
 
 mod common;
 
@@ -63,6 +64,20 @@ async fn the_http_api_has_no_silent_footguns() {
             "{path}: {v}"
         );
     }
+
+    // Read-only commands work while the server holds the directory, through it.
+    let out = run(dir.path(), &["read-all", "--server", u, "--stream", "order-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines.len(), lines[0]["stream"].as_str()), (1, Some("order-1")));
+    let out = run(dir.path(), &["read", "order-1", "--server", u]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let out = run(dir.path(), &["info", "--server", u]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["events"].as_u64(), Some(1));
+    let out = run(dir.path(), &["read-all"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use its HTTP API"), "the lock error says what to do");
 
     // stream= is exactly one stream: order-10 is not order-1.
     call("POST", &format!("{u}/v1/streams/order-10"), Some(json!({ "events": [{ "type": "T", "data": 1 }] })), &[])

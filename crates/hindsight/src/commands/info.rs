@@ -8,6 +8,13 @@ use serde_json::json;
 
 use super::open_existing;
 
+/// What a running server says of its store (`GET /v1/info`), as JSON.
+pub async fn over_http(url: &str) -> anyhow::Result<ExitCode> {
+    let info = hindsight_client::Client::new(url).info().await?;
+    println!("{info}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let store = open_existing(dir)?;

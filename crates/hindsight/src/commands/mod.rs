@@ -41,7 +41,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             require_store(dir)?;
             repair::run(dir, args.apply, args.json)
         }
-        Command::Info(args) => info::run(dir, args.json),
+        Command::Info(args) => match args.server {
+            Some(url) => info::over_http(&url).await,
+            None => info::run(dir, args.json),
+        },
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,

@@ -13,6 +13,9 @@ use crate::output::event_line;
 const PAGE_EVENTS: u64 = 10_000;
 
 pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.server {
+        return stream_over_http(url, &args).await;
+    }
     let store = open_existing(dir)?;
     let direction = if args.backward { Direction::Backward } else { Direction::Forward };
     let mut left = args.limit.unwrap_or(u64::MAX);
@@ -41,8 +44,12 @@ pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.server {
+        return all_over_http(url, &args).await;
+    }
     let store = open_existing(dir)?;
-    let filter = Filter { stream: None, category: args.category, stream_prefix: args.prefix, event_types: args.types };
+    let filter =
+        Filter { stream: args.stream, category: args.category, stream_prefix: args.prefix, event_types: args.types };
     let mut left = args.limit.unwrap_or(u64::MAX);
     let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -62,3 +69,54 @@ pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
     store.close()?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `read --server`: the same lines, paged through the HTTP API.
+async fn stream_over_http(url: &str, args: &ReadArgs) -> anyhow::Result<ExitCode> {
+    let client = hindsight_client::Client::new(url);
+    let mut left = args.limit.unwrap_or(u64::MAX);
+    let mut from = args.from;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    while left > 0 {
+        let page = client.read_stream(&args.stream, from, args.backward, left.min(HTTP_PAGE_EVENTS) as usize).await?;
+        for e in &page.events {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+        left = left.saturating_sub(page.events.len() as u64);
+        match page.next {
+            Some(next) if !page.events.is_empty() => from = Some(next),
+            _ => break,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `read-all --server`: the same lines, paged through the HTTP API.
+async fn all_over_http(url: &str, args: &ReadAllArgs) -> anyhow::Result<ExitCode> {
+    let client = hindsight_client::Client::new(url);
+    let filter = hindsight_client::Filter {
+        stream: args.stream.clone(),
+        category: args.category.clone(),
+        prefix: args.prefix.clone(),
+        types: args.types.clone(),
+    };
+    let mut left = args.limit.unwrap_or(u64::MAX);
+    let mut from = args.from;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    while left > 0 {
+        let page = client.read_all(from, left.min(HTTP_PAGE_EVENTS) as usize, &filter).await?;
+        for e in &page.events {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+        left = left.saturating_sub(page.events.len() as u64);
+        from = page.next_position;
+        if page.end_of_log {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server's largest page.
+const HTTP_PAGE_EVENTS: u64 = 10_000;
