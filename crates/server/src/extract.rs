@@ -8,6 +8,12 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// The part of an extractor's rejection text that names the problem (axum
+/// prefixes it with a sentence of its own).
+fn cause(text: &str) -> &str {
+    text.split_once(": ").map_or(text, |(_, rest)| rest)
+}
+
 /// `axum::Json`, with malformed bodies answered as 400/413/415 JSON errors.
 pub struct Json<T>(pub T);
 
@@ -26,8 +32,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", rejection.body_text())
                 }
-                JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", rejection.body_text()),
-                _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+                JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {}", cause(&rejection.body_text())),
+                ),
+                _ => ApiError::bad_request(
+                    "invalid_body",
+                    format!(
+                        "the body does not have the request's shape (see /openapi.json): {}",
+                        cause(&rejection.body_text())
+                    ),
+                ),
             }),
         }
     }
@@ -44,7 +59,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(rejection) => {
                 let r: QueryRejection = rejection;
-                Err(ApiError::bad_request("invalid_query", r.body_text()))
+                Err(ApiError::bad_request("invalid_query", format!("bad query parameters: {}", cause(&r.body_text()))))
             }
         }
     }
@@ -62,7 +77,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(rejection) => {
                 let r: PathRejection = rejection;
-                Err(ApiError::bad_request("invalid_path", r.body_text()))
+                Err(ApiError::bad_request("invalid_path", format!("bad path: {}", cause(&r.body_text()))))
             }
         }
     }
