@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// error event [default: never; it reads on at its own pace].
     #[arg(long, env = "HINDSIGHT_SUBSCRIPTION_LAG_MAX")]
     pub subscription_lag_max: Option<u64>,
+    /// Drop a subscriber (with a final error event) once it is more than
+    /// this many bytes of log behind [default: never].
+    #[arg(long, env = "HINDSIGHT_SUBSCRIPTION_LAG_BYTES_MAX")]
+    pub subscription_lag_bytes_max: Option<u64>,
     /// Appends waiting for the writer; beyond it appends get 503 with
     /// Retry-After [default: 4096].
     #[arg(long, env = "HINDSIGHT_APPEND_QUEUE_DEPTH")]

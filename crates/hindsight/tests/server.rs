@@ -378,6 +378,26 @@ async fn a_subscriber_too_far_behind_is_dropped_with_a_final_error_event() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_too_many_bytes_behind_is_dropped_with_a_final_error_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--subscription-lag-bytes-max", "1000000"]);
+    let c = Client::new(&server.url);
+    let pad = "b".repeat(2000);
+    for i in 0..10u64 {
+        let events = (0..500).map(|j| NewEvent::new("Big", json!({ "n": i * 500 + j, "pad": pad }))).collect();
+        c.append("lagb-1", Expected::Any, events).await.unwrap();
+    }
+    let body = reqwest::get(format!("{}/v1/subscribe?from=0", server.url)).await.unwrap().text().await.unwrap();
+    assert!(body.contains("subscriber_too_slow") && body.contains("bytes of log behind"), "a final error event");
+    assert!(body.trim_end().ends_with('}'), "the stream ends after the error event");
+    // A subscriber close to the head is not dropped.
+    let mut sub = Box::pin(Client::new(&server.url).subscribe(4990, Filter::default()));
+    for p in 4990..5000 {
+        assert_eq!(sub.next().await.unwrap().unwrap().position, p);
+    }
+}
+
 #[test]
 fn settings_come_from_flags_then_env_then_the_config_file() {
     let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

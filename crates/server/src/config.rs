@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// `error` event and dropped; None: it is never dropped (it reads on
     /// from the log at its own pace, costing the server one page).
     pub subscription_lag_max: Option<u64>,
+    /// The same, in bytes of log (when the store can tell).
+    pub subscription_lag_bytes_max: Option<u64>,
     /// Origins whose browser pages may call the API (CORS); empty: none,
     /// `*`: any.
     pub cors_origins: Vec<String>,
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             heartbeat: HEARTBEAT_DEFAULT,
             body_bytes_max: BODY_BYTES_MAX,
             subscription_lag_max: None,
+            subscription_lag_bytes_max: None,
             cors_origins: Vec::new(),
             max_connections: MAX_CONNECTIONS_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,

@@ -175,6 +175,12 @@ impl EventStore for MemoryStore {
         }))
     }
 
+    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
+        let m = self.lock();
+        let (from, to) = (from as usize, (to as usize).min(m.events.len()));
+        Some(m.events.get(from..to).map_or(0, |es| es.iter().map(|e| (e.data.len() + e.metadata.len()) as u64).sum()))
+    }
+
     async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
         let m = self.lock();
         let i = m.events.partition_point(|e| e.timestamp_us < timestamp_us);

@@ -148,4 +148,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Watches [`EventStore::next_position`]; it changes only after the
     /// events below it are durable and readable. Closes when the store does.
     fn watch_next_position(&self) -> watch::Receiver<u64>;
+
+    /// About how many bytes the log holds from position `from` up to
+    /// `to` (exclusive), when the backend can tell cheaply; a server uses
+    /// it to drop a subscriber that falls too far behind. None: unknown.
+    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
+        let _ = (from, to);
+        None
+    }
 }

@@ -25,6 +25,7 @@ struct FileConfig {
     heartbeat_secs: Option<f64>,
     body_bytes_max: Option<usize>,
     subscription_lag_max: Option<u64>,
+    subscription_lag_bytes_max: Option<u64>,
     append_queue_depth: Option<usize>,
     cors_origins: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -108,6 +109,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         server.body_bytes_max = n;
     }
     server.subscription_lag_max = args.subscription_lag_max.or(file.subscription_lag_max);
+    server.subscription_lag_bytes_max = args.subscription_lag_bytes_max.or(file.subscription_lag_bytes_max);
     server.cors_origins =
         if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
     if let Some(secs) = args.idle_timeout_secs.or(file.idle_timeout_secs) {

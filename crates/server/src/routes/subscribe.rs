@@ -2,9 +2,9 @@
 //! event's SSE `id` is its position, so a reconnect with `Last-Event-ID`
 //! resumes right after it. The subscription pulls one page at a time from
 //! the store as the client reads, and each page goes out as one chunk, so
-//! a slow client costs one page of memory; with `subscription_lag_max`
-//! set, one that falls too far behind gets a final `error` event and is
-//! dropped. Idle subscriptions get a `: heartbeat` comment; at shutdown
+//! a slow client costs one page of memory (bounded in bytes); with
+//! `subscription_lag_max` or `subscription_lag_bytes_max` set, one that
+//! falls too far behind gets a final `error` event and is dropped. Idle subscriptions get a `: heartbeat` comment; at shutdown
 //! every subscription gets a final `shutdown` event.
 
 use std::sync::Arc;
@@ -53,6 +53,7 @@ struct Sub {
     stopping: tokio::sync::watch::Receiver<bool>,
     heartbeat: Duration,
     lag_max: Option<u64>,
+    lag_bytes_max: Option<u64>,
     done: bool,
     _live: Live,
 }
@@ -99,12 +100,21 @@ impl Sub {
                 self.next = slice.next_position.max(self.next);
                 let lag = head.saturating_sub(self.next);
                 metrics::histogram!("hindsight_subscription_lag_events").record(lag as f64);
-                if let Some(max) = self.lag_max.filter(|max| lag > *max) {
+                let behind = match (self.lag_max, self.lag_bytes_max) {
+                    (Some(max), _) if lag > max => Some(format!("{lag} events behind (more than {max})")),
+                    (_, Some(max)) if lag > 0 => self
+                        .store
+                        .log_bytes_between(self.next, head)
+                        .filter(|bytes| *bytes > max)
+                        .map(|bytes| format!("about {bytes} bytes of log behind (more than {max})")),
+                    _ => None,
+                };
+                if let Some(behind) = behind {
                     self.done = true;
                     let mut out = String::new();
                     let body = serde_json::json!({
                         "error": "subscriber_too_slow",
-                        "message": format!("this subscriber is {lag} events behind (more than {max}); reconnect with Last-Event-ID to resume"),
+                        "message": format!("this subscriber is {behind}; reconnect with Last-Event-ID to resume"),
                     });
                     sse_event(&mut out, "error", &body.to_string());
                     return Some(out);
@@ -165,6 +175,7 @@ pub async fn subscribe(
         stopping: state.stopping.clone(),
         heartbeat: state.config.heartbeat,
         lag_max: state.config.subscription_lag_max,
+        lag_bytes_max: state.config.subscription_lag_bytes_max,
         done: false,
         _live: Live::new(),
     };

@@ -334,4 +334,10 @@ impl EventStore for EmbeddedStore {
     fn watch_next_position(&self) -> watch::Receiver<u64> {
         self.shared.watch.subscribe()
     }
+
+    /// From the sparse index (so it overcounts by up to a stride of
+    /// positions) to the published end.
+    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
+        read::log_bytes_between(&self.shared, from, to)
+    }
 }

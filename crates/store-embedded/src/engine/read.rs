@@ -233,6 +233,24 @@ pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Re
     Ok(AllSlice { events, next_position: next, end_of_log: next >= next_position })
 }
 
+/// Log bytes from the commit holding `from` (its sparse entry) to the
+/// commit holding `to` (or the published end).
+pub fn log_bytes_between(shared: &Shared, from: u64, to: u64) -> Option<u64> {
+    let st = shared.read();
+    let start = start_for_position(&st.sparse, from)?.loc;
+    let end = if to >= st.next_position { st.tail } else { start_for_position(&st.sparse, to)?.loc };
+    if end <= start {
+        return Some(0);
+    }
+    let mut bytes = 0u64;
+    for (&number, seg) in st.segments.range(start.segment..=end.segment) {
+        let lo = if number == start.segment { u64::from(start.offset) } else { HEADER_BYTES as u64 };
+        let hi = if number == end.segment { u64::from(end.offset) } else { seg.end() };
+        bytes += hi.saturating_sub(lo);
+    }
+    Some(bytes)
+}
+
 pub fn position_at(shared: &Shared, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
     let (next_position, start, segments) = {
         let st = shared.read();
