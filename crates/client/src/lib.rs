@@ -261,6 +261,16 @@ impl Client {
         Ok(check(r).await?.json().await?)
     }
 
+    /// A stream's last version and positions; None when it does not exist.
+    pub async fn stream_info(&self, stream: &str) -> Result<Option<Value>, ClientError> {
+        let r = self.http.get(format!("{}/v1/streams/{}/info", self.base, encode_path(stream))).send().await?;
+        match check(r).await {
+            Ok(r) => Ok(Some(r.json().await?)),
+            Err(ClientError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn info(&self) -> Result<Value, ClientError> {
         let r = self.http.get(format!("{}/v1/info", self.base)).send().await?;
         Ok(check(r).await?.json().await?)

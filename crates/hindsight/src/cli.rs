@@ -65,6 +65,8 @@ pub enum Command {
     Repair(RepairArgs),
     /// Show what the store holds.
     Info(InfoArgs),
+    /// Show one stream's last version and positions, as JSON.
+    StreamInfo(StreamInfoArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -196,6 +198,15 @@ pub struct ReadAllArgs {
     /// Only these event types, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub types: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamInfoArgs {
+    pub stream: String,
+    /// Ask a running server (e.g. http://127.0.0.1:7113) instead of opening
+    /// the data directory, which the server holds.
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]

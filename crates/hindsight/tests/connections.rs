@@ -174,3 +174,39 @@ fn idle_and_slow_header_connections_are_closed_after_the_timeout() {
     );
     stop(child);
 }
+
+/// `verify` on a directory a busy server holds (index runs flushed and
+/// merged all the time): it reads a consistent prefix and finds nothing
+/// wrong.
+#[test]
+fn verify_while_a_busy_server_holds_the_store_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr, _) = start(dir.path(), 4096, "");
+    let writer = std::thread::spawn(move || {
+        let mut conn = TcpStream::connect(&addr).unwrap();
+        for n in 0..300 {
+            assert_eq!(
+                request(&mut conn, "POST", &format!("/v1/streams/v-{}", n % 13), &append_body(n)).unwrap().0,
+                200
+            );
+        }
+    });
+    let mut checked = 0;
+    while !writer.is_finished() || checked < 3 {
+        let out = run(dir.path(), &["verify", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert!(
+            out.status.success() && v["live"] == true,
+            "verify during appends: {v} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    writer.join().unwrap();
+    stop(child);
+    let out = run(dir.path(), &["verify", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success() && v["live"] == false && v["events"] == 300, "{v}");
+    println!("verify ran {checked} times while the server wrote");
+}

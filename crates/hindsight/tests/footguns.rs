@@ -76,8 +76,27 @@ async fn the_http_api_has_no_silent_footguns() {
     let out = run(dir.path(), &["info", "--server", u]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["events"].as_u64(), Some(1));
+    let out = run(dir.path(), &["stream-info", "order-1", "--server", u]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["last_version"].as_u64(), v["events"].as_u64()), (Some(0), Some(1)));
     let out = run(dir.path(), &["read-all"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("use its HTTP API"), "the lock error says what to do");
+    // verify works on the held directory, while appends go on.
+    let appends = {
+        let u = u.clone();
+        tokio::spawn(async move {
+            for n in 0..300 {
+                let b = json!({ "events": [{ "type": "Busy", "data": { "n": n, "pad": "v".repeat(500) } }] });
+                call("POST", &format!("{u}/v1/streams/busy-{}", n % 7), Some(b), &[]).await;
+            }
+        })
+    };
+    for _ in 0..3 {
+        let out = run(dir.path(), &["verify", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success() && v["live"] == true, "{v}");
+    }
+    appends.await.unwrap();
 
     // stream= is exactly one stream: order-10 is not order-1.
     call("POST", &format!("{u}/v1/streams/order-10"), Some(json!({ "events": [{ "type": "T", "data": 1 }] })), &[])

@@ -38,6 +38,10 @@ pub struct VerifyReport {
     pub log_bytes: u64,
     /// Log positions the index runs were checked against.
     pub index_checked: u64,
+    /// Another process (a server) had the store open: the log was checked
+    /// up to what was written when verify looked, and bytes after the last
+    /// whole commit of the last segment were taken as a write in progress.
+    pub live: bool,
     pub problem: Option<Problem>,
 }
 
@@ -54,10 +58,30 @@ fn io_err(context: String) -> impl FnOnce(std::io::Error) -> OpenError {
 /// Verifies the store in `config.data_dir`; `progress(bytes_done,
 /// bytes_total)` is called as the log is read.
 pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, OpenError> {
-    let _lock = DirLock::acquire(&config.data_dir)?;
+    // A server holding the store does not stop verify: it reads a
+    // consistent prefix (the checkpoint and its runs first, then the log
+    // as far as it was written), changing nothing.
+    let (_lock, live) = match DirLock::acquire(&config.data_dir) {
+        Ok(lock) => (Some(lock), false),
+        Err(OpenError::Locked { .. }) => (None, true),
+        Err(e) => return Err(e),
+    };
     let fs = config.fs.as_ref();
+    let mut report = VerifyReport { live, ..VerifyReport::default() };
+    let index_dir = config.data_dir.join("index");
+    let (checkpoint, runs) = match load_index(config, live) {
+        Ok(loaded) => loaded,
+        Err(detail) => {
+            report.problem = Some(Problem {
+                segment: index_dir.join(crate::index::checkpoint::FILE_NAME).display().to_string(),
+                offset: 0,
+                position: None,
+                detail,
+            });
+            return Ok(report);
+        }
+    };
     let log = config.data_dir.join("log");
-    let mut report = VerifyReport::default();
     let mut segments: BTreeMap<u32, (PathBuf, Arc<dyn FileHandle>, u64)> = BTreeMap::new();
     for path in fs.list(&log).map_err(io_err(format!("listing {}", log.display())))? {
         if let Some(n) = parse_segment_name(&path) {
@@ -69,19 +93,6 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     let total: u64 = segments.values().map(|s| s.2).sum();
     report.log_bytes = total;
     report.segments = segments.len() as u64;
-    let index_dir = config.data_dir.join("index");
-    let checkpoint = match Checkpoint::load(fs, &index_dir) {
-        Ok(c) => c,
-        Err(e) => {
-            report.problem = Some(Problem {
-                segment: index_dir.join(crate::index::checkpoint::FILE_NAME).display().to_string(),
-                offset: 0,
-                position: None,
-                detail: format!("index checkpoint unreadable ({e}); the next open rebuilds the indexes from the log"),
-            });
-            return Ok(report);
-        }
-    };
     let covered = checkpoint.as_ref().map_or(0, |c| c.next_position);
     let mut heads: HashMap<String, Head> = HashMap::new();
     let mut sparse: Vec<Sparse> = Vec::new();
@@ -195,7 +206,11 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
                     }
                     _ => false,
                 };
-                if let Some(t) = end.trailing.filter(|_| !zero_tail) {
+                let last = number == *segments.keys().next_back().unwrap_or(&number);
+                // Bytes after the last whole commit of a live store's last
+                // segment are the write in progress.
+                let in_progress = live && last;
+                if let Some(t) = end.trailing.filter(|_| !(zero_tail || in_progress)) {
                     let (offset, reason) = (t.bad_offset.unwrap_or(end.end_offset), t.reason);
                     report.problem = Some(problem(
                         offset,
@@ -219,11 +234,53 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     if let Some(c) = checkpoint {
         report.problem = check_checkpoint(&index_dir, &c, at_checkpoint.as_ref(), next_position);
         if report.problem.is_none() {
-            report.problem = check_index(config, &c, next_position, id_entries, stream_entries)?;
+            report.problem = check_index(config, &c, &runs, next_position, id_entries, stream_entries);
         }
         report.index_checked = covered;
     }
     Ok(report)
+}
+
+/// The id runs and the stream runs a checkpoint lists, opened.
+type OpenRuns = (Vec<Run>, Vec<Run>);
+
+/// Loads the checkpoint and opens its runs (an open run stays readable
+/// even if a server's merge deletes it meanwhile). A live store may
+/// replace the checkpoint and delete runs between the two steps: then it
+/// tries again. Err: what is wrong with the checkpoint or a run.
+fn load_index(config: &Config, live: bool) -> Result<(Option<Checkpoint>, OpenRuns), String> {
+    let dir = config.data_dir.join("index");
+    let fs = config.fs.as_ref();
+    let mut tries = if live { 20 } else { 1 };
+    loop {
+        tries -= 1;
+        let c = match Checkpoint::load(fs, &dir) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok((None, (Vec::new(), Vec::new()))),
+            Err(e) if tries > 0 => {
+                tracing::debug!(error = %e, "checkpoint changed under verify; again");
+                continue;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "index checkpoint unreadable ({e}); the next open rebuilds the indexes from the log"
+                ))
+            }
+        };
+        let open = |refs: &[crate::index::checkpoint::RunRef], label: &str| -> Result<Vec<Run>, String> {
+            refs.iter()
+                .map(|r| {
+                    Run::open(fs, &dir, &r.file_name, r.count)
+                        .map_err(|e| format!("{label} index run {}: {e}", r.file_name))
+                })
+                .collect()
+        };
+        match (open(&c.id_runs, "id"), open(&c.stream_runs, "stream")) {
+            (Ok(ids), Ok(streams)) => return Ok((Some(c), (ids, streams))),
+            (Err(e), _) | (_, Err(e)) if tries == 0 => return Err(e),
+            _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Compares what the checkpoint records with the log as it was at the
@@ -284,46 +341,40 @@ fn check_checkpoint(dir: &std::path::Path, c: &Checkpoint, log: Option<&Checkpoi
 fn check_index(
     config: &Config,
     c: &Checkpoint,
+    runs: &OpenRuns,
     log_end: u64,
     mut ids: Vec<(u128, u64)>,
     mut streams: Vec<(u128, u64)>,
-) -> Result<Option<Problem>, OpenError> {
+) -> Option<Problem> {
     let dir = config.data_dir.join("index");
     let problem =
         |detail: String| Some(Problem { segment: dir.display().to_string(), offset: 0, position: None, detail });
     if c.next_position > log_end {
-        return Ok(problem(format!(
-            "index checkpoint covers position {} but the log ends at {log_end}",
-            c.next_position
-        )));
+        return problem(format!("index checkpoint covers position {} but the log ends at {log_end}", c.next_position));
     }
     ids.sort_unstable();
     streams.sort_unstable();
-    for (label, refs, want) in [("id", &c.id_runs, ids), ("stream", &c.stream_runs, streams)] {
+    for (label, runs, want) in [("id", &runs.0, ids), ("stream", &runs.1, streams)] {
         let mut got = Vec::with_capacity(want.len());
-        for r in refs {
-            let run = match Run::open(config.fs.as_ref(), &dir, &r.file_name, r.count) {
-                Ok(run) => run,
-                Err(e) => return Ok(problem(format!("{label} index run {}: {e}", r.file_name))),
-            };
+        for run in runs {
             let mut cursor = run.cursor_at(0);
             loop {
                 match cursor.next_entry() {
                     Ok(Some(entry)) => got.push(entry),
                     Ok(None) => break,
-                    Err(e) => return Ok(problem(format!("{label} index run {}: {e}", r.file_name))),
+                    Err(e) => return problem(format!("{label} index run {}: {e}", run.file_name)),
                 }
             }
         }
         got.sort_unstable();
         if got != want {
             let first_diff = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-            return Ok(problem(format!(
+            return problem(format!(
                 "{label} index disagrees with the log ({} entries, log implies {}; first difference at entry {first_diff})",
                 got.len(),
                 want.len()
-            )));
+            ));
         }
     }
-    Ok(None)
+    None
 }

@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             require_store(dir)?;
             repair::run(dir, args.apply, args.json)
         }
+        Command::StreamInfo(args) => read::stream_info(dir, args).await,
         Command::Info(args) => match args.server {
             Some(url) => info::over_http(&url).await,
             None => info::run(dir, args.json),

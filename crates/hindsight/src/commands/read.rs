@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use hindsight_store::{Direction, EventStore, Filter};
 
 use super::open_existing;
-use crate::cli::{ReadAllArgs, ReadArgs};
+use crate::cli::{ReadAllArgs, ReadArgs, StreamInfoArgs};
 use crate::output::event_line;
 
 const PAGE_EVENTS: u64 = 10_000;
@@ -120,3 +120,35 @@ async fn all_over_http(url: &str, args: &ReadAllArgs) -> anyhow::Result<ExitCode
 
 /// The server's largest page.
 const HTTP_PAGE_EVENTS: u64 = 10_000;
+
+/// `stream-info`: one stream's last version and positions; exit 1 when
+/// there is no such stream.
+pub async fn stream_info(dir: &Path, args: StreamInfoArgs) -> anyhow::Result<ExitCode> {
+    let info = match &args.server {
+        Some(url) => hindsight_client::Client::new(url).stream_info(&args.stream).await?,
+        None => {
+            let store = open_existing(dir)?;
+            let info = store.stream_info(&args.stream).await?;
+            store.close()?;
+            info.map(|i| {
+                serde_json::json!({
+                    "stream": i.stream,
+                    "last_version": i.last_version,
+                    "first_position": i.first_position,
+                    "last_position": i.last_position,
+                    "events": i.last_version + 1,
+                })
+            })
+        }
+    };
+    match info {
+        Some(v) => {
+            println!("{v}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("no stream {:?}", args.stream);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "streams": report.streams,
                 "log_bytes": report.log_bytes,
                 "index_checked_positions": report.index_checked,
+                "live": report.live,
                 "problem": problem,
             })
         );
@@ -42,8 +43,14 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         println!("CORRUPT: {} at byte {}{at}: {}", p.segment, p.offset, p.detail);
     } else {
         println!(
-            "ok: {} events in {} commits, {} streams, {} segments, {} bytes; index checked up to position {}",
-            report.events, report.commits, report.streams, report.segments, report.log_bytes, report.index_checked
+            "ok: {} events in {} commits, {} streams, {} segments, {} bytes; index checked up to position {}{}",
+            report.events,
+            report.commits,
+            report.streams,
+            report.segments,
+            report.log_bytes,
+            report.index_checked,
+            if report.live { " (the store is open in another process: checked as far as it was written)" } else { "" }
         );
     }
     Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
