@@ -3,6 +3,8 @@
 //! retry with the same id is idempotent, and a second process is refused
 //! the data directory with the holder's pid.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -96,15 +98,6 @@ fn retry_with_the_same_id_returns_the_original_result() {
 #[test]
 fn import_answers_every_line_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let input = [
         r#"{"stream":"a-1","type":"T","data":1}"#,
         "not json",
@@ -114,13 +107,7 @@ fn import_answers_every_line_in_order() {
         r#"{"appends":[{"stream":"b-1","events":[{"type":"X","data":{}}]},{"stream":"c-1","events":[{"type":"Y","data":[]}]}]}"#,
         r#"{"stream":"a-1","type":"T","data":5,"metadata":"nope"}"#,
     ];
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in input {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::import(dir.path(), &input);
     assert_eq!(out.status.code(), Some(1), "some lines failed: the exit code says so");
     assert!(String::from_utf8_lossy(&out.stderr).contains("4 of 7 lines were not stored"));
     let lines: Vec<Value> = out

@@ -10,10 +10,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::{run, Server, BIN};
+use common::{run, Server};
 use serde_json::{json, Value};
 
 async fn call(method: &str, url: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value, String) {
@@ -166,22 +163,14 @@ fn the_command_line_has_no_silent_footguns() {
         assert!(!missing.exists(), "{args:?} created {}", missing.display());
     }
     // import: unknown fields refused like the HTTP API does, and the exit code says a line failed.
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(d)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, r#"{{"stream":"a-1","type":"T","data":1}}"#).unwrap();
-        writeln!(stdin, r#"{{"stream":"a-1","type":"T","data":2,"expected_versoin":5}}"#).unwrap();
-        writeln!(stdin, r#"{{"stream":"a-1","type":"T","data":3,"expected_version":null}}"#).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::import(
+        d,
+        &[
+            r#"{"stream":"a-1","type":"T","data":1}"#,
+            r#"{"stream":"a-1","type":"T","data":2,"expected_versoin":5}"#,
+            r#"{"stream":"a-1","type":"T","data":3,"expected_version":null}"#,
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let answers: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{run, BIN};
+use common::run;
 use serde_json::Value;
 
 fn info(dir: &Path) -> Value {
@@ -21,21 +19,8 @@ fn info(dir: &Path) -> Value {
 }
 
 fn import(dir: &Path, lines: &[String]) {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in lines {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    assert!(child.wait().unwrap().success());
+    let out = common::import(dir, lines);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

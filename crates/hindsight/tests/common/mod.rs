@@ -7,6 +7,27 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hindsight");
 
+/// Runs `hindsight import` on the store in `dir` with `lines` on stdin.
+pub fn import<S: AsRef<str>>(dir: &Path, lines: &[S]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("import")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn import");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for line in lines {
+            writeln!(stdin, "{}", line.as_ref()).expect("write a line");
+        }
+    }
+    child.wait_with_output().expect("import finishes")
+}
+
 /// Runs one CLI command on the store in `dir`.
 pub fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().expect("run hindsight")
