@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             subscription_catches_up_then_goes_live,
             data_metadata_and_tags_round_trip,
             pages_are_bounded_by_bytes,
+            a_filter_matching_nothing_costs_a_bounded_page,
         );
     };
 }
@@ -495,4 +496,27 @@ pub async fn pages_are_bounded_by_bytes(store: Arc<dyn EventStore>) {
     assert!(stream.iter().enumerate().all(|(i, e)| e.version == i as u64));
     let back = store.read_stream("big-1", None, Direction::Backward, 1000).await.unwrap();
     assert!(!back.is_empty() && back.len() < 8 && back[0].version == 7);
+}
+
+/// A filter that matches nothing still answers in bounded pages: each
+/// looks at no more than `READ_EXAMINED_MAX` events and says where to go
+/// on, and paging reaches the end of the log.
+pub async fn a_filter_matching_nothing_costs_a_bounded_page(store: Arc<dyn EventStore>) {
+    use crate::limits::READ_EXAMINED_MAX;
+    let total = READ_EXAMINED_MAX + READ_EXAMINED_MAX / 2;
+    let mut appended = 0;
+    while appended < total {
+        let n = (total - appended).min(10_000);
+        store.append("many-1", ExpectedVersion::Any, events("E", n as u64)).await.unwrap();
+        appended += n;
+    }
+    store.append("rare-1", ExpectedVersion::Any, events("Rare", 1)).await.unwrap();
+    let filter = Filter { event_types: vec!["Rare".into()], ..Default::default() };
+    let first = store.read_all(0, 100, &filter).await.unwrap();
+    assert!(first.events.is_empty(), "nothing matches in the first stretch");
+    assert!(!first.end_of_log && first.next_position > 0 && first.next_position <= READ_EXAMINED_MAX as u64);
+    let second = store.read_all(first.next_position, 100, &filter).await.unwrap();
+    assert_eq!(second.events.len(), 1, "paging on finds the one match");
+    assert_eq!(second.events[0].position, total as u64);
+    assert!(second.end_of_log);
 }

@@ -21,6 +21,11 @@ pub const TAGS_PER_EVENT_MAX: usize = 64;
 pub const APPEND_PARTS_MAX: usize = 1_000;
 /// Most events one read returns; larger requested limits are clamped.
 pub const READ_LIMIT_MAX: usize = 100_000;
+/// A read of `$all` looks at no more than this many events per call, even
+/// when its filter matches none of them: it then returns an empty page and
+/// the position to continue from, so a filter that matches nothing costs a
+/// bounded amount per request.
+pub const READ_EXAMINED_MAX: usize = 50_000;
 /// A read page ends once its events' data and metadata reach this many
 /// bytes (it always holds at least one event), so one read, or one
 /// subscriber, costs bounded memory whatever the events' sizes.

@@ -150,7 +150,7 @@ impl EventStore for MemoryStore {
         let mut events = Vec::new();
         let mut page = crate::limits::Page::new(limit);
         let mut next = from;
-        for e in m.events.iter().skip(from as usize) {
+        for e in m.events.iter().skip(from as usize).take(crate::limits::READ_EXAMINED_MAX) {
             if !page.has_room() {
                 break;
             }

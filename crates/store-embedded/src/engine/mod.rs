@@ -242,6 +242,14 @@ impl EmbeddedStore {
     }
 }
 
+/// Runs a read that does file I/O on tokio's blocking pool, so it never
+/// holds up an async worker (a server's other requests, its health checks).
+async fn off_the_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(read).await.map_err(|e| StoreError::Backend(format!("a read task failed: {e}")))?
+}
+
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
@@ -266,11 +274,13 @@ impl EventStore for EmbeddedStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read::read_stream(&self.shared, stream, from, direction, limit)
+        let (shared, stream) = (self.shared.clone(), stream.to_string());
+        off_the_runtime(move || read::read_stream(&shared, &stream, from, direction, limit)).await
     }
 
     async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
-        read::read_all(&self.shared, from, limit, filter)
+        let (shared, filter) = (self.shared.clone(), filter.clone());
+        off_the_runtime(move || read::read_all(&shared, from, limit, &filter)).await
     }
 
     async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
@@ -284,7 +294,8 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
-        read::position_at(&self.shared, timestamp_us)
+        let shared = self.shared.clone();
+        off_the_runtime(move || read::position_at(&shared, timestamp_us)).await
     }
 
     async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {

@@ -220,16 +220,19 @@ pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Re
     let mut events = Vec::new();
     let mut page = hindsight_store::limits::Page::new(limit);
     let mut last_seen = from;
+    let mut examined = 0usize;
     scan(&segments, start.loc, from, next_position, |e| {
         last_seen = e.position;
+        examined += 1;
         if filter.matches(e.stream, e.event_type) {
             let event = e.to_owned_event();
             page.add(&event);
             events.push(event);
         }
-        page.has_room()
+        page.has_room() && examined < hindsight_store::limits::READ_EXAMINED_MAX
     })?;
-    let next = if last_seen + 1 >= next_position || page.has_room() { next_position } else { last_seen + 1 };
+    let stopped_early = !page.has_room() || examined >= hindsight_store::limits::READ_EXAMINED_MAX;
+    let next = if last_seen + 1 >= next_position || !stopped_early { next_position } else { last_seen + 1 };
     Ok(AllSlice { events, next_position: next, end_of_log: next >= next_position })
 }
 
