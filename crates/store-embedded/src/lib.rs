@@ -6,6 +6,9 @@
 //! acknowledged. Everything under `DATA_DIR/index/` is derived from it and
 //! can be deleted. `docs/format.md` describes the bytes.
 
+// Operating errors are handled, never unwrapped (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod config;
 mod engine;
 mod error;

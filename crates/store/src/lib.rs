@@ -5,6 +5,11 @@
 //! Nothing here knows about files, SQL or HTTP: this crate is the seam
 //! between everything above the storage layer and every backend below it.
 
+// Operating errors are handled, never unwrapped (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+// A test suite, shipped in the library so every backend can run it.
+#[allow(clippy::unwrap_used)]
 pub mod conformance;
 mod error;
 mod event;
