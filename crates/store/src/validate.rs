@@ -55,9 +55,25 @@ fn text_fault(text: &str, max: usize) -> Option<&'static str> {
     }
 }
 
-/// Names are 1..=255 bytes of UTF-8 with no control characters.
+/// Why an event type cannot be selected by a `types` filter (a
+/// comma-separated list whose items are trimmed).
+fn type_fault(name: &str) -> Option<&'static str> {
+    if name.contains(',') {
+        Some("must not contain a comma (filters list types separated by commas)")
+    } else if name.trim() != name {
+        Some("must not start or end with whitespace")
+    } else {
+        None
+    }
+}
+
+/// Names are 1..=255 bytes of UTF-8 with no control characters; event
+/// types also hold no comma and no edge whitespace, so that every type
+/// can be selected by a filter.
 pub fn validate_name(kind: NameKind, name: &str) -> Result<(), InvalidInput> {
-    match text_fault(name, NAME_BYTES_MAX) {
+    let fault =
+        text_fault(name, NAME_BYTES_MAX).or_else(|| (kind == NameKind::EventType).then(|| type_fault(name)).flatten());
+    match fault {
         Some(reason) => Err(InvalidInput::Name { kind: kind.label(), name: name.to_string(), reason }),
         None => Ok(()),
     }
@@ -262,6 +278,11 @@ mod tests {
         assert!(validate_name(NameKind::Stream, "").is_err());
         assert!(validate_name(NameKind::EventType, "a\nb").is_err());
         assert!(validate_name(NameKind::EventType, "Über-é").is_ok());
+        for bad in ["A,B", " Placed", "Placed ", "Placed\u{a0}"] {
+            assert!(validate_name(NameKind::EventType, bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_name(NameKind::EventType, "Order Placed").is_ok(), "inner spaces are fine");
+        assert!(validate_name(NameKind::Stream, "a,b").is_ok(), "streams are not listed in filters");
     }
 
     #[test]
