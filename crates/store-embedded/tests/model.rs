@@ -28,15 +28,45 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { parts: Vec<(u8, u8, Vec<Option<u16>>)> },
+    Append {
+        parts: Vec<(u8, u8, Vec<Option<u16>>)>,
+    },
     RetryLast,
-    ReadStream { stream: u8, from: Option<u8>, backward: bool, limit: u8 },
-    ReadAll { from: u8, limit: u8, category: Option<u8> },
-    Subscribe { from: u8 },
+    ReadStream {
+        stream: u8,
+        from: Option<u8>,
+        backward: bool,
+        limit: u8,
+    },
+    ReadAll {
+        from: u8,
+        limit: u8,
+        category: Option<u8>,
+    },
+    Subscribe {
+        from: u8,
+    },
     TooLarge,
     Restart,
     Crash,
-    PowerCut { seed: u64 },
+    PowerCut {
+        seed: u64,
+    },
+    /// An append on a nearly full disk: it is stored whole or not at all.
+    FullDisk {
+        space: u16,
+        parts: Vec<(u8, u8, Vec<Option<u16>>)>,
+    },
+    /// The next fdatasync fails and its pages are lost; when an append
+    /// meets it, the store poisons itself and a restart must show nothing
+    /// of that append.
+    SyncFails {
+        parts: Vec<(u8, u8, Vec<Option<u16>>)>,
+    },
+    /// The wall clock jumps (backwards when `back`).
+    ClockJump {
+        back: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -53,6 +83,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Restart),
         1 => Just(Op::Crash),
         1 => any::<u64>().prop_map(|seed| Op::PowerCut { seed }),
+        1 => (0u16..600, prop::collection::vec((0u8..5, 0u8..2, prop::collection::vec(prop::option::weighted(0.5, 0u16..40), 1..4)), 1..2))
+            .prop_map(|(space, parts)| Op::FullDisk { space, parts }),
+        1 => prop::collection::vec((0u8..5, 0u8..2, prop::collection::vec(prop::option::weighted(0.5, 0u16..40), 1..3)), 1..2)
+            .prop_map(|parts| Op::SyncFails { parts }),
+        1 => any::<bool>().prop_map(|back| Op::ClockJump { back }),
     ]
 }
 
@@ -118,8 +153,18 @@ fn outcome<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> String {
 
 const LIMITS: Limits = Limits { event_size_bytes_max: 200, append_events_max: 10_000, append_size_bytes_max: 16 << 20 };
 
-fn config(dir: &std::path::Path, fs: &SimFs) -> Config {
+/// A wall clock the sequence moves by hand.
+struct HandClock(std::sync::atomic::AtomicU64);
+
+impl hindsight_store_embedded::Clock for HandClock {
+    fn now_us(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn config(dir: &std::path::Path, fs: &SimFs, clock: &Arc<HandClock>) -> Config {
     let mut config = Config::new(dir);
+    config.clock = clock.clone();
     config.segment_bytes_target = 4096;
     config.memtable_events_max = 7;
     config.limits = LIMITS;
@@ -127,15 +172,16 @@ fn config(dir: &std::path::Path, fs: &SimFs) -> Config {
     config
 }
 
-fn open(dir: &std::path::Path, fs: &SimFs) -> Arc<EmbeddedStore> {
-    Arc::new(EmbeddedStore::open(config(dir, fs)).expect("open"))
+fn open(dir: &std::path::Path, fs: &SimFs, clock: &Arc<HandClock>) -> Arc<EmbeddedStore> {
+    Arc::new(EmbeddedStore::open(config(dir, fs, clock)).expect("open"))
 }
 
 async fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let mut fs = SimFs::new(dir.path());
+    let clock = Arc::new(HandClock(std::sync::atomic::AtomicU64::new(1_800_000_000_000_000)));
     let model = Arc::new(MemoryStore::new(LIMITS));
-    let mut store = open(dir.path(), &fs);
+    let mut store = open(dir.path(), &fs, &clock);
     let mut last: Option<Vec<AppendPart>> = None;
     let mut client_ids = std::collections::HashSet::new();
     for (step, op) in ops.into_iter().enumerate() {
@@ -205,22 +251,74 @@ async fn run(ops: Vec<Op>) {
             Op::Restart => {
                 store.close().unwrap();
                 drop(store);
-                store = open(dir.path(), &fs);
+                store = open(dir.path(), &fs, &clock);
                 let r = store.stats().recovery;
                 assert!(!r.rebuilt_index && r.replayed_events == 0, "step {step}: a clean restart redid work: {r:?}");
             }
             Op::Crash => {
                 store.close_without_checkpoint();
                 drop(store);
-                store = open(dir.path(), &fs);
+                store = open(dir.path(), &fs, &clock);
                 assert!(!store.stats().recovery.rebuilt_index, "step {step}: the checkpoint was lost");
+            }
+            Op::FullDisk { space, parts } => {
+                let parts = build(&parts, step);
+                client_ids.extend(parts.iter().flat_map(|p| &p.events).filter_map(|e| e.id));
+                fs.faults().set_space_left(i64::from(space));
+                let a = store.append_multi(parts.clone()).await;
+                fs.faults().set_space_left(-1);
+                match &a {
+                    Err(StoreError::StorageFull) => {}
+                    _ => {
+                        let b = model.append_multi(parts.clone()).await;
+                        assert_eq!(outcome(&a), outcome(&b), "step {step}: append on a nearly full disk");
+                        last = Some(parts);
+                    }
+                }
+            }
+            Op::SyncFails { parts } => {
+                let parts = build(&parts, step);
+                client_ids.extend(parts.iter().flat_map(|p| &p.events).filter_map(|e| e.id));
+                fs.faults().writeback_error_on_next_sync();
+                let a = store.append_multi(parts.clone()).await;
+                fs.faults().no_writeback_error();
+                match &a {
+                    Err(StoreError::Poisoned { .. }) => {
+                        // Restart in the same boot: nothing of the append is there.
+                        store.close_without_checkpoint();
+                        drop(store);
+                        store = open(dir.path(), &fs, &clock);
+                    }
+                    _ => {
+                        // An index file's sync met the error (retried), or a
+                        // refusal: the append went as it would have anyway.
+                        let b = model.append_multi(parts.clone()).await;
+                        assert_eq!(outcome(&a), outcome(&b), "step {step}: append with a failing sync");
+                        last = Some(parts);
+                        if store.status().refusing_writes.is_some() {
+                            // A rotation after the acknowledgement met it:
+                            // what was acknowledged must survive the restart.
+                            store.close_without_checkpoint();
+                            drop(store);
+                            store = open(dir.path(), &fs, &clock);
+                        }
+                    }
+                }
+            }
+            Op::ClockJump { back } => {
+                let hour = 3_600_000_000u64;
+                if back {
+                    clock.0.fetch_sub(hour, std::sync::atomic::Ordering::SeqCst);
+                } else {
+                    clock.0.fetch_add(hour, std::sync::atomic::Ordering::SeqCst);
+                }
             }
             Op::PowerCut { seed } => {
                 let image = fs.power_cut(Some(seed));
                 store.close_without_checkpoint();
                 drop(store);
                 fs = image;
-                store = open(dir.path(), &fs);
+                store = open(dir.path(), &fs, &clock);
                 assert!(!store.stats().recovery.rebuilt_index, "step {step}: the checkpoint was lost to a power cut");
             }
         }
@@ -232,7 +330,7 @@ async fn run(ops: Vec<Op>) {
     assert!(a.windows(2).all(|w| w[0].timestamp_us <= w[1].timestamp_us), "timestamps never decrease");
     store.close().unwrap();
     drop(store);
-    let report = hindsight_store_embedded::verify::verify(&config(dir.path(), &fs), |_, _| {}).unwrap();
+    let report = hindsight_store_embedded::verify::verify(&config(dir.path(), &fs, &clock), |_, _| {}).unwrap();
     assert!(report.is_clean(), "verify: {:?}", report.problem);
     assert_eq!(report.index_checked, b.len() as u64);
 }

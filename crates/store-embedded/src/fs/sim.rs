@@ -60,6 +60,8 @@ pub struct SimFaults {
     /// The next fdatasync made on a thread of this name meets a writeback
     /// error (one shot).
     writeback_error_on_thread: Mutex<Option<String>>,
+    /// The next fdatasync of any file meets a writeback error (one shot).
+    writeback_error_next: std::sync::atomic::AtomicBool,
 }
 
 impl Default for SimFaults {
@@ -72,6 +74,7 @@ impl Default for SimFaults {
             syncs_held: std::sync::atomic::AtomicBool::new(false),
             space_left_bytes: AtomicI64::new(-1),
             writeback_error_on_thread: Mutex::new(None),
+            writeback_error_next: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -109,6 +112,16 @@ impl SimFaults {
     /// reported once per open file, to whichever fsync looks first.
     pub fn writeback_error_on_thread(&self, name: &str) {
         *lock(&self.writeback_error_on_thread) = Some(name.to_string());
+    }
+
+    /// The next fdatasync, of whichever file on whichever thread, meets a
+    /// writeback error.
+    pub fn writeback_error_on_next_sync(&self) {
+        self.writeback_error_next.store(true, Ordering::SeqCst);
+    }
+    /// Disarms [`SimFaults::writeback_error_on_next_sync`] if no sync met it.
+    pub fn no_writeback_error(&self) {
+        self.writeback_error_next.store(false, Ordering::SeqCst);
     }
 
     fn take_one(counter: &AtomicI64) -> bool {
@@ -406,7 +419,7 @@ impl FileHandle for SimFile {
             if hit {
                 *armed = None;
             }
-            hit
+            hit || self.fs.inner.faults.writeback_error_next.swap(false, Ordering::SeqCst)
         };
         if fail_now {
             // The writeback this fsync starts fails half-way through, and
