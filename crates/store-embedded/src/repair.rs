@@ -66,16 +66,7 @@ struct SegmentFile {
 pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
     let _lock = DirLock::acquire(&config.data_dir)?;
     let fs = config.fs.as_ref();
-    let log = config.data_dir.join("log");
-    let mut segments: BTreeMap<u32, SegmentFile> = BTreeMap::new();
-    for path in fs.list(&log).map_err(io_err(format!("listing {}", log.display())))? {
-        if let Some(n) = parse_segment_name(&path) {
-            let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
-            let size = file.size().map_err(io_err(format!("reading {}", path.display())))?;
-            segments.insert(n, SegmentFile { path, file, size });
-        }
-    }
-    let mut report = RepairReport::default();
+    let segments = list_segments(config)?;
     let index = config.data_dir.join("index");
     // An unreadable checkpoint is rebuilt by the start itself.
     let ckpt = Checkpoint::load(fs, &index).ok().flatten();
@@ -84,6 +75,77 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
         fits |=
             ckpt.as_ref().is_some_and(|c| c.tail == Some(at) && c.chain == chain && c.next_position == next_position);
     };
+    let mut report = RepairReport::default();
+    match first_damage(&segments, &mut note_boundary)? {
+        Scan::Intact => {}
+        Scan::Refused(why) => {
+            report.refused = Some(why);
+            return Ok(report);
+        }
+        Scan::Damaged { number, end, next_position, reason } => {
+            let seg = &segments[&number];
+            let (dropped_commits, dropped_events) = intact_commits_after(seg.file.as_ref(), end, seg.size)?;
+            report.cut = Some(Cut {
+                segment: seg.path.display().to_string(),
+                offset: end,
+                next_position,
+                dropped_bytes: seg.size - end,
+                dropped_commits,
+                dropped_events,
+                reason,
+            });
+            if apply {
+                seg.file.set_len(end).map_err(io_err(format!("cutting {}", seg.path.display())))?;
+                seg.file.sync_data().map_err(io_err(format!("syncing {}", seg.path.display())))?;
+                report.applied = true;
+            }
+        }
+    }
+    report.checkpoint_removed = ckpt.is_some() && !fits;
+    if apply && report.checkpoint_removed {
+        fs.remove(&index.join(FILE_NAME)).map_err(io_err("removing the index checkpoint".into()))?;
+        fs.sync_dir(&index).map_err(io_err(format!("syncing {}", index.display())))?;
+        report.applied = true;
+    }
+    Ok(report)
+}
+
+fn list_segments(config: &Config) -> Result<BTreeMap<u32, SegmentFile>, OpenError> {
+    let fs = config.fs.as_ref();
+    let log = config.data_dir.join("log");
+    let mut segments = BTreeMap::new();
+    for path in fs.list(&log).map_err(io_err(format!("listing {}", log.display())))? {
+        if let Some(n) = parse_segment_name(&path) {
+            let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
+            let size = file.size().map_err(io_err(format!("reading {}", path.display())))?;
+            segments.insert(n, SegmentFile { path, file, size });
+        }
+    }
+    Ok(segments)
+}
+
+/// What a scan of the log found first.
+enum Scan {
+    Intact,
+    /// Damage repair will not cut, described.
+    Refused(String),
+    /// Damage in the last segment: the last intact commit ends at `end`,
+    /// before position `next_position`.
+    Damaged {
+        number: u32,
+        end: u64,
+        next_position: u64,
+        reason: String,
+    },
+}
+
+/// Replays the log segment by segment up to the first byte that is not
+/// part of an intact commit, calling `note_boundary` at every commit
+/// boundary it passes (a segment's start included).
+fn first_damage(
+    segments: &BTreeMap<u32, SegmentFile>,
+    note_boundary: &mut impl FnMut(Loc, [u8; 32], u64),
+) -> Result<Scan, OpenError> {
     let last = segments.keys().next_back().copied();
     let mut chain = [0u8; 32];
     let mut next_position = 0u64;
@@ -93,86 +155,74 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
         let got = seg.file.read_full_at(&mut b, 0).map_err(io_err(format!("reading {name}")))?;
         let header = match SegmentHeader::decode(&b[..got]) {
             Ok(h) => h,
-            Err(e) => {
-                report.refused = Some(format!("{name}: segment header: {e}"));
-                return Ok(report);
-            }
+            Err(e) => return Ok(Scan::Refused(format!("{name}: segment header: {e}"))),
         };
         if i == 0 {
-            chain = header.prev_chain;
-            next_position = header.first_position;
-        }
-        if i > 0 && (header.first_position != next_position || header.prev_chain != chain) {
-            report.refused = Some(format!(
+            (chain, next_position) = (header.prev_chain, header.first_position);
+        } else if header.first_position != next_position || header.prev_chain != chain {
+            return Ok(Scan::Refused(format!(
                 "{name}: the segment header does not continue the previous segment (a header-only leftover of a failed rotation is removed by the start itself)"
-            ));
-            return Ok(report);
+            )));
         }
         note_boundary(Loc { segment: number, offset: HEADER_BYTES as u32 }, chain, next_position);
-        let on_commit = |c: crate::segment::reader::ReplayedCommit| {
-            let next = c.events.last().map_or(0, |e| e.position + 1);
-            note_boundary(Loc { segment: number, offset: c.end_offset as u32 }, c.chain, next);
-            Ok(())
+        let mut at_end = (chain, next_position);
+        let Some((end, boundary_position, reason)) =
+            scan_segment(seg, number, chain, next_position, note_boundary, &mut at_end)?
+        else {
+            (chain, next_position) = at_end;
+            continue;
         };
-        let (end, boundary_position, reason) =
-            match replay(seg.file.clone(), HEADER_BYTES as u64, seg.size, chain, next_position, on_commit) {
-                Ok(end) => {
-                    let zeros = end.trailing.is_some()
-                        && is_zero_tail(seg.file.as_ref(), end.end_offset, seg.size)
-                            .map_err(io_err(format!("reading {name}")))?;
-                    match end.trailing.filter(|_| !zeros) {
-                        None => {
-                            chain = end.chain;
-                            next_position = end.next_position;
-                            continue;
-                        }
-                        Some(t) => (
-                            end.end_offset,
-                            end.next_position,
-                            format!("{} at byte {}", t.reason, t.bad_offset.unwrap_or(end.end_offset)),
-                        ),
-                    }
-                }
-                Err(ReplayError::Corrupt(c)) => {
-                    // Replay stopped inside a commit: find where it started.
-                    let (end, position) = last_boundary(seg, chain, next_position, c.offset);
-                    (end, position, format!("{} at byte {}", c.detail, c.offset))
-                }
-                Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {name}"))(e)),
-            };
         if Some(number) != last {
-            report.refused = Some(format!(
+            return Ok(Scan::Refused(format!(
                 "{name} is sealed and damaged ({reason}); cutting it would drop every later segment: restore it from a backup"
-            ));
-            return Ok(report);
+            )));
         }
-        let (dropped_commits, dropped_events) = intact_commits_after(seg.file.as_ref(), end, seg.size)?;
-        report.cut = Some(Cut {
-            segment: name,
-            offset: end,
-            next_position: boundary_position,
-            dropped_bytes: seg.size - end,
-            dropped_commits,
-            dropped_events,
-            reason,
-        });
-        report.checkpoint_removed = ckpt.is_some() && !fits;
-        if apply {
-            seg.file.set_len(end).map_err(io_err(format!("cutting {}", seg.path.display())))?;
-            seg.file.sync_data().map_err(io_err(format!("syncing {}", seg.path.display())))?;
-            report.applied = true;
+        return Ok(Scan::Damaged { number, end, next_position: boundary_position, reason });
+    }
+    Ok(Scan::Intact)
+}
+
+/// Replays one segment. None when it is intact (and `at_end` then holds
+/// the chain hash and next position at its end); otherwise where its last
+/// intact commit ends, the position after it, and what is wrong.
+fn scan_segment(
+    seg: &SegmentFile,
+    number: u32,
+    chain: [u8; 32],
+    next_position: u64,
+    note_boundary: &mut impl FnMut(Loc, [u8; 32], u64),
+    at_end: &mut ([u8; 32], u64),
+) -> Result<Option<(u64, u64, String)>, OpenError> {
+    let name = seg.path.display().to_string();
+    let on_commit = |c: crate::segment::reader::ReplayedCommit| {
+        let next = c.events.last().map_or(0, |e| e.position + 1);
+        note_boundary(Loc { segment: number, offset: c.end_offset as u32 }, c.chain, next);
+        Ok(())
+    };
+    match replay(seg.file.clone(), HEADER_BYTES as u64, seg.size, chain, next_position, on_commit) {
+        Ok(end) => {
+            let zeros = end.trailing.is_some()
+                && is_zero_tail(seg.file.as_ref(), end.end_offset, seg.size)
+                    .map_err(io_err(format!("reading {name}")))?;
+            match end.trailing.filter(|_| !zeros) {
+                None => {
+                    *at_end = (end.chain, end.next_position);
+                    Ok(None)
+                }
+                Some(t) => Ok(Some((
+                    end.end_offset,
+                    end.next_position,
+                    format!("{} at byte {}", t.reason, t.bad_offset.unwrap_or(end.end_offset)),
+                ))),
+            }
         }
-        break;
+        Err(ReplayError::Corrupt(c)) => {
+            // Replay stopped inside a commit: find where it started.
+            let (end, position) = last_boundary(seg, chain, next_position, c.offset);
+            Ok(Some((end, position, format!("{} at byte {}", c.detail, c.offset))))
+        }
+        Err(ReplayError::Io(e)) => Err(io_err(format!("reading {name}"))(e)),
     }
-    if report.cut.is_none() {
-        report.checkpoint_removed = ckpt.is_some() && !fits;
-    }
-    if apply && report.checkpoint_removed {
-        fs.remove(&index.join(FILE_NAME)).map_err(io_err("removing the index checkpoint".into()))?;
-        fs.sync_dir(&index).map_err(io_err(format!("syncing {}", index.display())))?;
-        report.applied = true;
-    }
-    Ok(report)
 }
 
 /// The end of the last intact commit before `bad` in a segment, with its
