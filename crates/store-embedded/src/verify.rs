@@ -16,7 +16,7 @@ use crate::index::run::Run;
 use crate::index::{id_key, stream_key, stream_version_key};
 use crate::lock::DirLock;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::reader::{is_zero_tail, replay, ReplayError};
+use crate::segment::reader::{is_zero_tail, replay, ReplayError, ReplayedCommit};
 use crate::segment::{parse_segment_name, Loc};
 use crate::OpenError;
 
@@ -66,7 +66,6 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         Err(OpenError::Locked { .. }) => (None, true),
         Err(e) => return Err(e),
     };
-    let fs = config.fs.as_ref();
     let mut report = VerifyReport { live, ..VerifyReport::default() };
     let index_dir = config.data_dir.join("index");
     let (checkpoint, runs) = match load_index(config, live) {
@@ -81,8 +80,55 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
             return Ok(report);
         }
     };
+    let segments = list_segments(config)?;
+    let total: u64 = segments.values().map(|s| s.2).sum();
+    report.log_bytes = total;
+    report.segments = segments.len() as u64;
+    let covered = checkpoint.as_ref().map_or(0, |c| c.next_position);
+    let mut walk = Walk { covered, has_checkpoint: checkpoint.is_some(), ..Walk::default() };
+    let mut done = 0u64;
+    let mut expected_number = segments.keys().next().copied().unwrap_or(1);
+    let first_number = expected_number;
+    let last_number = segments.keys().next_back().copied().unwrap_or(expected_number);
+    for (&number, (path, file, size)) in &segments {
+        let name = path.display().to_string();
+        if number != expected_number {
+            report.problem = Some(problem(&name, 0, None, format!("segment {expected_number} is missing")));
+            break;
+        }
+        expected_number = number + 1;
+        let segment = Segment { number, name: &name, file, size: *size, first: number == first_number };
+        let in_progress_allowed = live && number == last_number;
+        let mut report_progress = |offset: u64| progress(done + offset, total);
+        if let Some(p) = walk.segment(&segment, in_progress_allowed, &mut report_progress)? {
+            report.problem = Some(p);
+            break;
+        }
+        done += size;
+    }
+    report.commits = walk.commits;
+    report.events = walk.events;
+    report.streams = walk.heads.len() as u64;
+    if report.problem.is_some() {
+        return Ok(report);
+    }
+    if let Some(c) = checkpoint {
+        report.problem = check_checkpoint(&index_dir, &c, walk.at_checkpoint.as_ref(), walk.next_position);
+        if report.problem.is_none() {
+            report.problem = check_index(config, &c, &runs, walk.next_position, walk.id_entries, walk.stream_entries);
+        }
+        report.index_checked = covered;
+    }
+    Ok(report)
+}
+
+/// Every segment file: path, open handle, and its size now.
+type SegmentFiles = BTreeMap<u32, (PathBuf, Arc<dyn FileHandle>, u64)>;
+
+fn list_segments(config: &Config) -> Result<SegmentFiles, OpenError> {
+    let fs = config.fs.as_ref();
     let log = config.data_dir.join("log");
-    let mut segments: BTreeMap<u32, (PathBuf, Arc<dyn FileHandle>, u64)> = BTreeMap::new();
+    let mut segments = BTreeMap::new();
     for path in fs.list(&log).map_err(io_err(format!("listing {}", log.display())))? {
         if let Some(n) = parse_segment_name(&path) {
             let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
@@ -90,155 +136,160 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
             segments.insert(n, (path, file, size));
         }
     }
-    let total: u64 = segments.values().map(|s| s.2).sum();
-    report.log_bytes = total;
-    report.segments = segments.len() as u64;
-    let covered = checkpoint.as_ref().map_or(0, |c| c.next_position);
-    let mut heads: HashMap<String, Head> = HashMap::new();
-    let mut sparse: Vec<Sparse> = Vec::new();
-    let mut last_timestamp_us = 0u64;
-    let mut at_checkpoint: Option<Checkpoint> = None;
-    let mut id_entries: Vec<(u128, u64)> = Vec::new();
-    let mut stream_entries: Vec<(u128, u64)> = Vec::new();
-    let mut chain = [0u8; 32];
-    let mut next_position = 0u64;
-    let mut done = 0u64;
-    let mut expected_number = segments.keys().next().copied().unwrap_or(1);
-    for (&number, (path, file, size)) in &segments {
-        let name = path.display().to_string();
-        let problem = |offset, position, detail: String| Problem { segment: name.clone(), offset, position, detail };
-        if number != expected_number {
-            report.problem = Some(problem(0, None, format!("segment {expected_number} is missing")));
-            return Ok(report);
-        }
-        expected_number = number + 1;
+    Ok(segments)
+}
+
+fn problem(segment: &str, offset: u64, position: Option<u64>, detail: String) -> Problem {
+    Problem { segment: segment.to_string(), offset, position, detail }
+}
+
+/// One segment file as verify reads it.
+struct Segment<'a> {
+    number: u32,
+    name: &'a str,
+    file: &'a Arc<dyn FileHandle>,
+    size: u64,
+    first: bool,
+}
+
+/// What verify learns from the log as it reads it: where the chain and
+/// the positions stand, what the checkpoint must say at the position it
+/// covers, and the index entries the runs must hold.
+#[derive(Default)]
+struct Walk {
+    covered: u64,
+    has_checkpoint: bool,
+    chain: [u8; 32],
+    next_position: u64,
+    heads: HashMap<String, Head>,
+    sparse: Vec<Sparse>,
+    last_timestamp_us: u64,
+    at_checkpoint: Option<Checkpoint>,
+    id_entries: Vec<(u128, u64)>,
+    stream_entries: Vec<(u128, u64)>,
+    commits: u64,
+    events: u64,
+}
+
+impl Walk {
+    /// Checks a segment's header and replays its commits; the first
+    /// problem found, if any.
+    fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        in_progress_allowed: bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Option<Problem>, OpenError> {
         let mut b = [0u8; HEADER_BYTES];
-        let got = file.read_full_at(&mut b, 0).map_err(io_err(format!("reading {name}")))?;
+        let got = seg.file.read_full_at(&mut b, 0).map_err(io_err(format!("reading {}", seg.name)))?;
         let header = match SegmentHeader::decode(&b[..got]) {
             Ok(h) => h,
-            Err(e) => {
-                report.problem = Some(problem(0, None, format!("segment header: {e}")));
-                return Ok(report);
-            }
+            Err(e) => return Ok(Some(problem(seg.name, 0, None, format!("segment header: {e}")))),
         };
-        let first = number == *segments.keys().next().unwrap_or(&number);
-        if first {
-            chain = header.prev_chain;
-            next_position = header.first_position;
-            if covered == next_position {
-                at_checkpoint = Some(Checkpoint {
-                    next_position,
-                    tail: Some(Loc { segment: number, offset: HEADER_BYTES as u32 }),
-                    chain,
+        if seg.first {
+            (self.chain, self.next_position) = (header.prev_chain, header.first_position);
+            if self.covered == self.next_position {
+                self.at_checkpoint = Some(Checkpoint {
+                    next_position: self.next_position,
+                    tail: Some(Loc { segment: seg.number, offset: HEADER_BYTES as u32 }),
+                    chain: self.chain,
                     ..Checkpoint::default()
                 });
             }
         }
-        if header.segment != number || header.first_position != next_position || header.prev_chain != chain {
-            report.problem =
-                Some(problem(0, Some(next_position), "segment header does not continue the previous segment".into()));
-            return Ok(report);
+        if header.segment != seg.number
+            || header.first_position != self.next_position
+            || header.prev_chain != self.chain
+        {
+            let detail = "segment header does not continue the previous segment".to_string();
+            return Ok(Some(problem(seg.name, 0, Some(self.next_position), detail)));
         }
         let mut bad = None;
-        let mut chain_before = chain;
-        let result = replay(file.clone(), HEADER_BYTES as u64, *size, chain, next_position, |commit| {
-            report.commits += 1;
-            let start = Loc { segment: number, offset: commit.offset as u32 };
-            let first_position = commit.events.first().map_or(0, |e| e.position);
-            if let Some(e) = commit.events.first() {
-                note_sparse(&mut sparse, e.position, start, e.timestamp_us);
-            }
-            for e in &commit.events {
-                let head = heads.get(&e.stream).copied();
-                let want = head.map_or(0, |h| h.last_version + 1);
-                if e.version != want {
-                    bad.get_or_insert(problem(
-                        e.offset,
-                        Some(e.position),
-                        format!("stream {:?} jumps to version {} where {want} was due", e.stream, e.version),
-                    ));
+        let mut chain_before = self.chain;
+        let result =
+            replay(seg.file.clone(), HEADER_BYTES as u64, seg.size, self.chain, self.next_position, |commit| {
+                if let Some(p) = self.commit(seg, &commit, chain_before) {
+                    bad.get_or_insert(p);
                 }
-                heads.insert(
-                    e.stream.clone(),
-                    Head {
-                        key: head.map_or_else(|| stream_key(&e.stream), |h| h.key),
-                        last_version: e.version,
-                        first_position: head.map_or(e.position, |h| h.first_position),
-                        last_position: e.position,
-                    },
-                );
-                last_timestamp_us = last_timestamp_us.max(e.timestamp_us);
-                if e.position < covered {
-                    let loc = Loc { segment: number, offset: e.offset as u32 }.pack();
-                    id_entries.push((id_key(&e.id), loc));
-                    stream_entries.push((stream_version_key(stream_key(&e.stream), e.version), loc));
-                }
-            }
-            report.events += commit.events.len() as u64;
-            let next = first_position + commit.events.len() as u64;
-            if checkpoint.is_some() && next == covered {
-                let mut heads: Vec<(String, Head)> = heads.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                heads.sort_by(|a, b| a.0.cmp(&b.0));
-                at_checkpoint = Some(Checkpoint {
-                    next_position: next,
-                    tail: Some(Loc { segment: number, offset: commit.end_offset as u32 }),
-                    tail_commit: Some(TailCommit { loc: start, first_position, prev_chain: chain_before }),
-                    chain: commit.chain,
-                    last_timestamp_us,
-                    heads,
-                    sparse: sparse.clone(),
-                    ..Checkpoint::default()
-                });
-            }
-            chain_before = commit.chain;
-            progress(done + commit.end_offset, total);
-            Ok(())
-        });
-        if let Some(p) = bad {
-            report.problem = Some(p);
-            return Ok(report);
+                chain_before = commit.chain;
+                progress(commit.end_offset);
+                Ok(())
+            });
+        if bad.is_some() {
+            return Ok(bad);
         }
-        match result {
-            Ok(end) => {
-                let zero_tail = match end.trailing {
-                    Some(t) if t.bad_offset == Some(end.end_offset) => {
-                        is_zero_tail(file.as_ref(), end.end_offset, *size).map_err(io_err(format!("reading {name}")))?
-                    }
-                    _ => false,
-                };
-                let last = number == *segments.keys().next_back().unwrap_or(&number);
-                // Bytes after the last whole commit of a live store's last
-                // segment are the write in progress.
-                let in_progress = live && last;
-                if let Some(t) = end.trailing.filter(|_| !(zero_tail || in_progress)) {
-                    let (offset, reason) = (t.bad_offset.unwrap_or(end.end_offset), t.reason);
-                    report.problem = Some(problem(
-                        offset,
-                        Some(end.next_position),
-                        format!("{reason} (an unfinished commit that opening the store would drop, or damage)"),
-                    ));
-                    return Ok(report);
-                }
-                chain = end.chain;
-                next_position = end.next_position;
+        let end = match result {
+            Ok(end) => end,
+            Err(ReplayError::Corrupt(c)) => return Ok(Some(problem(seg.name, c.offset, c.position, c.detail))),
+            Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {}", seg.name))(e)),
+        };
+        let zero_tail = match end.trailing {
+            Some(t) if t.bad_offset == Some(end.end_offset) => {
+                is_zero_tail(seg.file.as_ref(), end.end_offset, seg.size)
+                    .map_err(io_err(format!("reading {}", seg.name)))?
             }
-            Err(ReplayError::Corrupt(c)) => {
-                report.problem = Some(problem(c.offset, c.position, c.detail));
-                return Ok(report);
-            }
-            Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {name}"))(e)),
+            _ => false,
+        };
+        // Bytes after the last whole commit of a live store's last segment
+        // are the write in progress.
+        if let Some(t) = end.trailing.filter(|_| !(zero_tail || in_progress_allowed)) {
+            let (offset, reason) = (t.bad_offset.unwrap_or(end.end_offset), t.reason);
+            let detail = format!("{reason} (an unfinished commit that opening the store would drop, or damage)");
+            return Ok(Some(problem(seg.name, offset, Some(end.next_position), detail)));
         }
-        done += size;
+        (self.chain, self.next_position) = (end.chain, end.next_position);
+        Ok(None)
     }
-    report.streams = heads.len() as u64;
-    if let Some(c) = checkpoint {
-        report.problem = check_checkpoint(&index_dir, &c, at_checkpoint.as_ref(), next_position);
-        if report.problem.is_none() {
-            report.problem = check_index(config, &c, &runs, next_position, id_entries, stream_entries);
+
+    /// Takes one replayed commit: versions, heads, the sparse index, the
+    /// index entries below the checkpoint, and the checkpoint's picture.
+    fn commit(&mut self, seg: &Segment<'_>, commit: &ReplayedCommit, chain_before: [u8; 32]) -> Option<Problem> {
+        self.commits += 1;
+        let start = Loc { segment: seg.number, offset: commit.offset as u32 };
+        let first_position = commit.events.first().map_or(0, |e| e.position);
+        if let Some(e) = commit.events.first() {
+            note_sparse(&mut self.sparse, e.position, start, e.timestamp_us);
         }
-        report.index_checked = covered;
+        let mut bad = None;
+        for e in &commit.events {
+            let head = self.heads.get(&e.stream).copied();
+            let want = head.map_or(0, |h| h.last_version + 1);
+            if e.version != want {
+                let detail = format!("stream {:?} jumps to version {} where {want} was due", e.stream, e.version);
+                bad.get_or_insert(problem(seg.name, e.offset, Some(e.position), detail));
+            }
+            let head = Head {
+                key: head.map_or_else(|| stream_key(&e.stream), |h| h.key),
+                last_version: e.version,
+                first_position: head.map_or(e.position, |h| h.first_position),
+                last_position: e.position,
+            };
+            self.heads.insert(e.stream.clone(), head);
+            self.last_timestamp_us = self.last_timestamp_us.max(e.timestamp_us);
+            if e.position < self.covered {
+                let loc = Loc { segment: seg.number, offset: e.offset as u32 }.pack();
+                self.id_entries.push((id_key(&e.id), loc));
+                self.stream_entries.push((stream_version_key(head.key, e.version), loc));
+            }
+        }
+        self.events += commit.events.len() as u64;
+        let next = first_position + commit.events.len() as u64;
+        if self.has_checkpoint && next == self.covered {
+            let mut heads: Vec<(String, Head)> = self.heads.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            heads.sort_by(|a, b| a.0.cmp(&b.0));
+            self.at_checkpoint = Some(Checkpoint {
+                next_position: next,
+                tail: Some(Loc { segment: seg.number, offset: commit.end_offset as u32 }),
+                tail_commit: Some(TailCommit { loc: start, first_position, prev_chain: chain_before }),
+                chain: commit.chain,
+                last_timestamp_us: self.last_timestamp_us,
+                heads,
+                sparse: self.sparse.clone(),
+                ..Checkpoint::default()
+            });
+        }
+        bad
     }
-    Ok(report)
 }
 
 /// The id runs and the stream runs a checkpoint lists, opened.
