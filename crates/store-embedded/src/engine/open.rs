@@ -15,7 +15,7 @@ use crate::index::memtable::Memtable;
 use crate::index::run::Run;
 use crate::index::{id_key, stream_key};
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
-use crate::segment::reader::{find_durable_claim, is_zero_tail, replay, ReplayError, ReplayedCommit};
+use crate::segment::reader::{find_durable_claim, is_zero_tail, replay, ReplayEnd, ReplayError, ReplayedCommit};
 use crate::segment::{parse_segment_name, Loc};
 use crate::OpenError;
 
@@ -230,9 +230,18 @@ fn check_against_log(ckpt: &Checkpoint, segments: &BTreeMap<u32, Arc<SegmentFile
     }
 }
 
-/// Builds the shared state: segments, checkpointed indexes, then the log
-/// tail replayed on top and fdatasynced before anything is published.
-pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
+/// The checkpoint of nothing: replay starts at the first segment's start.
+fn log_start(first: &SegmentFile) -> Checkpoint {
+    Checkpoint {
+        tail: Some(Loc { segment: first.number, offset: HEADER_BYTES as u32 }),
+        chain: first.header.prev_chain,
+        next_position: first.header.first_position,
+        ..Checkpoint::default()
+    }
+}
+
+/// Refuses settings the engine cannot work with.
+fn check_config(config: &Config) -> Result<(), OpenError> {
     if config.segment_bytes_target > SEGMENT_BYTES_TARGET_MAX || config.segment_bytes_target < 4096 {
         return Err(OpenError::Config(format!(
             "segment size target must be between 4096 and {SEGMENT_BYTES_TARGET_MAX} bytes"
@@ -252,6 +261,13 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
             l.append_events_max
         )));
     }
+    Ok(())
+}
+
+/// Builds the shared state: segments, checkpointed indexes, then the log
+/// tail replayed on top and fdatasynced before anything is published.
+pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
+    check_config(&config)?;
     let dirs = Dirs::new(config.data_dir.clone());
     let fs = config.fs.clone();
     for d in [&dirs.log, &dirs.index] {
@@ -264,15 +280,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         Loaded::Index(index) => (Some(*index), false, None),
         Loaded::Rebuild { durable_to } => (None, true, durable_to),
     };
-    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| {
-        let ckpt = Checkpoint {
-            tail: Some(Loc { segment: first.number, offset: HEADER_BYTES as u32 }),
-            chain: first.header.prev_chain,
-            next_position: first.header.first_position,
-            ..Checkpoint::default()
-        };
-        (ckpt, Vec::new(), Vec::new())
-    });
+    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| (log_start(&first), Vec::new(), Vec::new()));
     let tail = ckpt.tail.unwrap_or(Loc { segment: first.number, offset: HEADER_BYTES as u32 });
     let live: HashSet<String> = ckpt.id_runs.iter().chain(&ckpt.stream_runs).map(|r| r.file_name.clone()).collect();
     let state = State {
@@ -409,58 +417,7 @@ fn replay_tail(
             Err(ReplayError::Io(e)) => return Err(io_err(format!("reading {}", seg.path.display()))(e)),
             Err(ReplayError::Corrupt(c)) => return Err(corrupt(c.offset, c.position, c.detail)),
         };
-        let zero_tail = match end.trailing {
-            // Zeros right after the last commit: preallocated space.
-            Some(t) if t.bad_offset == Some(end.end_offset) => {
-                is_zero_tail(seg.file.as_ref(), end.end_offset, file_end)
-                    .map_err(io_err(format!("reading {}", seg.path.display())))?
-            }
-            _ => false,
-        };
-        let stopped = Loc { segment: number, offset: end.end_offset as u32 };
-        if durable_to.is_some_and(|d| number == last_number && stopped < d) {
-            let d = durable_to.unwrap_or(stopped);
-            return Err(damaged_before(
-                seg,
-                end.end_offset,
-                Some(end.next_position),
-                format!(
-                    "the log holds whole commits only up to byte {}, yet the index checkpoint records it as durable up to byte {} of segment {}",
-                    end.end_offset, d.offset, d.segment
-                ),
-            ));
-        }
-        if let Some(trailing) = end.trailing.filter(|_| !zero_tail) {
-            let at = seg.path.display().to_string();
-            let reason = trailing.reason;
-            let bad_offset = trailing.bad_offset.unwrap_or(end.end_offset);
-            if number != last_number {
-                return Err(corrupt(
-                    bad_offset,
-                    Some(end.next_position),
-                    format!("sealed segment ends inside a commit: {reason}"),
-                ));
-            }
-            // Bytes after the last whole commit are an unfinished write,
-            // unless a later intact commit records them as durable.
-            let claim = find_durable_claim(seg.file.as_ref(), end.end_offset, file_end)
-                .map_err(io_err(format!("reading {at}")))?;
-            if let Some((claim_at, durable)) = claim {
-                return Err(damaged_before(
-                    seg,
-                    bad_offset,
-                    Some(end.next_position),
-                    format!(
-                        "{reason} at byte {bad_offset}, yet the intact commit at byte {claim_at} records the log as durable up to byte {durable}"
-                    ),
-                ));
-            }
-            let dropped = file_end - end.end_offset;
-            shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).truncated_bytes += dropped;
-            seg.file.set_len(end.end_offset).map_err(io_err(format!("truncating {at}")))?;
-            seg.file.sync_data().map_err(io_err(format!("syncing {at}")))?;
-            tracing::warn!(segment = %at, bytes = dropped, offset = end.end_offset, "dropped the unfinished commit at the end of the log (it was never acknowledged)");
-        }
+        settle_end(shared, seg, &end, number == last_number, durable_to)?;
         seg.end.store(end.end_offset, Ordering::Release);
         done_bytes += file_end - start;
         // The tail stays at the last commit's end (set as each commit was
@@ -471,6 +428,70 @@ fn replay_tail(
         tracing::info!(events = replayed, "replayed the log past the index checkpoint");
     }
     shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).replayed_events = replayed;
+    Ok(())
+}
+
+/// Decides what follows the last whole commit of a replayed segment:
+/// preallocated zeros (a clean end), an unfinished write at the end of the
+/// last segment (cut off, with a warning), or damage (the start stops):
+/// bytes that a sealed segment ends in, that an intact later commit
+/// records as durable, or that the checkpoint covers.
+fn settle_end(
+    shared: &Shared,
+    seg: &SegmentFile,
+    end: &ReplayEnd,
+    last: bool,
+    durable_to: Option<Loc>,
+) -> Result<(), OpenError> {
+    let at = seg.path.display().to_string();
+    let file_end = seg.end();
+    let corrupt =
+        |offset, position, detail: String| OpenError::Corrupt { segment: at.clone(), offset, position, detail };
+    let zero_tail = match end.trailing {
+        // Zeros right after the last commit: preallocated space.
+        Some(t) if t.bad_offset == Some(end.end_offset) => {
+            is_zero_tail(seg.file.as_ref(), end.end_offset, file_end).map_err(io_err(format!("reading {at}")))?
+        }
+        _ => false,
+    };
+    let stopped = Loc { segment: seg.number, offset: end.end_offset as u32 };
+    if let Some(d) = durable_to.filter(|d| last && stopped < *d) {
+        return Err(damaged_before(
+            seg,
+            end.end_offset,
+            Some(end.next_position),
+            format!(
+                "the log holds whole commits only up to byte {}, yet the index checkpoint records it as durable up to byte {} of segment {}",
+                end.end_offset, d.offset, d.segment
+            ),
+        ));
+    }
+    let Some(trailing) = end.trailing.filter(|_| !zero_tail) else { return Ok(()) };
+    let reason = trailing.reason;
+    let bad_offset = trailing.bad_offset.unwrap_or(end.end_offset);
+    if !last {
+        let detail = format!("sealed segment ends inside a commit: {reason}");
+        return Err(corrupt(bad_offset, Some(end.next_position), detail));
+    }
+    // Bytes after the last whole commit are an unfinished write, unless a
+    // later intact commit records them as durable.
+    let claim =
+        find_durable_claim(seg.file.as_ref(), end.end_offset, file_end).map_err(io_err(format!("reading {at}")))?;
+    if let Some((claim_at, durable)) = claim {
+        return Err(damaged_before(
+            seg,
+            bad_offset,
+            Some(end.next_position),
+            format!(
+                "{reason} at byte {bad_offset}, yet the intact commit at byte {claim_at} records the log as durable up to byte {durable}"
+            ),
+        ));
+    }
+    let dropped = file_end - end.end_offset;
+    shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).truncated_bytes += dropped;
+    seg.file.set_len(end.end_offset).map_err(io_err(format!("truncating {at}")))?;
+    seg.file.sync_data().map_err(io_err(format!("syncing {at}")))?;
+    tracing::warn!(segment = %at, bytes = dropped, offset = end.end_offset, "dropped the unfinished commit at the end of the log (it was never acknowledged)");
     Ok(())
 }
 
