@@ -8,8 +8,6 @@
 //! drop whole later segments, and a backup is the better way out.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::Config;
 use crate::fs::FileHandle;
@@ -19,7 +17,8 @@ use crate::segment::frame::KIND_COMMIT;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::reader::{find_frame, is_zero_tail, replay, ReplayError};
 use crate::segment::record::decode_commit;
-use crate::segment::{parse_segment_name, Loc};
+use crate::segment::Loc;
+use crate::verify::{list_segments, LogFile};
 use crate::OpenError;
 
 /// What repair found, and what it did (or would do).
@@ -54,12 +53,6 @@ pub struct Cut {
 
 fn io_err(context: String) -> impl FnOnce(std::io::Error) -> OpenError {
     move |source| OpenError::Io { context, cause: source }
-}
-
-struct SegmentFile {
-    path: PathBuf,
-    file: Arc<dyn FileHandle>,
-    size: u64,
 }
 
 /// Finds the damage and, with `apply`, cuts it off.
@@ -110,20 +103,6 @@ pub fn repair(config: &Config, apply: bool) -> Result<RepairReport, OpenError> {
     Ok(report)
 }
 
-fn list_segments(config: &Config) -> Result<BTreeMap<u32, SegmentFile>, OpenError> {
-    let fs = config.fs.as_ref();
-    let log = config.data_dir.join("log");
-    let mut segments = BTreeMap::new();
-    for path in fs.list(&log).map_err(io_err(format!("listing {}", log.display())))? {
-        if let Some(n) = parse_segment_name(&path) {
-            let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
-            let size = file.size().map_err(io_err(format!("reading {}", path.display())))?;
-            segments.insert(n, SegmentFile { path, file, size });
-        }
-    }
-    Ok(segments)
-}
-
 /// What a scan of the log found first.
 enum Scan {
     Intact,
@@ -143,7 +122,7 @@ enum Scan {
 /// part of an intact commit, calling `note_boundary` at every commit
 /// boundary it passes (a segment's start included).
 fn first_damage(
-    segments: &BTreeMap<u32, SegmentFile>,
+    segments: &BTreeMap<u32, LogFile>,
     note_boundary: &mut impl FnMut(Loc, [u8; 32], u64),
 ) -> Result<Scan, OpenError> {
     let last = segments.keys().next_back().copied();
@@ -186,7 +165,7 @@ fn first_damage(
 /// the chain hash and next position at its end); otherwise where its last
 /// intact commit ends, the position after it, and what is wrong.
 fn scan_segment(
-    seg: &SegmentFile,
+    seg: &LogFile,
     number: u32,
     chain: [u8; 32],
     next_position: u64,
@@ -227,7 +206,7 @@ fn scan_segment(
 
 /// The end of the last intact commit before `bad` in a segment, with its
 /// next position.
-fn last_boundary(seg: &SegmentFile, chain: [u8; 32], next_position: u64, bad: u64) -> (u64, u64) {
+fn last_boundary(seg: &LogFile, chain: [u8; 32], next_position: u64, bad: u64) -> (u64, u64) {
     let mut boundary = (HEADER_BYTES as u64, next_position);
     // It stops with an error at the damage; the commits before it count.
     let _ = replay(seg.file.clone(), HEADER_BYTES as u64, bad, chain, next_position, |c| {

@@ -81,7 +81,7 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
         }
     };
     let segments = list_segments(config)?;
-    let total: u64 = segments.values().map(|s| s.2).sum();
+    let total: u64 = segments.values().map(|s| s.size).sum();
     report.log_bytes = total;
     report.segments = segments.len() as u64;
     let covered = checkpoint.as_ref().map_or(0, |c| c.next_position);
@@ -90,7 +90,7 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     let mut expected_number = segments.keys().next().copied().unwrap_or(1);
     let first_number = expected_number;
     let last_number = segments.keys().next_back().copied().unwrap_or(expected_number);
-    for (&number, (path, file, size)) in &segments {
+    for (&number, LogFile { path, file, size }) in &segments {
         let name = path.display().to_string();
         if number != expected_number {
             report.problem = Some(problem(&name, 0, None, format!("segment {expected_number} is missing")));
@@ -122,10 +122,16 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     Ok(report)
 }
 
-/// Every segment file: path, open handle, and its size now.
-type SegmentFiles = BTreeMap<u32, (PathBuf, Arc<dyn FileHandle>, u64)>;
+/// A segment file as the offline tools (verify, repair) read it: its
+/// path, an open handle, and its size when listed.
+pub(crate) struct LogFile {
+    pub path: PathBuf,
+    pub file: Arc<dyn FileHandle>,
+    pub size: u64,
+}
 
-fn list_segments(config: &Config) -> Result<SegmentFiles, OpenError> {
+/// Every segment file of the store, by number.
+pub(crate) fn list_segments(config: &Config) -> Result<BTreeMap<u32, LogFile>, OpenError> {
     let fs = config.fs.as_ref();
     let log = config.data_dir.join("log");
     let mut segments = BTreeMap::new();
@@ -133,7 +139,7 @@ fn list_segments(config: &Config) -> Result<SegmentFiles, OpenError> {
         if let Some(n) = parse_segment_name(&path) {
             let file = fs.open(&path, false).map_err(io_err(format!("opening {}", path.display())))?;
             let size = file.size().map_err(io_err(format!("reading {}", path.display())))?;
-            segments.insert(n, (path, file, size));
+            segments.insert(n, LogFile { path, file, size });
         }
     }
     Ok(segments)
