@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use futures::stream::{self, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
+use hindsight_wire::{AppendPartIn, AppendRequest, EventIn, MultiAppendRequest, MultiAppendResponse, StreamInfoQuery};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -97,38 +99,30 @@ impl NewEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Event {
-    pub id: Uuid,
-    pub stream: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub version: u64,
-    pub position: u64,
-    pub timestamp: String,
-    pub data: Value,
-    pub metadata: Value,
-    pub tags: Vec<String>,
+pub type Event = hindsight_wire::EventOut;
+/// Where one stream's events of an append were stored.
+pub type AppendResult = hindsight_wire::AppendResponse;
+/// A page of a stream.
+pub type StreamPage = hindsight_wire::ReadStreamResponse;
+/// A page of `$all`.
+pub type AllPage = hindsight_wire::ReadAllResponse;
+pub use hindsight_wire::{ReadAllQuery, ReadStreamQuery, StreamInfoResponse};
+
+impl NewEvent {
+    fn to_wire(&self) -> Result<EventIn, ClientError> {
+        let raw = |v: &Value| RawValue::from_string(v.to_string()).map_err(|e| ClientError::Decode(e.to_string()));
+        Ok(EventIn {
+            id: self.id,
+            event_type: self.event_type.clone(),
+            data: raw(&self.data)?,
+            metadata: self.metadata.as_ref().map(raw).transpose()?,
+            tags: (!self.tags.is_empty()).then(|| self.tags.clone()),
+        })
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct AppendResult {
-    pub first_position: u64,
-    pub last_position: u64,
-    pub next_expected_version: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StreamPage {
-    pub events: Vec<Event>,
-    pub next: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AllPage {
-    pub events: Vec<Event>,
-    pub next_position: u64,
-    pub end_of_log: bool,
+fn to_wire(events: &[NewEvent]) -> Result<Vec<EventIn>, ClientError> {
+    events.iter().map(NewEvent::to_wire).collect()
 }
 
 /// Which events of `$all` to read or follow.
@@ -216,7 +210,7 @@ impl Client {
         expected: Expected,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, ClientError> {
-        let body = json!({ "expected_version": expected.to_json(), "events": events });
+        let body = AppendRequest { expected_version: Some(expected.to_json()), events: to_wire(&events)? };
         let r = self.http.post(format!("{}/v1/streams/{}", self.base, encode_path(stream))).json(&body).send().await?;
         Ok(check(r).await?.json().await?)
     }
@@ -226,44 +220,38 @@ impl Client {
         &self,
         parts: Vec<(String, Expected, Vec<NewEvent>)>,
     ) -> Result<Vec<AppendResult>, ClientError> {
-        let appends: Vec<Value> = parts
+        let appends = parts
             .into_iter()
-            .map(|(s, e, ev)| json!({ "stream": s, "expected_version": e.to_json(), "events": ev }))
-            .collect();
-        let r = self.http.post(format!("{}/v1/append", self.base)).json(&json!({ "appends": appends })).send().await?;
-        let v: Value = check(r).await?.json().await?;
-        serde_json::from_value(v["results"].clone()).map_err(|e| ClientError::Decode(e.to_string()))
+            .map(|(stream, e, ev)| {
+                Ok(AppendPartIn { stream, expected_version: Some(e.to_json()), events: to_wire(&ev)? })
+            })
+            .collect::<Result<Vec<_>, ClientError>>()?;
+        let r = self.http.post(format!("{}/v1/append", self.base)).json(&MultiAppendRequest { appends }).send().await?;
+        Ok(check(r).await?.json::<MultiAppendResponse>().await?.results)
     }
 
-    pub async fn read_stream(
+    /// A page of a stream (`query.as_of` reads it as it was at a point).
+    pub async fn read_stream(&self, stream: &str, query: &ReadStreamQuery) -> Result<StreamPage, ClientError> {
+        let r = self.http.get(format!("{}/v1/streams/{}", self.base, encode_path(stream))).query(query).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    /// A page of `$all`, forwards or backwards, filtered, as of a point.
+    pub async fn read_all(&self, query: &ReadAllQuery) -> Result<AllPage, ClientError> {
+        let r = self.http.get(format!("{}/v1/all", self.base)).query(query).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
+    /// A stream's last version and positions (as of a point); None when it
+    /// does not exist.
+    pub async fn stream_info(
         &self,
         stream: &str,
-        from: Option<u64>,
-        backwards: bool,
-        limit: usize,
-    ) -> Result<StreamPage, ClientError> {
-        let mut q = vec![
-            ("limit", limit.to_string()),
-            ("direction", if backwards { "backwards" } else { "forwards" }.to_string()),
-        ];
-        if let Some(f) = from {
-            q.push(("from", f.to_string()));
-        }
-        let r = self.http.get(format!("{}/v1/streams/{}", self.base, encode_path(stream))).query(&q).send().await?;
-        Ok(check(r).await?.json().await?)
-    }
-
-    pub async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllPage, ClientError> {
-        let mut q = filter.query();
-        q.push(("from", from.to_string()));
-        q.push(("limit", limit.to_string()));
-        let r = self.http.get(format!("{}/v1/all", self.base)).query(&q).send().await?;
-        Ok(check(r).await?.json().await?)
-    }
-
-    /// A stream's last version and positions; None when it does not exist.
-    pub async fn stream_info(&self, stream: &str) -> Result<Option<Value>, ClientError> {
-        let r = self.http.get(format!("{}/v1/streams/{}/info", self.base, encode_path(stream))).send().await?;
+        as_of: Option<&str>,
+    ) -> Result<Option<StreamInfoResponse>, ClientError> {
+        let q = StreamInfoQuery { as_of: as_of.map(str::to_string) };
+        let r =
+            self.http.get(format!("{}/v1/streams/{}/info", self.base, encode_path(stream))).query(&q).send().await?;
         match check(r).await {
             Ok(r) => Ok(Some(r.json().await?)),
             Err(ClientError::NotFound { .. }) => Ok(None),

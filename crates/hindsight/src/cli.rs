@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use hindsight_store::AsOf;
 
 #[derive(Debug, Parser)]
 #[command(name = "hindsight", version, about = "Hindsight: an event store with time-travel debugging")]
@@ -173,6 +174,9 @@ pub struct ReadArgs {
     pub backward: bool,
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Read as of a point: position:N, time:<RFC 3339> or version:N.
+    #[arg(long, value_name = "POINT")]
+    pub as_of: Option<AsOf>,
 }
 
 #[derive(Debug, Args)]
@@ -181,9 +185,12 @@ pub struct ReadAllArgs {
     /// instead of opening the data directory, which the server holds.
     #[arg(long)]
     pub server: Option<String>,
-    /// First position to read.
-    #[arg(long, default_value_t = 0)]
-    pub from: u64,
+    /// First position to read (default: 0, or the last with --backward).
+    #[arg(long)]
+    pub from: Option<u64>,
+    /// Newest first.
+    #[arg(long)]
+    pub backward: bool,
     /// Only this stream.
     #[arg(long)]
     pub stream: Option<String>,
@@ -198,6 +205,9 @@ pub struct ReadAllArgs {
     /// Only these event types, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub types: Vec<String>,
+    /// Read as of a point: position:N, time:<RFC 3339>.
+    #[arg(long, value_name = "POINT")]
+    pub as_of: Option<AsOf>,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +217,9 @@ pub struct StreamInfoArgs {
     /// the data directory, which the server holds.
     #[arg(long)]
     pub server: Option<String>,
+    /// The stream as it was at a point: position:N, time:<RFC 3339> or version:N.
+    #[arg(long, value_name = "POINT")]
+    pub as_of: Option<AsOf>,
 }
 
 #[derive(Debug, Args)]

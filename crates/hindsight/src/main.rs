@@ -36,7 +36,11 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A store's refusal prints as the API would answer it.
+            match e.downcast_ref::<hindsight_store::StoreError>() {
+                Some(store_error) => eprintln!("{}", output::error_json(store_error)),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

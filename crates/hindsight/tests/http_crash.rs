@@ -82,7 +82,14 @@ async fn kill_9_under_http_load_loses_nothing_acknowledged() {
         let mut stored: HashMap<Uuid, u64> = HashMap::new();
         let mut from = 0;
         loop {
-            let page = client.read_all(from, 10_000, &Filter::default()).await.unwrap();
+            let page = client
+                .read_all(&hindsight_client::ReadAllQuery {
+                    from: Some(from),
+                    limit: Some(10_000),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             for e in &page.events {
                 assert_eq!(e.position, stored.len() as u64, "kill {kill}: positions gapless");
                 stored.insert(e.id, e.position);

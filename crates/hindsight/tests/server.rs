@@ -219,7 +219,10 @@ async fn retries_are_idempotent_and_racing_writers_get_one_winner() {
         }
         assert_eq!(wins, 1, "round {round}");
     }
-    let page = c.read_stream("race-1", None, false, 100).await.unwrap();
+    let page = c
+        .read_stream("race-1", &hindsight_client::ReadStreamQuery { limit: Some(100), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(page.events.iter().map(|e| e.version).collect::<Vec<_>>(), (0..5).collect::<Vec<_>>());
 }
 
@@ -315,7 +318,8 @@ async fn a_flood_beyond_the_queue_gets_503_and_loses_nothing() {
     }
     assert!(busy > 0, "a queue of one must turn some of 64 concurrent writers away");
     assert!(!acked.is_empty());
-    let stored = c.read_all(0, 10_000, &Filter::default()).await.unwrap();
+    let stored =
+        c.read_all(&hindsight_client::ReadAllQuery { limit: Some(10_000), ..Default::default() }).await.unwrap();
     let positions: HashSet<u64> = stored.events.iter().map(|e| e.position).collect();
     assert!(acked.iter().all(|p| positions.contains(p)), "every acknowledged event is stored");
     assert_eq!(stored.events.len(), acked.len(), "nothing refused was stored");

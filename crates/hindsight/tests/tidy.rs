@@ -231,7 +231,7 @@ fn the_storage_crates_speak_no_http_and_parse_no_command_line() {
         "hindsight-client",
         "utoipa",
     ];
-    for krate in ["store", "store-embedded"] {
+    for krate in ["store", "store-embedded", "wire"] {
         let manifest = std::fs::read_to_string(crates.join(krate).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
         for line in deps.lines() {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use hindsight_store::{EventStore, ExpectedVersion, NewEvent};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, NewEvent};
 use hindsight_store_embedded::{Clock, EmbeddedStore};
 use serde_json::json;
 

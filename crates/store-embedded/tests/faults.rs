@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use hindsight_store::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, NewEvent, StoreError};
 use hindsight_store_embedded::fs::{Faults, FaultyFs};
 use hindsight_store_embedded::{EmbeddedStore, OpenError};
 use serde_json::json;

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use hindsight_store::{Direction, EventStore, ExpectedVersion, NewEvent};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, NewEvent, ReadStream};
 use hindsight_store_embedded::fs::StdFs;
 use hindsight_store_embedded::index::checkpoint::Checkpoint;
 use hindsight_store_embedded::verify::verify;
@@ -110,7 +110,7 @@ async fn an_edited_index_entry_is_an_error_not_a_wrong_answer() {
         redirect_version_1(dir.path(), fix_checksum);
         let store = open(dir.path());
         assert!(!store.stats().recovery.rebuilt_index, "the runs are in use");
-        let read = store.read_stream("s-1", None, Direction::Forward, 100).await;
+        let read = store.read_stream(&ReadStream::forward("s-1").limit(100)).await;
         let err = read.expect_err("a read through the damaged entry fails");
         let msg = err.to_string();
         let expect = if fix_checksum { "leads to version 0" } else { "checksum mismatch" };

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use hindsight_store::subscription::subscribe;
 use hindsight_store::{
-    AppendPart, Direction, EventStore, ExpectedVersion, Filter, Limits, MemoryStore, NewEvent, RecordedEvent,
-    StoreError,
+    AppendPart, AsOf, Direction, EventReader, EventStore, ExpectedVersion, Filter, Limits, MemoryStore, NewEvent,
+    ReadAll, ReadStream, RecordedEvent, StoreError,
 };
 use hindsight_store_embedded::fs::SimFs;
 use hindsight_store_embedded::{Config, EmbeddedStore};
@@ -37,11 +37,14 @@ enum Op {
         from: Option<u8>,
         backward: bool,
         limit: u8,
+        as_of: Option<(u8, u8)>,
     },
     ReadAll {
         from: u8,
         limit: u8,
         category: Option<u8>,
+        backward: bool,
+        as_of: Option<(u8, u8)>,
     },
     Subscribe {
         from: u8,
@@ -75,9 +78,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => prop::collection::vec(part, 1..3).prop_map(|parts| Op::Append { parts }),
         2 => Just(Op::RetryLast),
-        3 => (0u8..5, prop::option::of(0u8..6), any::<bool>(), 0u8..5)
-            .prop_map(|(stream, from, backward, limit)| Op::ReadStream { stream, from, backward, limit }),
-        2 => (0u8..30, 1u8..10, prop::option::of(0u8..3)).prop_map(|(from, limit, category)| Op::ReadAll { from, limit, category }),
+        3 => (0u8..5, prop::option::of(0u8..6), any::<bool>(), 0u8..5, as_of())
+            .prop_map(|(stream, from, backward, limit, as_of)| Op::ReadStream { stream, from, backward, limit, as_of }),
+        2 => (0u8..30, 1u8..10, prop::option::of(0u8..3), any::<bool>(), as_of())
+            .prop_map(|(from, limit, category, backward, as_of)| Op::ReadAll { from, limit, category, backward, as_of }),
         1 => (0u8..30).prop_map(|from| Op::Subscribe { from }),
         1 => Just(Op::TooLarge),
         1 => Just(Op::Restart),
@@ -89,6 +93,41 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|parts| Op::SyncFails { parts }),
         1 => any::<bool>().prop_map(|back| Op::ClockJump { back }),
     ]
+}
+
+/// (kind, n): position n, version n, or the time of the store's event n.
+fn as_of() -> impl Strategy<Value = Option<(u8, u8)>> {
+    prop::option::weighted(0.5, (0u8..3, 0u8..30))
+}
+
+/// The as-of point for the store and the same point for the model. The
+/// model stamps its own times, so a time point on the store (the time of
+/// one of its events) is a position point on the model: the last event
+/// stamped at or before it; or, when the store's clock has not moved past
+/// it yet (events may still be stamped with it), a point beyond the head.
+fn as_of_points(log: &[RecordedEvent], clock_us: u64, point: Option<(u8, u8)>) -> (Option<AsOf>, Option<AsOf>) {
+    match point {
+        None => (None, None),
+        Some((0, n)) => (Some(AsOf::Position(n.into())), Some(AsOf::Position(n.into()))),
+        Some((1, n)) => (Some(AsOf::Version(n.into())), Some(AsOf::Version(n.into()))),
+        Some((_, n)) => match log.get(usize::from(n)) {
+            Some(e) if e.timestamp_us >= clock_us => (Some(AsOf::Time(e.timestamp_us)), Some(AsOf::Position(u64::MAX))),
+            Some(e) => {
+                let last = log.iter().rposition(|x| x.timestamp_us <= e.timestamp_us).unwrap_or(0);
+                (Some(AsOf::Time(e.timestamp_us)), Some(AsOf::Position(last as u64)))
+            }
+            None => (Some(AsOf::Position(n.into())), Some(AsOf::Position(n.into()))),
+        },
+    }
+}
+
+/// Both read the same, or both refused with the same code.
+fn same_outcome<T: PartialEq + std::fmt::Debug>(a: Result<T, StoreError>, b: Result<T, StoreError>, what: &str) {
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
+        (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "{what}: {a} / {b}"),
+        (a, b) => panic!("{what}: store {a:?}, model {b:?}"),
+    }
 }
 
 fn stream_name(s: u8) -> String {
@@ -201,32 +240,43 @@ async fn run(ops: Vec<Op>) {
                     assert_eq!(outcome(&a), outcome(&b), "step {step}: retry");
                 }
             }
-            Op::ReadStream { stream, from, backward, limit } => {
+            Op::ReadStream { stream, from, backward, limit, as_of } => {
+                let log = store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.unwrap().events;
+                let (at_store, at_model) = as_of_points(&log, store.clock_us(), as_of);
                 let dir = if backward { Direction::Backward } else { Direction::Forward };
-                let s = stream_name(stream);
-                let from = from.map(u64::from);
-                let a = store.read_stream(&s, from, dir, limit.into()).await.unwrap();
-                let b = model.read_stream(&s, from, dir, limit.into()).await.unwrap();
-                assert_eq!(comparable(&a, &client_ids), comparable(&b, &client_ids), "step {step}: read_stream");
-                assert_eq!(store.stream_info(&s).await.unwrap(), model.stream_info(&s).await.unwrap());
+                let read = ReadStream {
+                    from: from.map(u64::from),
+                    direction: dir,
+                    limit: limit.into(),
+                    ..ReadStream::forward(&stream_name(stream))
+                };
+                let a = store.read_stream(&ReadStream { as_of: at_store, ..read.clone() }).await;
+                let b = model.read_stream(&ReadStream { as_of: at_model, ..read.clone() }).await;
+                let what = format!("step {step}: read_stream as of {at_store:?}");
+                same_outcome(a.map(|e| comparable(&e, &client_ids)), b.map(|e| comparable(&e, &client_ids)), &what);
+                let a = store.stream_info(&read.stream, at_store).await;
+                let b = model.stream_info(&read.stream, at_model).await;
+                same_outcome(a, b, &format!("step {step}: stream_info as of {at_store:?}"));
             }
-            Op::ReadAll { from, limit, category } => {
+            Op::ReadAll { from, limit, category, backward, as_of } => {
+                let log = store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.unwrap().events;
+                let (at_store, at_model) = as_of_points(&log, store.clock_us(), as_of);
                 let filter = Filter {
                     category: category.map(|c| ["cat", "dog", "cow"][c as usize].to_string()),
                     ..Default::default()
                 };
-                let a = store.read_all(from.into(), limit.into(), &filter).await.unwrap();
-                let b = model.read_all(from.into(), limit.into(), &filter).await.unwrap();
-                assert_eq!(
-                    comparable(&a.events, &client_ids),
-                    comparable(&b.events, &client_ids),
-                    "step {step}: read_all"
-                );
-                assert_eq!(
-                    (a.next_position, a.end_of_log),
-                    (b.next_position, b.end_of_log),
-                    "step {step}: read_all paging"
-                );
+                let read = ReadAll {
+                    from: (!backward || from % 2 == 0).then_some(from.into()),
+                    direction: if backward { Direction::Backward } else { Direction::Forward },
+                    limit: limit.into(),
+                    filter,
+                    as_of: None,
+                };
+                let a = store.read_all(&ReadAll { as_of: at_store, ..read.clone() }).await;
+                let b = model.read_all(&ReadAll { as_of: at_model, ..read.clone() }).await;
+                let page =
+                    |s: hindsight_store::AllSlice| (comparable(&s.events, &client_ids), s.next_position, s.end_of_log);
+                same_outcome(a.map(page), b.map(page), &format!("step {step}: read_all {read:?} as of {at_store:?}"));
             }
             Op::Subscribe { from } => {
                 let end = store.next_position();
@@ -236,7 +286,7 @@ async fn run(ops: Vec<Op>) {
                     .map(|r| r.unwrap())
                     .collect()
                     .await;
-                let want = model.read_all(from, usize::MAX, &Filter::default()).await.unwrap().events;
+                let want = model.read_all(&ReadAll::forward(from).limit(usize::MAX)).await.unwrap().events;
                 assert_eq!(comparable(&got, &client_ids), comparable(&want, &client_ids), "step {step}: subscribe");
             }
             Op::TooLarge => {
@@ -324,7 +374,7 @@ async fn run(ops: Vec<Op>) {
         }
         assert_eq!(store.next_position(), model.next_position(), "step {step}: next position");
     }
-    let a = store.read_all(0, usize::MAX, &Filter::default()).await.unwrap().events;
+    let a = store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.unwrap().events;
     let b = model.all_events();
     assert_eq!(comparable(&a, &client_ids), comparable(&b, &client_ids));
     assert!(a.windows(2).all(|w| w[0].timestamp_us <= w[1].timestamp_us), "timestamps never decrease");

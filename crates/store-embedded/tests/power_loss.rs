@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use hindsight_store::{EventStore, ExpectedVersion, Filter, NewEvent, RecordedEvent, StoreError};
+use hindsight_store::{
+    EventReader, EventStore, ExpectedVersion, NewEvent, ReadAll, ReadStream, RecordedEvent, StoreError,
+};
 use hindsight_store_embedded::fs::SimFs;
 use hindsight_store_embedded::segment::segment_path;
 use hindsight_store_embedded::{Config, EmbeddedStore, OpenError};
@@ -33,7 +35,7 @@ fn seg(root: &Path, n: u32) -> PathBuf {
 }
 
 async fn all_sim(store: &EmbeddedStore) -> Vec<RecordedEvent> {
-    store.read_all(0, usize::MAX, &Filter::default()).await.expect("read_all").events
+    store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.expect("read_all").events
 }
 
 /// Waits until the page cache of `path` holds `marker` (the writer has
@@ -422,7 +424,15 @@ async fn tags_count_and_a_commit_takes_the_bytes_estimated() {
         .sum::<usize>()
         + hindsight_store_embedded::segment::record::COMMIT_FRAME_BYTES;
     assert_eq!(store.stats().bytes_written - before, estimate as u64, "the estimate is exact");
-    let read = store.read_stream("t-1", None, hindsight_store::Direction::Forward, 10).await.unwrap();
+    let read = store
+        .read_stream(&ReadStream {
+            from: None,
+            direction: hindsight_store::Direction::Forward,
+            limit: 10,
+            ..ReadStream::forward("t-1")
+        })
+        .await
+        .unwrap();
     assert!(read.len() == 3 && read.iter().all(|e| e.tags == tags));
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use hindsight_store::EventStore;
+use hindsight_store::EventReader;
 use hindsight_store_embedded::repair::repair;
 use hindsight_store_embedded::Config;
 

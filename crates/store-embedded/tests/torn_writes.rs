@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use hindsight_store::{EventStore, ExpectedVersion, NewEvent};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, NewEvent};
 use hindsight_store_embedded::EmbeddedStore;
 use serde_json::json;
 

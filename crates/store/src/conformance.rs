@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::limits::{NAME_BYTES_MAX, TAGS_PER_EVENT_MAX};
 use crate::subscription::subscribe;
 use crate::{
-    AppendPart, Direction, EventStore, ExpectedVersion, Filter, InvalidInput, NewEvent, RecordedEvent, StoreError,
+    AppendPart, AsOf, EventStore, ExpectedVersion, Filter, InvalidInput, NewEvent, ReadAll, ReadStream, RecordedEvent,
+    StoreError,
 };
 
 /// A fresh store and whatever must live as long as it (a temporary
@@ -46,6 +47,10 @@ macro_rules! conformance_tests {
             data_metadata_and_tags_round_trip,
             pages_are_bounded_by_bytes,
             a_filter_matching_nothing_costs_a_bounded_page,
+            as_of_a_position_reads_the_past,
+            as_of_a_version_or_a_time,
+            as_of_beyond_the_head_or_malformed_is_refused,
+            read_all_backwards_pages_and_bounds,
         );
     };
 }
@@ -74,7 +79,7 @@ fn events(t: &str, count: u64) -> Vec<NewEvent> {
 }
 
 async fn all(store: &Arc<dyn EventStore>) -> Vec<RecordedEvent> {
-    store.read_all(0, usize::MAX, &Filter::default()).await.expect("read_all").events
+    store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.expect("read_all").events
 }
 
 pub async fn append_assigns_versions_and_positions(store: Arc<dyn EventStore>) {
@@ -127,7 +132,7 @@ pub async fn expected_version_kinds(store: Arc<dyn EventStore>) {
     store.append("s-1", Exact(1), events("E", 1)).await.unwrap();
     store.append("s-1", Any, events("E", 1)).await.unwrap();
     store.append("s-2", Any, events("E", 1)).await.unwrap();
-    assert_eq!(store.stream_info("s-1").await.unwrap().unwrap().last_version, 3);
+    assert_eq!(store.stream_info("s-1", None).await.unwrap().unwrap().last_version, 3);
 }
 
 pub async fn conflict_writes_nothing(store: Arc<dyn EventStore>) {
@@ -154,7 +159,7 @@ pub async fn append_across_streams_is_all_or_nothing(store: Arc<dyn EventStore>)
         other => panic!("expected a version conflict, got {other:?}"),
     }
     assert_eq!(store.next_position(), 1, "nothing of a refused append is stored");
-    assert!(store.stream_info("a-1").await.unwrap().is_none());
+    assert!(store.stream_info("a-1", None).await.unwrap().is_none());
     let results = store.append_multi(vec![part("a-1", NoStream, 2), part("b-1", Exact(0), 3)]).await.unwrap();
     assert_eq!(results.len(), 2);
     assert_eq!((results[0].first_position, results[0].last_position, results[0].next_expected_version), (1, 2, 1));
@@ -249,16 +254,16 @@ pub async fn read_stream_forward_and_backward(store: Arc<dyn EventStore>) {
     store.append("t-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
     store.append("s-1", ExpectedVersion::Any, events("E", 5)).await.unwrap();
     let versions = |v: Vec<RecordedEvent>| v.iter().map(|e| e.version).collect::<Vec<_>>();
-    let fwd = store.read_stream("s-1", None, Direction::Forward, 100).await.unwrap();
+    let fwd = store.read_stream(&ReadStream::forward("s-1").limit(100)).await.unwrap();
     assert_eq!(versions(fwd.clone()), (0..10).collect::<Vec<_>>());
     assert!(fwd.iter().all(|e| e.stream == "s-1"));
-    assert_eq!(versions(store.read_stream("s-1", Some(3), Direction::Forward, 4).await.unwrap()), [3, 4, 5, 6]);
-    assert_eq!(versions(store.read_stream("s-1", None, Direction::Backward, 3).await.unwrap()), [9, 8, 7]);
-    assert_eq!(versions(store.read_stream("s-1", Some(2), Direction::Backward, 10).await.unwrap()), [2, 1, 0]);
-    assert_eq!(versions(store.read_stream("s-1", Some(50), Direction::Backward, 2).await.unwrap()), [9, 8]);
-    assert!(store.read_stream("s-1", Some(10), Direction::Forward, 10).await.unwrap().is_empty());
-    assert!(store.read_stream("nope", None, Direction::Forward, 10).await.unwrap().is_empty());
-    assert!(store.read_stream("s-1", None, Direction::Forward, 0).await.unwrap().is_empty());
+    assert_eq!(versions(store.read_stream(&ReadStream::forward("s-1").from(3).limit(4)).await.unwrap()), [3, 4, 5, 6]);
+    assert_eq!(versions(store.read_stream(&ReadStream::backward("s-1").limit(3)).await.unwrap()), [9, 8, 7]);
+    assert_eq!(versions(store.read_stream(&ReadStream::backward("s-1").from(2).limit(10)).await.unwrap()), [2, 1, 0]);
+    assert_eq!(versions(store.read_stream(&ReadStream::backward("s-1").from(50).limit(2)).await.unwrap()), [9, 8]);
+    assert!(store.read_stream(&ReadStream::forward("s-1").from(10).limit(10)).await.unwrap().is_empty());
+    assert!(store.read_stream(&ReadStream::forward("nope").limit(10)).await.unwrap().is_empty());
+    assert!(store.read_stream(&ReadStream::forward("s-1").limit(0)).await.unwrap().is_empty());
 }
 
 pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
@@ -268,7 +273,16 @@ pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
     store.append("orders", ExpectedVersion::Any, events("Placed", 1)).await.unwrap();
     let read = |f: Filter| {
         let store = store.clone();
-        async move { store.read_all(0, 100, &f).await.unwrap().events.iter().map(|e| e.position).collect::<Vec<_>>() }
+        async move {
+            store
+                .read_all(&ReadAll::forward(0).limit(100).filter(f.clone()))
+                .await
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e.position)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(read(Filter::default()).await, (0..7).collect::<Vec<_>>());
     assert_eq!(read(Filter { category: Some("order".into()), ..Default::default() }).await, [0, 1, 4, 5]);
@@ -284,7 +298,7 @@ pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
     let mut from = 0;
     let mut seen = Vec::new();
     loop {
-        let slice = store.read_all(from, 3, &Filter::default()).await.unwrap();
+        let slice = store.read_all(&ReadAll::forward(from).limit(3)).await.unwrap();
         seen.extend(slice.events.iter().map(|e| e.position));
         assert!(slice.next_position > from || slice.end_of_log);
         from = slice.next_position;
@@ -293,17 +307,17 @@ pub async fn read_all_filters_and_pages(store: Arc<dyn EventStore>) {
         }
     }
     assert_eq!(seen, (0..7).collect::<Vec<_>>());
-    let past = store.read_all(100, 10, &Filter::default()).await.unwrap();
+    let past = store.read_all(&ReadAll::forward(100).limit(10)).await.unwrap();
     assert!(past.events.is_empty() && past.end_of_log);
 }
 
 pub async fn stream_info_reports_the_stream(store: Arc<dyn EventStore>) {
-    assert!(store.stream_info("s-1").await.unwrap().is_none());
+    assert!(store.stream_info("s-1", None).await.unwrap().is_none());
     store.append("x-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
     store.append("s-1", ExpectedVersion::Any, events("E", 2)).await.unwrap();
     store.append("x-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
     store.append("s-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
-    let info = store.stream_info("s-1").await.unwrap().unwrap();
+    let info = store.stream_info("s-1", None).await.unwrap().unwrap();
     assert_eq!((info.last_version, info.first_position, info.last_position), (2, 2, 5));
 }
 
@@ -377,7 +391,7 @@ pub async fn concurrent_writers_one_wins_per_version(store: Arc<dyn EventStore>)
             }
         }
         assert_eq!(wins, 1, "exactly one writer wins at version {round}");
-        assert_eq!(store.stream_info("race-1").await.unwrap().unwrap().last_version, round + 1);
+        assert_eq!(store.stream_info("race-1", None).await.unwrap().unwrap().last_version, round + 1);
     }
     // Many writers on many streams: positions and versions gapless and unique.
     let tasks: Vec<_> = (0..16)
@@ -457,7 +471,7 @@ pub async fn data_metadata_and_tags_round_trip(store: Arc<dyn EventStore>) {
         .with_metadata(meta.clone())
         .with_tags(vec!["order:1".into(), "user:9".into()]);
     store.append("rt-1", ExpectedVersion::Any, vec![e]).await.unwrap();
-    let got = store.read_stream("rt-1", None, Direction::Forward, 10).await.unwrap();
+    let got = store.read_stream(&ReadStream::forward("rt-1").limit(10)).await.unwrap();
     assert_eq!(got.len(), 1);
     let g = &got[0];
     assert_eq!(g.id, id);
@@ -477,24 +491,24 @@ pub async fn pages_are_bounded_by_bytes(store: Arc<dyn EventStore>) {
         let e = NewEvent::new("Big", crate::JsonText::from(json!({ "n": n, "pad": big })));
         store.append("big-1", ExpectedVersion::Any, vec![e]).await.unwrap();
     }
-    let first = store.read_all(0, 1000, &Filter::default()).await.unwrap();
+    let first = store.read_all(&ReadAll::forward(0).limit(1000)).await.unwrap();
     assert!(!first.events.is_empty() && first.events.len() < 8, "{} events in one page", first.events.len());
     let bytes: usize = first.events.iter().map(|e| e.data.len()).sum();
     assert!(bytes < READ_BYTES_MAX + READ_BYTES_MAX / 2, "{bytes} bytes in one page");
     let mut seen = first.events.len();
     let mut next = first.next_position;
     while seen < 8 {
-        let page = store.read_all(next, 1000, &Filter::default()).await.unwrap();
+        let page = store.read_all(&ReadAll::forward(next).limit(1000)).await.unwrap();
         assert!(!page.events.is_empty());
         assert_eq!(page.events[0].position, next);
         seen += page.events.len();
         next = page.next_position;
     }
     assert_eq!(seen, 8);
-    let stream = store.read_stream("big-1", None, Direction::Forward, 1000).await.unwrap();
+    let stream = store.read_stream(&ReadStream::forward("big-1").limit(1000)).await.unwrap();
     assert!(!stream.is_empty() && stream.len() < 8);
     assert!(stream.iter().enumerate().all(|(i, e)| e.version == i as u64));
-    let back = store.read_stream("big-1", None, Direction::Backward, 1000).await.unwrap();
+    let back = store.read_stream(&ReadStream::backward("big-1").limit(1000)).await.unwrap();
     assert!(!back.is_empty() && back.len() < 8 && back[0].version == 7);
 }
 
@@ -512,11 +526,155 @@ pub async fn a_filter_matching_nothing_costs_a_bounded_page(store: Arc<dyn Event
     }
     store.append("rare-1", ExpectedVersion::Any, events("Rare", 1)).await.unwrap();
     let filter = Filter { event_types: vec!["Rare".into()], ..Default::default() };
-    let first = store.read_all(0, 100, &filter).await.unwrap();
+    let first = store.read_all(&ReadAll::forward(0).limit(100).filter(filter.clone())).await.unwrap();
     assert!(first.events.is_empty(), "nothing matches in the first stretch");
     assert!(!first.end_of_log && first.next_position > 0 && first.next_position <= READ_EXAMINED_MAX as u64);
-    let second = store.read_all(first.next_position, 100, &filter).await.unwrap();
+    let second =
+        store.read_all(&ReadAll::forward(first.next_position).limit(100).filter(filter.clone())).await.unwrap();
     assert_eq!(second.events.len(), 1, "paging on finds the one match");
     assert_eq!(second.events[0].position, total as u64);
     assert!(second.end_of_log);
+}
+
+fn positions(events: &[RecordedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.position).collect()
+}
+
+/// Streams a-1 and b-1 interleaved: a-1 at 0, 1, 4, 5; b-1 at 2, 3; c-1 at 6.
+async fn interleaved(store: &Arc<dyn EventStore>) -> Vec<RecordedEvent> {
+    store.append("a-1", ExpectedVersion::Any, events("A", 2)).await.unwrap();
+    store.append("b-1", ExpectedVersion::Any, events("B", 2)).await.unwrap();
+    store.append("a-1", ExpectedVersion::Any, events("A2", 2)).await.unwrap();
+    store.append("c-1", ExpectedVersion::Any, events("C", 1)).await.unwrap();
+    all(store).await
+}
+
+/// Reads as of position P answer what the same reads answered when P was
+/// the head: every kind of read, at every point.
+pub async fn as_of_a_position_reads_the_past(store: Arc<dyn EventStore>) {
+    let log = interleaved(&store).await;
+    for p in 0..log.len() as u64 {
+        let as_of = AsOf::Position(p);
+        let then: Vec<RecordedEvent> = log.iter().filter(|e| e.position <= p).cloned().collect();
+        let slice = store.read_all(&ReadAll::forward(0).limit(100).as_of(as_of)).await.unwrap();
+        assert_eq!(slice.events, then, "$all as of {as_of}");
+        assert!(slice.end_of_log && slice.next_position == p + 1, "$all as of {as_of}: {slice:?}");
+        let backwards = store.read_all(&ReadAll::backward().limit(100).as_of(as_of)).await.unwrap();
+        assert_eq!(backwards.events, then.iter().rev().cloned().collect::<Vec<_>>(), "$all backwards as of {as_of}");
+        let filtered =
+            ReadAll::forward(0).limit(100).filter(Filter { category: Some("a".into()), ..Default::default() });
+        let got = store.read_all(&filtered.as_of(as_of)).await.unwrap();
+        assert_eq!(
+            positions(&got.events),
+            positions(&then.iter().filter(|e| e.stream == "a-1").cloned().collect::<Vec<_>>())
+        );
+        for stream in ["a-1", "b-1", "c-1"] {
+            let mine: Vec<RecordedEvent> = then.iter().filter(|e| e.stream == stream).cloned().collect();
+            let fwd = store.read_stream(&ReadStream::forward(stream).as_of(as_of)).await.unwrap();
+            assert_eq!(fwd, mine, "{stream} as of {as_of}");
+            let back = store.read_stream(&ReadStream::backward(stream).as_of(as_of)).await.unwrap();
+            assert_eq!(back, mine.iter().rev().cloned().collect::<Vec<_>>(), "{stream} backwards as of {as_of}");
+            let from_1 = store.read_stream(&ReadStream::forward(stream).from(1).as_of(as_of)).await.unwrap();
+            assert_eq!(from_1, mine.iter().skip(1).cloned().collect::<Vec<_>>(), "{stream} from 1 as of {as_of}");
+            let info = store.stream_info(stream, Some(as_of)).await.unwrap();
+            match (info, mine.first(), mine.last()) {
+                (None, None, None) => {}
+                (Some(info), Some(first), Some(last)) => {
+                    assert_eq!(
+                        (info.last_version, info.first_position, info.last_position),
+                        (last.version, first.position, last.position),
+                        "{stream} info as of {as_of}"
+                    );
+                }
+                (info, _, _) => panic!("{stream} as of {as_of}: info {info:?} but events {mine:?}"),
+            }
+        }
+    }
+    // The bound holds while the log grows past it.
+    store.append("a-1", ExpectedVersion::Any, events("A3", 3)).await.unwrap();
+    let still = store.read_stream(&ReadStream::backward("a-1").as_of(AsOf::Position(4))).await.unwrap();
+    assert_eq!(positions(&still), [4, 1, 0]);
+}
+
+pub async fn as_of_a_version_or_a_time(store: Arc<dyn EventStore>) {
+    store.append("a-1", ExpectedVersion::Any, events("A", 2)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    store.append("b-1", ExpectedVersion::Any, events("B", 2)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    store.append("a-1", ExpectedVersion::Any, events("A2", 2)).await.unwrap();
+    let log = all(&store).await;
+    // version:N is a point in one stream: a-1's version 2 is position 4.
+    let v2 = store.read_stream(&ReadStream::forward("a-1").as_of(AsOf::Version(2))).await.unwrap();
+    assert_eq!(positions(&v2), [0, 1, 4]);
+    let info = store.stream_info("a-1", Some(AsOf::Version(1))).await.unwrap().unwrap();
+    assert_eq!((info.last_version, info.last_position), (1, 1));
+    // time: the last event stamped at or before it, and nothing stamped later.
+    for e in &log {
+        let t = e.timestamp_us;
+        let want: Vec<u64> = log.iter().filter(|x| x.timestamp_us <= t).map(|x| x.position).collect();
+        let got = store.read_all(&ReadAll::forward(0).limit(100).as_of(AsOf::Time(t))).await.unwrap();
+        assert_eq!(positions(&got.events), want, "as of time {t}");
+        assert!(want.contains(&e.position));
+    }
+    let before =
+        store.read_all(&ReadAll::forward(0).limit(100).as_of(AsOf::Time(log[0].timestamp_us - 1))).await.unwrap();
+    assert!(before.events.is_empty() && before.end_of_log && before.next_position == 0, "{before:?}");
+    assert!(store.stream_info("a-1", Some(AsOf::Time(log[0].timestamp_us - 1))).await.unwrap().is_none());
+    let b_then = store.read_stream(&ReadStream::forward("b-1").as_of(AsOf::Time(log[1].timestamp_us))).await.unwrap();
+    assert!(b_then.is_empty(), "b-1 did not exist yet: {b_then:?}");
+}
+
+pub async fn as_of_beyond_the_head_or_malformed_is_refused(store: Arc<dyn EventStore>) {
+    fn code<T: std::fmt::Debug>(r: Result<T, StoreError>) -> &'static str {
+        match r {
+            Err(e) => e.code(),
+            Ok(v) => panic!("expected a refusal, got {v:?}"),
+        }
+    }
+    let empty = store.read_all(&ReadAll::forward(0).as_of(AsOf::Position(0))).await;
+    assert_eq!(code(empty), "as_of_beyond_head");
+    store.append("a-1", ExpectedVersion::Any, events("A", 3)).await.unwrap();
+    assert_eq!(code(store.read_all(&ReadAll::forward(0).as_of(AsOf::Position(3))).await), "as_of_beyond_head");
+    assert_eq!(
+        code(store.read_stream(&ReadStream::forward("a-1").as_of(AsOf::Position(9))).await),
+        "as_of_beyond_head"
+    );
+    assert_eq!(code(store.read_stream(&ReadStream::forward("a-1").as_of(AsOf::Version(3))).await), "as_of_beyond_head");
+    assert_eq!(code(store.stream_info("zz-1", Some(AsOf::Version(0))).await), "as_of_beyond_head");
+    let future = store.clock_us() + 3_600_000_000;
+    assert_eq!(code(store.read_all(&ReadAll::forward(0).as_of(AsOf::Time(future))).await), "as_of_beyond_head");
+    assert_eq!(code(store.read_all(&ReadAll::forward(0).as_of(AsOf::Version(1))).await), "invalid_as_of");
+    // The last position is fine, and a stream that does not exist yet
+    // reads as empty at any committed point.
+    assert_eq!(store.read_all(&ReadAll::forward(0).as_of(AsOf::Position(2))).await.unwrap().events.len(), 3);
+    assert!(store.read_stream(&ReadStream::forward("zz-1").as_of(AsOf::Position(2))).await.unwrap().is_empty());
+}
+
+pub async fn read_all_backwards_pages_and_bounds(store: Arc<dyn EventStore>) {
+    let log = interleaved(&store).await;
+    let mut seen = Vec::new();
+    let mut read = ReadAll::backward().limit(2);
+    loop {
+        let slice = store.read_all(&read).await.unwrap();
+        assert!(slice.events.windows(2).all(|w| w[0].position > w[1].position));
+        seen.extend(positions(&slice.events));
+        if slice.end_of_log {
+            break;
+        }
+        read.from = Some(slice.next_position);
+    }
+    assert_eq!(seen, (0..log.len() as u64).rev().collect::<Vec<_>>());
+    // The last event of a category is one request.
+    let last_b = ReadAll::backward().limit(1).filter(Filter { category: Some("b".into()), ..Default::default() });
+    assert_eq!(positions(&store.read_all(&last_b).await.unwrap().events), [3]);
+    let from_2 = store.read_all(&ReadAll::backward().from(2).limit(100)).await.unwrap();
+    assert_eq!(positions(&from_2.events), [2, 1, 0]);
+    assert!(from_2.end_of_log);
+    let past = store.read_all(&ReadAll::backward().from(1_000).limit(1)).await.unwrap();
+    assert_eq!(positions(&past.events), [6]);
+    assert_eq!((past.next_position, past.end_of_log), (5, false));
+    let types = ReadAll::backward()
+        .limit(100)
+        .filter(Filter { event_types: vec!["A2".into(), "B".into()], ..Default::default() });
+    assert_eq!(positions(&store.read_all(&types).await.unwrap().events), [5, 4, 3, 2]);
 }

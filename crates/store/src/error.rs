@@ -45,6 +45,8 @@ pub enum InvalidInput {
     AppendTooLarge { size_bytes: usize, max: usize },
     #[error("event id {id} appears twice in the same append")]
     IdRepeated { id: Uuid },
+    #[error("as_of is invalid: {reason}")]
+    AsOf { reason: String },
 }
 
 /// Everything a store operation can fail with.
@@ -67,6 +69,10 @@ pub enum StoreError {
     Poisoned { reason: String },
     #[error("no space left on the device; nothing of this append was stored")]
     StorageFull,
+    #[error("the append queue is full; nothing of this append was stored: retry later")]
+    Overloaded,
+    #[error("as_of {as_of} is beyond the head: {reason}")]
+    AsOfBeyondHead { as_of: String, reason: String },
     #[error("the store is closed")]
     Closed,
     #[error("data corrupted in {segment} at byte {offset} (position {position:?}): {detail}")]
@@ -77,6 +83,13 @@ pub enum StoreError {
     Io { context: String, cause: std::io::Error },
     #[error("backend error: {0}")]
     Backend(String),
+    /// A backend's own error (a driver's, say), kept whole as the source.
+    #[error("{context}")]
+    BackendSource {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 fn describe_conflicts(conflicts: &[VersionConflict]) -> String {
@@ -113,6 +126,7 @@ impl InvalidInput {
             InvalidInput::TooManyEvents { .. } => "too_many_events",
             InvalidInput::AppendTooLarge { .. } => "append_too_large",
             InvalidInput::IdRepeated { .. } => "duplicate_event_id",
+            InvalidInput::AsOf { .. } => "invalid_as_of",
         }
     }
 }
@@ -127,10 +141,12 @@ impl StoreError {
             StoreError::IdReused { .. } => "event_id_reused",
             StoreError::Poisoned { .. } => "store_poisoned",
             StoreError::StorageFull => "storage_full",
+            StoreError::Overloaded => "overloaded",
+            StoreError::AsOfBeyondHead { .. } => "as_of_beyond_head",
             StoreError::Closed => "store_closed",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Io { .. } => "io_error",
-            StoreError::Backend(_) => "backend_error",
+            StoreError::Backend(_) | StoreError::BackendSource { .. } => "backend_error",
         }
     }
 }

@@ -82,6 +82,34 @@ impl ExpectedVersion {
     }
 }
 
+/// Checks every part's expectation against its stream's last version
+/// (`current`: None when the stream does not exist): the one
+/// optimistic-concurrency check every backend runs, so that every backend
+/// refuses the same appends with the same conflicts.
+pub fn check_expectations(
+    parts: &[crate::ValidatedPart],
+    mut current: impl FnMut(&str) -> Option<u64>,
+) -> Result<(), crate::StoreError> {
+    let conflicts: Vec<crate::VersionConflict> = parts
+        .iter()
+        .enumerate()
+        .filter_map(|(part, p)| {
+            let actual = current(&p.stream);
+            (!p.expected.admits(actual)).then(|| crate::VersionConflict {
+                part,
+                stream: p.stream.clone(),
+                expected: p.expected,
+                actual,
+            })
+        })
+        .collect();
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::StoreError::WrongExpectedVersion(conflicts))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ExpectedVersion::{self, *};

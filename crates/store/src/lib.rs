@@ -1,5 +1,5 @@
-//! Hindsight's storage contract: the event types, the [`EventStore`] trait
-//! every backend implements, the limits every backend enforces, an
+//! Hindsight's storage contract: the event types, the [`EventReader`] and
+//! [`EventStore`] traits every backend implements, the limits every backend enforces, an
 //! in-memory reference model, and the conformance suite every backend runs.
 //!
 //! Nothing here knows about files, SQL or HTTP: this crate is the seam
@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 // A test suite, shipped in the library so every backend can run it.
+mod as_of;
 #[allow(clippy::unwrap_used)]
 pub mod conformance;
 mod error;
@@ -17,15 +18,19 @@ mod expected;
 mod filter;
 pub mod limits;
 mod memory;
+mod reader;
 mod store;
 pub mod subscription;
+pub mod timestamp;
 mod validate;
 
+pub use as_of::{end_position, AsOf};
 pub use error::{InvalidInput, StoreError, VersionConflict};
 pub use event::{category_of, JsonText, MalformedJson, NewEvent, RecordedEvent};
-pub use expected::ExpectedVersion;
+pub use expected::{check_expectations, ExpectedVersion};
 pub use filter::Filter;
 pub use limits::Limits;
 pub use memory::MemoryStore;
-pub use store::{AllSlice, AppendPart, AppendResult, Direction, EventStore, Histogram, StoreStatus, StreamInfo};
+pub use reader::{AllSlice, Direction, EventReader, ReadAll, ReadStream, StreamInfo};
+pub use store::{AppendPart, AppendResult, EventStore, Histogram, StoreStatus};
 pub use validate::{check_retry, validate_append, validate_name, NameKind, ValidatedEvent, ValidatedPart};

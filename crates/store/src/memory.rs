@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::limits::{Page, READ_EXAMINED_MAX};
 use crate::validate::{check_retry, validate_append};
 use crate::{
-    AllSlice, AppendPart, AppendResult, Direction, EventStore, Filter, Limits, RecordedEvent, StoreError, StreamInfo,
-    VersionConflict,
+    check_expectations, end_position, AllSlice, AppendPart, AppendResult, AsOf, Direction, EventReader, EventStore,
+    Limits, ReadAll, ReadStream, RecordedEvent, StoreError, StreamInfo,
 };
 
 #[derive(Default)]
@@ -62,24 +63,8 @@ impl EventStore for MemoryStore {
         if let Some(results) = retry {
             return Ok(results);
         }
-        let conflicts: Vec<VersionConflict> = parts
-            .iter()
-            .enumerate()
-            .filter_map(|(part, p)| {
-                let actual = m.streams.get(&p.stream).map(|v| v.len() as u64 - 1);
-                (!p.expected.admits(actual)).then(|| VersionConflict {
-                    part,
-                    stream: p.stream.clone(),
-                    expected: p.expected,
-                    actual,
-                })
-            })
-            .collect();
-        if !conflicts.is_empty() {
-            return Err(StoreError::WrongExpectedVersion(conflicts));
-        }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-        let timestamp_us = now.max(m.last_timestamp_us);
+        check_expectations(&parts, |stream| m.streams.get(stream).map(|v| v.len() as u64 - 1))?;
+        let timestamp_us = now_us().max(m.last_timestamp_us);
         m.last_timestamp_us = timestamp_us;
         let mut results = Vec::with_capacity(parts.len());
         for part in parts {
@@ -115,78 +100,6 @@ impl EventStore for MemoryStore {
         Ok(results)
     }
 
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: Option<u64>,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let m = self.lock();
-        let Some(positions) = m.streams.get(stream) else { return Ok(Vec::new()) };
-        let mut page = crate::limits::Page::new(limit);
-        let mut pick = |p: &u64| {
-            let e = &m.events[*p as usize];
-            page.has_room().then(|| {
-                page.add(e);
-                e.clone()
-            })
-        };
-        Ok(match direction {
-            Direction::Forward => {
-                let from = from.unwrap_or(0) as usize;
-                positions.iter().skip(from).map_while(&mut pick).collect()
-            }
-            Direction::Backward => {
-                let last = positions.len() as u64 - 1;
-                let from = from.unwrap_or(last).min(last) as usize;
-                positions[..=from].iter().rev().map_while(&mut pick).collect()
-            }
-        })
-    }
-
-    async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
-        let m = self.lock();
-        let mut events = Vec::new();
-        let mut page = crate::limits::Page::new(limit);
-        let mut next = from;
-        for e in m.events.iter().skip(from as usize).take(crate::limits::READ_EXAMINED_MAX) {
-            if !page.has_room() {
-                break;
-            }
-            next = e.position + 1;
-            if filter.matches(&e.stream, &e.event_type) {
-                page.add(e);
-                events.push(e.clone());
-            }
-        }
-        Ok(AllSlice { events, next_position: next, end_of_log: next >= m.events.len() as u64 })
-    }
-
-    async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
-        let m = self.lock();
-        Ok(m.streams.get(stream).and_then(|positions| {
-            Some(StreamInfo {
-                stream: stream.to_string(),
-                last_version: positions.len() as u64 - 1,
-                first_position: *positions.first()?,
-                last_position: *positions.last()?,
-            })
-        }))
-    }
-
-    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
-        let m = self.lock();
-        let (from, to) = (from as usize, (to as usize).min(m.events.len()));
-        Some(m.events.get(from..to).map_or(0, |es| es.iter().map(|e| (e.data.len() + e.metadata.len()) as u64).sum()))
-    }
-
-    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
-        let m = self.lock();
-        let i = m.events.partition_point(|e| e.timestamp_us < timestamp_us);
-        Ok(m.events.get(i).map(|e| e.position))
-    }
-
     fn status(&self) -> crate::StoreStatus {
         let m = self.lock();
         crate::StoreStatus {
@@ -196,6 +109,117 @@ impl EventStore for MemoryStore {
             ..Default::default()
         }
     }
+}
+
+impl Model {
+    /// The versions of `stream` visible below `end` (its positions).
+    fn stream_below(&self, stream: &str, end: u64) -> &[u64] {
+        let positions = self.streams.get(stream).map_or(&[][..], |v| v.as_slice());
+        &positions[..positions.partition_point(|&p| p < end)]
+    }
+}
+
+impl MemoryStore {
+    async fn end(&self, as_of: Option<AsOf>, stream: Option<&str>) -> Result<u64, StoreError> {
+        match as_of {
+            Some(a) => end_position(self, a, stream).await,
+            None => Ok(self.lock().events.len() as u64),
+        }
+    }
+}
+
+#[async_trait]
+impl EventReader for MemoryStore {
+    async fn read_stream(&self, read: &ReadStream) -> Result<Vec<RecordedEvent>, StoreError> {
+        let end = self.end(read.as_of, Some(&read.stream)).await?;
+        let m = self.lock();
+        let positions = m.stream_below(&read.stream, end);
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut page = Page::new(read.limit);
+        let mut pick = |p: &u64| {
+            let e = &m.events[*p as usize];
+            page.has_room().then(|| {
+                page.add(e);
+                e.clone()
+            })
+        };
+        Ok(match read.direction {
+            Direction::Forward => {
+                let from = read.from.unwrap_or(0).min(positions.len() as u64) as usize;
+                positions[from..].iter().map_while(&mut pick).collect()
+            }
+            Direction::Backward => {
+                let last = positions.len() as u64 - 1;
+                let from = read.from.unwrap_or(last).min(last) as usize;
+                positions[..=from].iter().rev().map_while(&mut pick).collect()
+            }
+        })
+    }
+
+    async fn read_all(&self, read: &ReadAll) -> Result<AllSlice, StoreError> {
+        let end = self.end(read.as_of, None).await?;
+        let m = self.lock();
+        let (from, examined): (u64, Box<dyn Iterator<Item = &RecordedEvent>>) = match read.direction {
+            Direction::Forward => {
+                let from = read.from.unwrap_or(0).min(end);
+                (from, Box::new(m.events[from as usize..end as usize].iter()))
+            }
+            Direction::Backward => {
+                let Some(last) = end.checked_sub(1) else {
+                    return Ok(AllSlice { events: Vec::new(), next_position: 0, end_of_log: true });
+                };
+                let from = read.from.unwrap_or(last).min(last);
+                (from, Box::new(m.events[..=from as usize].iter().rev()))
+            }
+        };
+        let mut events = Vec::new();
+        let mut page = Page::new(read.limit);
+        let mut last_examined = None;
+        for e in examined.take(READ_EXAMINED_MAX) {
+            if !page.has_room() {
+                break;
+            }
+            last_examined = Some(e.position);
+            if read.filter.matches(&e.stream, &e.event_type) {
+                page.add(e);
+                events.push(e.clone());
+            }
+        }
+        Ok(match (read.direction, last_examined) {
+            (Direction::Forward, last) => {
+                let next = last.map_or(from, |p| p + 1);
+                AllSlice { events, next_position: next, end_of_log: next >= end }
+            }
+            (Direction::Backward, last) => {
+                let lowest = last.unwrap_or(from + 1);
+                AllSlice { events, next_position: lowest.saturating_sub(1), end_of_log: lowest == 0 }
+            }
+        })
+    }
+
+    async fn stream_info(&self, stream: &str, as_of: Option<AsOf>) -> Result<Option<StreamInfo>, StoreError> {
+        let end = self.end(as_of, Some(stream)).await?;
+        let m = self.lock();
+        let positions = m.stream_below(stream, end);
+        Ok(positions.first().zip(positions.last()).map(|(&first_position, &last_position)| StreamInfo {
+            stream: stream.to_string(),
+            last_version: positions.len() as u64 - 1,
+            first_position,
+            last_position,
+        }))
+    }
+
+    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
+        let m = self.lock();
+        let i = m.events.partition_point(|e| e.timestamp_us < timestamp_us);
+        Ok(m.events.get(i).map(|e| e.position))
+    }
+
+    fn clock_us(&self) -> u64 {
+        now_us().max(self.lock().last_timestamp_us)
+    }
 
     fn next_position(&self) -> u64 {
         *self.next_position.borrow()
@@ -204,4 +228,14 @@ impl EventStore for MemoryStore {
     fn watch_next_position(&self) -> watch::Receiver<u64> {
         self.next_position.subscribe()
     }
+
+    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
+        let m = self.lock();
+        let (from, to) = (from as usize, (to as usize).min(m.events.len()));
+        Some(m.events.get(from..to).map_or(0, |es| es.iter().map(|e| (e.data.len() + e.metadata.len()) as u64).sum()))
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }

@@ -12,15 +12,15 @@ use std::sync::Arc;
 
 use futures::stream::{self, Stream};
 
-use crate::{EventStore, Filter, RecordedEvent, StoreError};
+use crate::{EventStore, Filter, ReadAll, RecordedEvent, StoreError};
 
 /// Events per read while catching up.
 pub const PAGE_EVENTS: usize = 1_000;
 
 struct State {
     store: Arc<dyn EventStore>,
-    filter: Filter,
-    next: u64,
+    /// The next page's read; its `from` is the subscription's position.
+    read: ReadAll,
     buffer: VecDeque<RecordedEvent>,
     watch: tokio::sync::watch::Receiver<u64>,
     done: bool,
@@ -35,7 +35,8 @@ pub fn subscribe(
     filter: Filter,
 ) -> impl Stream<Item = Result<RecordedEvent, StoreError>> + Send {
     let watch = store.watch_next_position();
-    let state = State { store, filter, next: from, buffer: VecDeque::new(), watch, done: false };
+    let read = ReadAll::forward(from).limit(PAGE_EVENTS).filter(filter);
+    let state = State { store, read, buffer: VecDeque::new(), watch, done: false };
     stream::unfold(state, |mut s| async move {
         loop {
             if s.done {
@@ -45,10 +46,11 @@ pub fn subscribe(
                 return Some((Ok(event), s));
             }
             let committed = *s.watch.borrow_and_update();
-            if s.next < committed {
-                match s.store.read_all(s.next, PAGE_EVENTS, &s.filter).await {
+            let next = s.read.from.unwrap_or(0);
+            if next < committed {
+                match s.store.read_all(&s.read).await {
                     Ok(slice) => {
-                        s.next = slice.next_position.max(s.next);
+                        s.read.from = Some(slice.next_position.max(next));
                         s.buffer.extend(slice.events);
                     }
                     Err(e) => {
@@ -60,7 +62,7 @@ pub fn subscribe(
             }
             if s.watch.changed().await.is_err() {
                 // The store closed: deliver what it committed last, then end.
-                if s.next >= *s.watch.borrow() {
+                if s.read.from.unwrap_or(0) >= *s.watch.borrow() {
                     return None;
                 }
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hindsight_store::{EventStore, ExpectedVersion, Filter, JsonText, NewEvent};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, JsonText, NewEvent, ReadAll};
 use serde_json::json;
 
 use super::open_store;
@@ -544,7 +544,7 @@ pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Res
     let mut from = 0;
     let mut read = 0u64;
     loop {
-        let slice = store.read_all(from, 10_000, &Filter::default()).await?;
+        let slice = store.read_all(&ReadAll::forward(from).limit(10_000)).await?;
         read += slice.events.len() as u64;
         from = slice.next_position;
         if slice.end_of_log {

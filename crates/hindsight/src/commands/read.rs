@@ -1,39 +1,57 @@
-//! `read` and `read-all`: events as NDJSON, paged through the store.
+//! `read`, `read-all` and `stream-info`: events as NDJSON (the server's
+//! own event JSON, from `hindsight-wire`), paged through the store or a
+//! running server, as of now or as of a point.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use hindsight_store::{Direction, EventStore, Filter};
+use hindsight_store::{Direction, EventReader, Filter, ReadAll, ReadStream};
+use hindsight_wire::{event_json, ReadAllQuery, ReadStreamQuery, StreamInfoResponse};
 
 use super::open_existing;
 use crate::cli::{ReadAllArgs, ReadArgs, StreamInfoArgs};
-use crate::output::event_line;
 
 const PAGE_EVENTS: u64 = 10_000;
+/// The server's largest page.
+const HTTP_PAGE_EVENTS: u64 = 10_000;
+
+fn direction(backward: bool) -> Direction {
+    if backward {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    }
+}
 
 pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.server {
         return stream_over_http(url, &args).await;
     }
     let store = open_existing(dir)?;
-    let direction = if args.backward { Direction::Backward } else { Direction::Forward };
+    let mut read = ReadStream {
+        stream: args.stream.clone(),
+        from: args.from,
+        direction: direction(args.backward),
+        limit: 0,
+        as_of: args.as_of,
+    };
     let mut left = args.limit.unwrap_or(u64::MAX);
-    let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while left > 0 {
-        let page = store.read_stream(&args.stream, from, direction, left.min(PAGE_EVENTS) as usize).await?;
+        read.limit = left.min(PAGE_EVENTS) as usize;
+        let page = store.read_stream(&read).await?;
         let Some(last) = page.last() else { break };
-        from = match direction {
+        read.from = match read.direction {
             Direction::Forward => Some(last.version + 1),
             Direction::Backward if last.version == 0 => None,
             Direction::Backward => Some(last.version - 1),
         };
         for e in &page {
-            writeln!(out, "{}", event_line(e))?;
+            writeln!(out, "{}", event_json(e))?;
         }
         left -= page.len() as u64;
-        if from.is_none() {
+        if read.from.is_none() {
             break;
         }
     }
@@ -48,18 +66,28 @@ pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
         return all_over_http(url, &args).await;
     }
     let store = open_existing(dir)?;
-    let filter =
-        Filter { stream: args.stream, category: args.category, stream_prefix: args.prefix, event_types: args.types };
+    let mut read = ReadAll {
+        from: args.from,
+        direction: direction(args.backward),
+        limit: 0,
+        filter: Filter {
+            stream: args.stream,
+            category: args.category,
+            stream_prefix: args.prefix,
+            event_types: args.types,
+        },
+        as_of: args.as_of,
+    };
     let mut left = args.limit.unwrap_or(u64::MAX);
-    let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while left > 0 {
-        let slice = store.read_all(from, left.min(PAGE_EVENTS) as usize, &filter).await?;
+        read.limit = left.min(PAGE_EVENTS) as usize;
+        let slice = store.read_all(&read).await?;
         for e in &slice.events {
-            writeln!(out, "{}", event_line(e))?;
+            writeln!(out, "{}", event_json(e))?;
         }
         left -= slice.events.len() as u64;
-        from = slice.next_position;
+        read.from = Some(slice.next_position);
         if slice.end_of_log {
             break;
         }
@@ -73,17 +101,23 @@ pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
 /// `read --server`: the same lines, paged through the HTTP API.
 async fn stream_over_http(url: &str, args: &ReadArgs) -> anyhow::Result<ExitCode> {
     let client = hindsight_client::Client::new(url);
+    let mut query = ReadStreamQuery {
+        from: args.from,
+        direction: args.backward.then(|| "backwards".to_string()),
+        limit: None,
+        as_of: args.as_of.map(|a| a.to_string()),
+    };
     let mut left = args.limit.unwrap_or(u64::MAX);
-    let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while left > 0 {
-        let page = client.read_stream(&args.stream, from, args.backward, left.min(HTTP_PAGE_EVENTS) as usize).await?;
+        query.limit = Some(left.min(HTTP_PAGE_EVENTS) as usize);
+        let page = client.read_stream(&args.stream, &query).await?;
         for e in &page.events {
             writeln!(out, "{}", serde_json::to_string(e)?)?;
         }
         left = left.saturating_sub(page.events.len() as u64);
         match page.next {
-            Some(next) if !page.events.is_empty() => from = Some(next),
+            Some(next) if !page.events.is_empty() => query.from = Some(next),
             _ => break,
         }
     }
@@ -94,22 +128,26 @@ async fn stream_over_http(url: &str, args: &ReadArgs) -> anyhow::Result<ExitCode
 /// `read-all --server`: the same lines, paged through the HTTP API.
 async fn all_over_http(url: &str, args: &ReadAllArgs) -> anyhow::Result<ExitCode> {
     let client = hindsight_client::Client::new(url);
-    let filter = hindsight_client::Filter {
+    let mut query = ReadAllQuery {
+        from: args.from,
+        direction: args.backward.then(|| "backwards".to_string()),
+        limit: None,
         stream: args.stream.clone(),
         category: args.category.clone(),
         prefix: args.prefix.clone(),
-        types: args.types.clone(),
+        types: (!args.types.is_empty()).then(|| args.types.join(",")),
+        as_of: args.as_of.map(|a| a.to_string()),
     };
     let mut left = args.limit.unwrap_or(u64::MAX);
-    let mut from = args.from;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while left > 0 {
-        let page = client.read_all(from, left.min(HTTP_PAGE_EVENTS) as usize, &filter).await?;
+        query.limit = Some(left.min(HTTP_PAGE_EVENTS) as usize);
+        let page = client.read_all(&query).await?;
         for e in &page.events {
             writeln!(out, "{}", serde_json::to_string(e)?)?;
         }
         left = left.saturating_sub(page.events.len() as u64);
-        from = page.next_position;
+        query.from = Some(page.next_position);
         if page.end_of_log {
             break;
         }
@@ -118,32 +156,24 @@ async fn all_over_http(url: &str, args: &ReadAllArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// The server's largest page.
-const HTTP_PAGE_EVENTS: u64 = 10_000;
-
-/// `stream-info`: one stream's last version and positions; exit 1 when
-/// there is no such stream.
+/// `stream-info`: one stream's last version and positions (as of a
+/// point); exit 1 when there is no such stream.
 pub async fn stream_info(dir: &Path, args: StreamInfoArgs) -> anyhow::Result<ExitCode> {
     let info = match &args.server {
-        Some(url) => hindsight_client::Client::new(url).stream_info(&args.stream).await?,
+        Some(url) => {
+            let as_of = args.as_of.map(|a| a.to_string());
+            hindsight_client::Client::new(url).stream_info(&args.stream, as_of.as_deref()).await?
+        }
         None => {
             let store = open_existing(dir)?;
-            let info = store.stream_info(&args.stream).await?;
+            let info = store.stream_info(&args.stream, args.as_of).await?;
             store.close()?;
-            info.map(|i| {
-                serde_json::json!({
-                    "stream": i.stream,
-                    "last_version": i.last_version,
-                    "first_position": i.first_position,
-                    "last_position": i.last_position,
-                    "events": i.last_version + 1,
-                })
-            })
+            info.map(StreamInfoResponse::from)
         }
     };
     match info {
         Some(v) => {
-            println!("{v}");
+            println!("{}", serde_json::to_string(&v)?);
             Ok(ExitCode::SUCCESS)
         }
         None => {

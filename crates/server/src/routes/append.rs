@@ -25,7 +25,7 @@ fn header_metadata(headers: &HeaderMap) -> HeaderMetadata {
 
 async fn run(state: &AppState, parts: Vec<hindsight_store::AppendPart>) -> Result<Vec<AppendResult>, ApiError> {
     let started = std::time::Instant::now();
-    let outcome = state.store.try_append_multi(parts).await.ok_or_else(ApiError::overloaded)?;
+    let outcome = state.store.try_append_multi(parts).await;
     metrics::histogram!("hindsight_append_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(outcome?)
 }

@@ -5,14 +5,15 @@ use crate::extract::Path;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hindsight_store::{Direction, Filter, RecordedEvent};
+use hindsight_store::{AsOf, Direction, ReadAll, ReadStream, RecordedEvent, StoreError};
 
 use crate::config::{READ_PAGE_DEFAULT, READ_PAGE_MAX};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 use crate::wire::{
-    rfc3339, write_event, PositionQuery, PositionResponse, ReadAllQuery, ReadStreamQuery, StreamInfoResponse,
+    filter, parse_rfc3339, rfc3339, write_event, PositionQuery, PositionResponse, ReadAllQuery, ReadStreamQuery,
+    StreamInfoQuery, StreamInfoResponse,
 };
 #[allow(unused_imports)]
 use crate::wire::{ErrorBody, ReadAllResponse, ReadStreamResponse};
@@ -62,7 +63,24 @@ fn not_found(stream: &str) -> ApiError {
         .with_details(serde_json::json!({ "stream": stream }))
 }
 
-/// Reads a stream forwards or backwards from a version.
+fn direction(d: Option<&str>) -> Result<Direction, ApiError> {
+    match d {
+        None | Some("forwards") | Some("forward") => Ok(Direction::Forward),
+        Some("backwards") | Some("backward") => Ok(Direction::Backward),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("direction must be forwards or backwards, not {other:?}"),
+        )),
+    }
+}
+
+/// `as_of=position:N|time:<RFC 3339>|version:N`.
+fn as_of(q: Option<&str>) -> Result<Option<AsOf>, ApiError> {
+    q.map(|s| s.parse::<AsOf>().map_err(|e| ApiError::from(StoreError::from(e)))).transpose()
+}
+
+/// Reads a stream forwards or backwards from a version, as it is or as it
+/// was at a point.
 #[utoipa::path(
     get, path = "/v1/streams/{stream}",
     params(("stream" = String, Path, description = "stream name"), ReadStreamQuery),
@@ -77,51 +95,48 @@ pub async fn read_stream(
     Query(q): Query<ReadStreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let direction = match q.direction.as_deref() {
-        None | Some("forwards") | Some("forward") => Direction::Forward,
-        Some("backwards") | Some("backward") => Direction::Backward,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("direction must be forwards or backwards, not {other:?}"),
-            ))
-        }
+    let read = ReadStream {
+        stream,
+        from: q.from,
+        direction: direction(q.direction.as_deref())?,
+        limit: page_limit(q.limit)?,
+        as_of: as_of(q.as_of.as_deref())?,
     };
-    let limit = page_limit(q.limit)?;
-    let Some(info) = state.store.stream_info(&stream).await? else { return Err(not_found(&stream)) };
-    let events = state.store.read_stream(&stream, q.from, direction, limit).await?;
+    let Some(info) = state.store.stream_info(&read.stream, read.as_of).await? else {
+        return Err(not_found(&read.stream));
+    };
+    let events = state.store.read_stream(&read).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "stream").increment(1);
-    let next = match (direction, events.last()) {
+    let next = match (read.direction, events.last()) {
         (Direction::Forward, Some(last)) if last.version < info.last_version => Some(last.version + 1),
         (Direction::Backward, Some(last)) if last.version > 0 => Some(last.version - 1),
         _ => None,
     };
-    let before = format!("\"stream\":{},", serde_json::to_string(&stream).unwrap_or_default());
+    let before = format!("\"stream\":{},", serde_json::to_string(&read.stream).unwrap_or_default());
     let after = format!(",\"next\":{}", next.map_or_else(|| "null".to_string(), |n| n.to_string()));
     Ok(events_response(wants_ndjson(&headers), &events, &before, &after))
 }
 
-/// What a stream holds.
+/// What a stream holds: its last version and positions, as it is or as it
+/// was at a point.
 #[utoipa::path(
     get, path = "/v1/streams/{stream}/info",
-    params(("stream" = String, Path, description = "stream name")),
-    responses((status = 200, body = StreamInfoResponse), (status = 404, body = ErrorBody))
+    params(("stream" = String, Path, description = "stream name"), StreamInfoQuery),
+    responses((status = 200, body = StreamInfoResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn stream_info(
     State(state): State<AppState>,
     Path(stream): Path<String>,
+    Query(q): Query<StreamInfoQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Some(info) = state.store.stream_info(&stream).await? else { return Err(not_found(&stream)) };
-    Ok(axum::Json(StreamInfoResponse {
-        stream: info.stream,
-        last_version: info.last_version,
-        first_position: info.first_position,
-        last_position: info.last_position,
-        events: info.last_version + 1,
-    }))
+    let Some(info) = state.store.stream_info(&stream, as_of(q.as_of.as_deref())?).await? else {
+        return Err(not_found(&stream));
+    };
+    Ok(axum::Json(StreamInfoResponse::from(info)))
 }
 
-/// Reads `$all` from a position, optionally filtered.
+/// Reads `$all` forwards or backwards from a position, optionally
+/// filtered, as it is or as it was at a point.
 #[utoipa::path(
     get, path = "/v1/all", params(ReadAllQuery),
     responses((status = 200, body = ReadAllResponse, content_type = "application/json"), (status = 400, body = ErrorBody))
@@ -131,28 +146,17 @@ pub async fn read_all(
     Query(q): Query<ReadAllQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let limit = page_limit(q.limit)?;
-    let filter = filter(q.stream, q.category, q.prefix, q.types);
-    let slice = state.store.read_all(q.from.unwrap_or(0), limit, &filter).await?;
+    let read = ReadAll {
+        from: q.from,
+        direction: direction(q.direction.as_deref())?,
+        limit: page_limit(q.limit)?,
+        filter: filter(q.stream, q.category, q.prefix, q.types),
+        as_of: as_of(q.as_of.as_deref())?,
+    };
+    let slice = state.store.read_all(&read).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "all").increment(1);
     let after = format!(",\"next_position\":{},\"end_of_log\":{}", slice.next_position, slice.end_of_log);
     Ok(events_response(wants_ndjson(&headers), &slice.events, "", &after))
-}
-
-pub fn filter(
-    stream: Option<String>,
-    category: Option<String>,
-    prefix: Option<String>,
-    types: Option<String>,
-) -> Filter {
-    Filter {
-        stream: stream.filter(|s| !s.is_empty()),
-        category: category.filter(|c| !c.is_empty()),
-        stream_prefix: prefix.filter(|p| !p.is_empty()),
-        event_types: types
-            .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-            .unwrap_or_default(),
-    }
 }
 
 /// The first position at or after a time.
@@ -164,10 +168,8 @@ pub async fn position(
     State(state): State<AppState>,
     Query(q): Query<PositionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let t = time::OffsetDateTime::parse(&q.at, &time::format_description::well_known::Rfc3339)
+    let micros = parse_rfc3339(&q.at)
         .map_err(|e| ApiError::bad_request("invalid_time", format!("at must be an RFC 3339 time: {e}")))?;
-    let micros = (t.unix_timestamp_nanos() / 1000).max(0);
-    let micros = u64::try_from(micros).unwrap_or(u64::MAX);
     let position = state.store.position_at(micros).await?;
     Ok(axum::Json(PositionResponse { at: rfc3339(micros), position }))
 }

@@ -15,15 +15,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
-use hindsight_store::{EventStore, Filter};
+use hindsight_store::{EventStore, ReadAll};
 
-use super::read::filter;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 #[allow(unused_imports)]
 use crate::wire::ErrorBody;
-use crate::wire::{write_event, SubscribeQuery};
+use crate::wire::{filter, write_event, SubscribeQuery};
 
 /// Events per chunk while catching up.
 const PAGE_EVENTS: usize = 1_000;
@@ -47,7 +46,8 @@ impl Drop for Live {
 
 struct Sub {
     store: Arc<dyn EventStore>,
-    filter: Filter,
+    /// The next page's read (its `from` is set from `next`).
+    read: ReadAll,
     next: u64,
     watch: tokio::sync::watch::Receiver<u64>,
     stopping: tokio::sync::watch::Receiver<bool>,
@@ -86,7 +86,8 @@ impl Sub {
             }
             let head = *self.watch.borrow_and_update();
             if self.next < head {
-                let slice = match self.store.read_all(self.next, PAGE_EVENTS, &self.filter).await {
+                self.read.from = Some(self.next);
+                let slice = match self.store.read_all(&self.read).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(error = %e, "subscription read failed");
@@ -170,7 +171,7 @@ pub async fn subscribe(
     let sub = Sub {
         watch: state.store.watch_next_position(),
         store: state.store.clone(),
-        filter: filter(q.stream, q.category, q.prefix, q.types),
+        read: ReadAll::forward(0).limit(PAGE_EVENTS).filter(filter(q.stream, q.category, q.prefix, q.types)),
         next: resume.map_or(q.from.unwrap_or(0), |id| id.saturating_add(1)),
         stopping: state.stopping.clone(),
         heartbeat: state.config.heartbeat,

@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use hindsight_store::{
-    validate_append, AllSlice, AppendPart, AppendResult, Direction, EventStore, Filter, RecordedEvent, StoreError,
-    StoreStatus, StreamInfo,
+    end_position, validate_append, AllSlice, AppendPart, AppendResult, AsOf, EventReader, EventStore, ReadAll,
+    ReadStream, RecordedEvent, StoreError, StoreStatus, StreamInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -189,23 +189,13 @@ impl EmbeddedStore {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(StoreError::Closed)
     }
 
-    /// Like [`EventStore::append_multi`], but fails at once with `None`
-    /// instead of waiting when the append queue is full (for callers that
-    /// answer "retry later" rather than queue without bound).
-    pub async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {
-        let (req, rx) = match self.request(parts) {
-            Ok(r) => r,
-            Err(e) => return Some(Err(e)),
-        };
-        match self.sender() {
-            Ok(tx) => match tx.try_send(req) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => return None,
-                Err(mpsc::error::TrySendError::Closed(_)) => return Some(Err(StoreError::Closed)),
-            },
-            Err(e) => return Some(Err(e)),
+    /// The exclusive end position a read as of `as_of` sees (the head
+    /// when None).
+    async fn end(&self, as_of: Option<AsOf>, stream: Option<&str>) -> Result<u64, StoreError> {
+        match as_of {
+            Some(a) => end_position(self, a, stream).await,
+            None => Ok(self.shared.read().next_position),
         }
-        Some(rx.await.unwrap_or(Err(StoreError::Closed)))
     }
 
     /// Queues an append and returns once it is queued, in call order, with
@@ -259,6 +249,60 @@ impl Drop for EmbeddedStore {
 }
 
 #[async_trait]
+impl EventReader for EmbeddedStore {
+    async fn read_stream(&self, read: &ReadStream) -> Result<Vec<RecordedEvent>, StoreError> {
+        let end = self.end(read.as_of, Some(&read.stream)).await?;
+        let (shared, read) = (self.shared.clone(), read.clone());
+        off_the_runtime(move || read::read_stream(&shared, &read, end)).await
+    }
+
+    async fn read_all(&self, read: &ReadAll) -> Result<AllSlice, StoreError> {
+        let end = self.end(read.as_of, None).await?;
+        let (shared, read) = (self.shared.clone(), read.clone());
+        off_the_runtime(move || read::read_all(&shared, &read, end)).await
+    }
+
+    async fn stream_info(&self, stream: &str, as_of: Option<AsOf>) -> Result<Option<StreamInfo>, StoreError> {
+        if as_of.is_none() {
+            // The head, from memory.
+            return Ok(self.shared.read().heads.get(stream).map(|h| StreamInfo {
+                stream: stream.to_string(),
+                last_version: h.last_version,
+                first_position: h.first_position,
+                last_position: h.last_position,
+            }));
+        }
+        // In the past: a search of the index.
+        let end = self.end(as_of, Some(stream)).await?;
+        let (shared, stream) = (self.shared.clone(), stream.to_string());
+        off_the_runtime(move || read::stream_info(&shared, &stream, end)).await
+    }
+
+    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
+        let shared = self.shared.clone();
+        off_the_runtime(move || read::position_at(&shared, timestamp_us)).await
+    }
+
+    fn clock_us(&self) -> u64 {
+        self.shared.config.clock.now_us().max(self.shared.read().last_timestamp_us)
+    }
+
+    fn next_position(&self) -> u64 {
+        *self.shared.watch.borrow()
+    }
+
+    fn watch_next_position(&self) -> watch::Receiver<u64> {
+        self.shared.watch.subscribe()
+    }
+
+    /// From the sparse index (so it overcounts by up to a stride of
+    /// positions) to the published end.
+    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
+        read::log_bytes_between(&self.shared, from, to)
+    }
+}
+
+#[async_trait]
 impl EventStore for EmbeddedStore {
     async fn append_multi(&self, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, StoreError> {
         let (req, rx) = self.request(parts)?;
@@ -267,39 +311,13 @@ impl EventStore for EmbeddedStore {
         rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: Option<u64>,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (shared, stream) = (self.shared.clone(), stream.to_string());
-        off_the_runtime(move || read::read_stream(&shared, &stream, from, direction, limit)).await
-    }
-
-    async fn read_all(&self, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
-        let (shared, filter) = (self.shared.clone(), filter.clone());
-        off_the_runtime(move || read::read_all(&shared, from, limit, &filter)).await
-    }
-
-    async fn stream_info(&self, stream: &str) -> Result<Option<StreamInfo>, StoreError> {
-        let st = self.shared.read();
-        Ok(st.heads.get(stream).map(|h| StreamInfo {
-            stream: stream.to_string(),
-            last_version: h.last_version,
-            first_position: h.first_position,
-            last_position: h.last_position,
-        }))
-    }
-
-    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
-        let shared = self.shared.clone();
-        off_the_runtime(move || read::position_at(&shared, timestamp_us)).await
-    }
-
-    async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Option<Result<Vec<AppendResult>, StoreError>> {
-        EmbeddedStore::try_append_multi(self, parts).await
+    async fn try_append_multi(&self, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, StoreError> {
+        let (req, rx) = self.request(parts)?;
+        self.sender()?.try_send(req).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
     fn status(&self) -> StoreStatus {
@@ -336,19 +354,5 @@ impl EventStore for EmbeddedStore {
 
     fn shutdown(&self) -> Result<(), StoreError> {
         self.close()
-    }
-
-    fn next_position(&self) -> u64 {
-        *self.shared.watch.borrow()
-    }
-
-    fn watch_next_position(&self) -> watch::Receiver<u64> {
-        self.shared.watch.subscribe()
-    }
-
-    /// From the sparse index (so it overcounts by up to a stride of
-    /// positions) to the published end.
-    fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
-        read::log_bytes_between(&self.shared, from, to)
     }
 }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hindsight_store::{AllSlice, Direction, Filter, RecordedEvent, StoreError};
+use hindsight_store::{AllSlice, Direction, ReadAll, ReadStream, RecordedEvent, StoreError, StreamInfo};
 use uuid::Uuid;
 
 use super::state::{SegmentFile, Shared, State};
-use crate::index::checkpoint::Sparse;
+use crate::index::checkpoint::{Head, Sparse};
 use crate::index::{id_key, stream_version_key};
 use crate::segment::frame::{parse_frame, Parsed, KIND_EVENT};
 use crate::segment::header::HEADER_BYTES;
@@ -88,39 +88,24 @@ pub fn lookup_id(state: &State, id: &Uuid) -> Result<Option<Loc>, StoreError> {
     Ok(None)
 }
 
-pub fn read_stream(
+/// Locations of versions `lo..=hi` of a stream (which the head says all
+/// exist), from the memtables and the runs, checked to hold each version
+/// exactly once; and the segments to read them from.
+fn stream_locs(
     shared: &Shared,
     stream: &str,
-    from: Option<u64>,
-    direction: Direction,
-    limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let limit = limit.min(hindsight_store::limits::READ_LIMIT_MAX) as u64;
-    let (key, lo, hi, mut locs, runs, segments) = {
+    key: u64,
+    lo: u64,
+    hi: u64,
+) -> Result<(Vec<(u64, u64)>, Segments), StoreError> {
+    let (mut locs, runs, segments) = {
         let st = shared.read();
-        let Some(head) = st.heads.get(stream) else { return Ok(Vec::new()) };
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let (lo, hi) = match direction {
-            Direction::Forward => {
-                let lo = from.unwrap_or(0);
-                if lo > head.last_version {
-                    return Ok(Vec::new());
-                }
-                (lo, lo.saturating_add(limit - 1).min(head.last_version))
-            }
-            Direction::Backward => {
-                let hi = from.unwrap_or(head.last_version).min(head.last_version);
-                (hi.saturating_sub(limit - 1), hi)
-            }
-        };
         let mut locs = Vec::new();
-        st.active.stream_range(head.key, lo, hi, &mut locs);
+        st.active.stream_range(key, lo, hi, &mut locs);
         if let Some(f) = &st.frozen {
-            f.memtable.stream_range(head.key, lo, hi, &mut locs);
+            f.memtable.stream_range(key, lo, hi, &mut locs);
         }
-        (head.key, lo, hi, locs, st.stream_runs.clone(), st.segments.clone())
+        (locs, st.stream_runs.clone(), st.segments.clone())
     };
     let mut found = Vec::new();
     for run in &runs {
@@ -130,14 +115,87 @@ pub fn read_stream(
     locs.extend(found.into_iter().map(|(k, loc)| (k as u64, loc)));
     locs.sort_unstable();
     locs.dedup_by_key(|(v, _)| *v);
-    // Every version in lo..=hi exists (the head says so): the index must
-    // hold each exactly once, and each must lead to that very event.
     if let Some(missing) =
         (lo..=hi).zip(locs.iter().map(|(v, _)| *v).chain(std::iter::repeat(u64::MAX))).find(|(want, got)| want != got)
     {
         return Err(index_damage(format!("the stream index lacks version {} of stream {stream:?}", missing.0)));
     }
-    if direction == Direction::Backward {
+    Ok((locs, segments))
+}
+
+/// Reads the event a stream index entry leads to, checking it is that
+/// very event.
+fn stream_event(segments: &Segments, stream: &str, version: u64, loc: u64) -> Result<RecordedEvent, StoreError> {
+    let event = read_event_at(segments, Loc::unpack(loc))?;
+    if event.stream != stream || event.version != version {
+        return Err(index_damage(format!(
+            "the stream index entry for version {version} of stream {stream:?} leads to version {} of stream {:?}",
+            event.version, event.stream
+        )));
+    }
+    Ok(event)
+}
+
+/// A stream as visible below position `end`: its head then (last version
+/// and last position), or None when it did not exist yet. Past the head a
+/// binary search over versions finds the last one below `end`.
+fn head_below(shared: &Shared, stream: &str, end: u64) -> Result<Option<Head>, StoreError> {
+    let Some(head) = shared.read().heads.get(stream).copied() else { return Ok(None) };
+    if head.last_position < end {
+        return Ok(Some(head));
+    }
+    if head.first_position >= end {
+        return Ok(None);
+    }
+    let position_of = |version: u64| -> Result<u64, StoreError> {
+        let (locs, segments) = stream_locs(shared, stream, head.key, version, version)?;
+        Ok(stream_event(&segments, stream, version, locs[0].1)?.position)
+    };
+    // Version `lo` is below `end`, version `hi` is not.
+    let (mut lo, mut hi, mut lo_position) = (0, head.last_version, head.first_position);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match position_of(mid)? {
+            p if p < end => (lo, lo_position) = (mid, p),
+            _ => hi = mid,
+        }
+    }
+    Ok(Some(Head { last_version: lo, last_position: lo_position, ..head }))
+}
+
+/// A stream's info as visible below position `end`.
+pub fn stream_info(shared: &Shared, stream: &str, end: u64) -> Result<Option<StreamInfo>, StoreError> {
+    Ok(head_below(shared, stream, end)?.map(|h| StreamInfo {
+        stream: stream.to_string(),
+        last_version: h.last_version,
+        first_position: h.first_position,
+        last_position: h.last_position,
+    }))
+}
+
+/// A page of a stream, seeing only events below position `end`.
+pub fn read_stream(shared: &Shared, read: &ReadStream, end: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    let limit = read.limit.min(hindsight_store::limits::READ_LIMIT_MAX) as u64;
+    let stream = read.stream.as_str();
+    let Some(head) = head_below(shared, stream, end)? else { return Ok(Vec::new()) };
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (lo, hi) = match read.direction {
+        Direction::Forward => {
+            let lo = read.from.unwrap_or(0);
+            if lo > head.last_version {
+                return Ok(Vec::new());
+            }
+            (lo, lo.saturating_add(limit - 1).min(head.last_version))
+        }
+        Direction::Backward => {
+            let hi = read.from.unwrap_or(head.last_version).min(head.last_version);
+            (hi.saturating_sub(limit - 1), hi)
+        }
+    };
+    let (mut locs, segments) = stream_locs(shared, stream, head.key, lo, hi)?;
+    if read.direction == Direction::Backward {
         locs.reverse();
     }
     let mut out = Vec::with_capacity(locs.len());
@@ -146,13 +204,7 @@ pub fn read_stream(
         if !page.has_room() {
             break;
         }
-        let event = read_event_at(&segments, Loc::unpack(loc))?;
-        if event.stream != stream || event.version != version {
-            return Err(index_damage(format!(
-                "the stream index entry for version {version} of stream {stream:?} leads to version {} of stream {:?}",
-                event.version, event.stream
-            )));
-        }
+        let event = stream_event(&segments, stream, version, loc)?;
         page.add(&event);
         out.push(event);
     }
@@ -204,15 +256,24 @@ fn scan(
     Ok(())
 }
 
-pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Result<AllSlice, StoreError> {
-    let limit = limit.min(hindsight_store::limits::READ_LIMIT_MAX);
-    let (next_position, start, segments) = {
+/// A page of `$all` in either direction, seeing only events below
+/// position `end`.
+pub fn read_all(shared: &Shared, read: &ReadAll, end: u64) -> Result<AllSlice, StoreError> {
+    let end = end.min(shared.read().next_position);
+    match read.direction {
+        Direction::Forward => read_all_forward(shared, read.from.unwrap_or(0), end, read),
+        Direction::Backward => read_all_backward(shared, end, read),
+    }
+}
+
+fn read_all_forward(shared: &Shared, from: u64, end: u64, read: &ReadAll) -> Result<AllSlice, StoreError> {
+    let limit = read.limit.min(hindsight_store::limits::READ_LIMIT_MAX);
+    if from >= end || limit == 0 {
+        return Ok(AllSlice { events: Vec::new(), next_position: from.min(end), end_of_log: from >= end });
+    }
+    let (start, segments) = {
         let st = shared.read();
-        if from >= st.next_position || limit == 0 {
-            return Ok(AllSlice { events: Vec::new(), next_position: from, end_of_log: from >= st.next_position });
-        }
-        let start = start_for_position(&st.sparse, from);
-        (st.next_position, start, st.segments.clone())
+        (start_for_position(&st.sparse, from), st.segments.clone())
     };
     let Some(start) = start else {
         return Err(StoreError::Backend(format!("no sparse index entry at or before position {from}")));
@@ -221,10 +282,10 @@ pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Re
     let mut page = hindsight_store::limits::Page::new(limit);
     let mut last_seen = from;
     let mut examined = 0usize;
-    scan(&segments, start.loc, from, next_position, |e| {
+    scan(&segments, start.loc, from, end, |e| {
         last_seen = e.position;
         examined += 1;
-        if filter.matches(e.stream, e.event_type) {
+        if read.filter.matches(e.stream, e.event_type) {
             let event = e.to_owned_event();
             page.add(&event);
             events.push(event);
@@ -232,8 +293,88 @@ pub fn read_all(shared: &Shared, from: u64, limit: usize, filter: &Filter) -> Re
         page.has_room() && examined < hindsight_store::limits::READ_EXAMINED_MAX
     })?;
     let stopped_early = !page.has_room() || examined >= hindsight_store::limits::READ_EXAMINED_MAX;
-    let next = if last_seen + 1 >= next_position || !stopped_early { next_position } else { last_seen + 1 };
-    Ok(AllSlice { events, next_position: next, end_of_log: next >= next_position })
+    let next = if last_seen + 1 >= end || !stopped_early { end } else { last_seen + 1 };
+    Ok(AllSlice { events, next_position: next, end_of_log: next >= end })
+}
+
+/// Backwards: scans a window of positions below `from` forwards (the log
+/// can only be parsed forwards), keeping the page's worth of matches
+/// nearest `from`. The window is the page's size unfiltered and the
+/// examined limit filtered.
+fn read_all_backward(shared: &Shared, end: u64, read: &ReadAll) -> Result<AllSlice, StoreError> {
+    let limit = read.limit.min(hindsight_store::limits::READ_LIMIT_MAX);
+    let Some(last) = end.checked_sub(1) else {
+        return Ok(AllSlice { events: Vec::new(), next_position: 0, end_of_log: true });
+    };
+    let from = read.from.unwrap_or(last).min(last);
+    if limit == 0 {
+        return Ok(AllSlice { events: Vec::new(), next_position: from, end_of_log: false });
+    }
+    let window = if read.filter.is_empty() { limit } else { hindsight_store::limits::READ_EXAMINED_MAX };
+    let lo = (from + 1).saturating_sub(window as u64);
+    let (start, segments) = {
+        let st = shared.read();
+        (start_for_position(&st.sparse, lo), st.segments.clone())
+    };
+    let Some(start) = start else {
+        return Err(StoreError::Backend(format!("no sparse index entry at or before position {lo}")));
+    };
+    let mut kept = NearestPage::new(limit);
+    scan(&segments, start.loc, lo, from + 1, |e| {
+        if read.filter.matches(e.stream, e.event_type) {
+            kept.push(e.to_owned_event());
+        }
+        true
+    })?;
+    // A full page ends at its oldest event, as if the read had stopped
+    // there; otherwise the whole window was examined.
+    let lowest = if kept.is_full() { kept.events.front().map_or(lo, |e| e.position) } else { lo };
+    Ok(AllSlice {
+        events: kept.events.into_iter().rev().collect(),
+        next_position: lowest.saturating_sub(1),
+        end_of_log: lowest == 0,
+    })
+}
+
+/// The last page's worth of events pushed in position order: what a
+/// backwards page starting at the newest holds (`limit` events, or fewer
+/// once their bytes reach the page's byte limit).
+struct NearestPage {
+    limit: usize,
+    events: std::collections::VecDeque<RecordedEvent>,
+    bytes: usize,
+    /// Whether older events were dropped to keep within the page.
+    dropped: bool,
+}
+
+impl NearestPage {
+    fn new(limit: usize) -> Self {
+        NearestPage { limit, events: Default::default(), bytes: 0, dropped: false }
+    }
+
+    /// Whether no further (older) event would fit.
+    fn is_full(&self) -> bool {
+        self.dropped
+            || self.events.len() >= self.limit
+            || (!self.events.is_empty() && self.bytes >= hindsight_store::limits::READ_BYTES_MAX)
+    }
+
+    fn push(&mut self, event: RecordedEvent) {
+        let size = |e: &RecordedEvent| e.data.len() + e.metadata.len();
+        self.bytes += size(&event);
+        self.events.push_back(event);
+        // A page from the newest takes an event while those before it
+        // (newer ones) are under the byte limit.
+        while self.events.len() > self.limit
+            || (self.events.len() > 1
+                && self.bytes - self.events.front().map_or(0, size) >= hindsight_store::limits::READ_BYTES_MAX)
+        {
+            if let Some(e) = self.events.pop_front() {
+                self.bytes -= size(&e);
+                self.dropped = true;
+            }
+        }
+    }
 }
 
 /// Log bytes from the commit holding `from` (its sparse entry) to the

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use hindsight_store::{check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart, VersionConflict};
+use hindsight_store::{check_expectations, check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -338,22 +338,7 @@ impl Writer {
         if let Some(results) = retry? {
             return Ok(results);
         }
-        let conflicts: Vec<VersionConflict> = parts
-            .iter()
-            .enumerate()
-            .filter_map(|(part, p)| {
-                let actual = self.head_of(st, heads, &p.stream).map(|h| h.last_version);
-                (!p.expected.admits(actual)).then(|| VersionConflict {
-                    part,
-                    stream: p.stream.clone(),
-                    expected: p.expected,
-                    actual,
-                })
-            })
-            .collect();
-        if !conflicts.is_empty() {
-            return Err(StoreError::WrongExpectedVersion(conflicts));
-        }
+        check_expectations(parts, |stream| self.head_of(st, heads, stream).map(|h| h.last_version))?;
         let mut results = Vec::with_capacity(parts.len());
         let base = self.offset;
         for part in parts {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hindsight_store::{EventStore, ExpectedVersion, Filter, NewEvent, RecordedEvent};
+use hindsight_store::{EventReader, EventStore, ExpectedVersion, NewEvent, ReadAll, RecordedEvent};
 use hindsight_store_embedded::{Config, EmbeddedStore};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub async fn fill(store: &EmbeddedStore, commits: u64) {
 }
 
 pub async fn all(store: &EmbeddedStore) -> Vec<RecordedEvent> {
-    store.read_all(0, usize::MAX, &Filter::default()).await.expect("read_all").events
+    store.read_all(&ReadAll::forward(0).limit(usize::MAX)).await.expect("read_all").events
 }
 
 pub fn segments(dir: &Path) -> Vec<PathBuf> {

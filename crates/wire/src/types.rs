@@ -1,0 +1,303 @@
+//! Request and response bodies and query strings, as they travel.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// `"any"`, `"no_stream"`, `"exists"`, or a version number (as a number or
+/// a string); absent means `"any"`. (The schema; the server reads the
+/// JSON value and checks it with `ExpectedVersion::from_json`, so that
+/// `null` and negative numbers get a clear refusal.)
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum ExpectedVersionIn {
+    Version(u64),
+    Keyword(String),
+}
+
+/// Keeps an explicit `null` (serde would make it None, i.e. absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// An event to append.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// Makes the append idempotent: a retry with the same ids returns the
+    /// original result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Any JSON value.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Box<RawValue>,
+    /// A JSON object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppendRequest {
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ExpectedVersionIn, required = false))]
+    pub expected_version: Option<serde_json::Value>,
+    pub events: Vec<EventIn>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppendPartIn {
+    pub stream: String,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ExpectedVersionIn, required = false))]
+    pub expected_version: Option<serde_json::Value>,
+    pub events: Vec<EventIn>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MultiAppendRequest {
+    pub appends: Vec<AppendPartIn>,
+}
+
+/// Where one stream's events of an append were stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppendResponse {
+    pub stream: String,
+    pub first_position: u64,
+    pub last_position: u64,
+    /// The version of the last event written; send it as
+    /// `expected_version` to append after it.
+    pub next_expected_version: u64,
+}
+
+impl AppendResponse {
+    pub fn new(stream: &str, r: &hindsight_store::AppendResult) -> Self {
+        AppendResponse {
+            stream: stream.to_string(),
+            first_position: r.first_position,
+            last_position: r.last_position,
+            next_expected_version: r.next_expected_version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MultiAppendResponse {
+    pub results: Vec<AppendResponse>,
+}
+
+/// A stored event (what [`crate::write_event`] writes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventOut {
+    pub id: Uuid,
+    pub stream: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u64,
+    pub position: u64,
+    /// RFC 3339, UTC, microseconds.
+    pub timestamp: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: serde_json::Value,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadStreamResponse {
+    pub stream: String,
+    pub events: Vec<EventOut>,
+    /// The `from` of the next page in the same direction; null at the end.
+    pub next: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadAllResponse {
+    /// In the read's direction.
+    pub events: Vec<EventOut>,
+    /// The `from` of the next page in the same direction.
+    pub next_position: u64,
+    /// True when the read reached the end of what it may see: the head
+    /// (or its `as_of` bound) forwards, position 0 backwards.
+    pub end_of_log: bool,
+}
+
+/// What a stream holds (as of a point).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamInfoResponse {
+    pub stream: String,
+    pub last_version: u64,
+    pub first_position: u64,
+    pub last_position: u64,
+    pub events: u64,
+}
+
+impl From<hindsight_store::StreamInfo> for StreamInfoResponse {
+    fn from(i: hindsight_store::StreamInfo) -> Self {
+        StreamInfoResponse {
+            events: i.last_version + 1,
+            stream: i.stream,
+            last_version: i.last_version,
+            first_position: i.first_position,
+            last_position: i.last_position,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PositionResponse {
+    pub at: String,
+    /// The first position at or after `at`; null when every event is older.
+    pub position: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InfoResponse {
+    pub store: String,
+    pub events: u64,
+    pub streams: u64,
+    pub last_position: Option<u64>,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusResponse {
+    pub status: String,
+}
+
+/// Every error: a code, a human message, and details by code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ReadStreamQuery {
+    /// First version to read (default: the first, or the last going backwards).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    /// `forwards` (default) or `backwards`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Events per page (default 100, at most 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Read the stream as it was at a point: `position:N`, `version:N` or
+    /// `time:<RFC 3339>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ReadAllQuery {
+    /// First position to read (default 0, or the last going backwards).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    /// `forwards` (default) or `backwards`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Events per page (default 100, at most 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Exactly this stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// Streams of this category (the name before the first `-`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Streams whose name starts with this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Event types, comma-separated (types cannot contain commas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub types: Option<String>,
+    /// Read the log as it was at a point: `position:N` or `time:<RFC 3339>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeQuery {
+    /// First position to deliver (default 0); a `Last-Event-ID` header
+    /// overrides it with the position after that id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    /// Exactly this stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// Streams of this category (the name before the first `-`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Streams whose name starts with this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Event types, comma-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub types: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct StreamInfoQuery {
+    /// The stream as it was at a point: `position:N`, `version:N` or
+    /// `time:<RFC 3339>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct PositionQuery {
+    /// An RFC 3339 time, e.g. 2026-11-26T14:02:00Z.
+    pub at: String,
+}
+
+/// The filter of a read or subscription from its query parameters: empty
+/// values are absent, types are split at commas (which types cannot hold).
+pub fn filter(
+    stream: Option<String>,
+    category: Option<String>,
+    prefix: Option<String>,
+    types: Option<String>,
+) -> hindsight_store::Filter {
+    hindsight_store::Filter {
+        stream: stream.filter(|s| !s.is_empty()),
+        category: category.filter(|c| !c.is_empty()),
+        stream_prefix: prefix.filter(|p| !p.is_empty()),
+        event_types: types
+            .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default(),
+    }
+}
