@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::fs::FileHandle;
 use crate::index::checkpoint::{note_sparse, Checkpoint, Head, Sparse, TailCommit};
 use crate::index::run::Run;
-use crate::index::{id_key, stream_key, stream_version_key};
+use crate::index::{id_key, posting_key, stream_key, stream_version_key, terms_of};
 use crate::lock::DirLock;
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::reader::{is_zero_tail, replay, ReplayError, ReplayedCommit};
@@ -115,7 +115,13 @@ pub fn verify(config: &Config, mut progress: impl FnMut(u64, u64)) -> Result<Ver
     if let Some(c) = checkpoint {
         report.problem = check_checkpoint(&index_dir, &c, walk.at_checkpoint.as_ref(), walk.next_position);
         if report.problem.is_none() {
-            report.problem = check_index(config, &c, &runs, walk.next_position, walk.id_entries, walk.stream_entries);
+            report.problem = check_index(
+                config,
+                &c,
+                &runs,
+                walk.next_position,
+                [walk.id_entries, walk.stream_entries, walk.posting_entries],
+            );
         }
         report.index_checked = covered;
     }
@@ -173,6 +179,7 @@ struct Walk {
     at_checkpoint: Option<Checkpoint>,
     id_entries: Vec<(u128, u64)>,
     stream_entries: Vec<(u128, u64)>,
+    posting_entries: Vec<(u128, u64)>,
     commits: u64,
     events: u64,
 }
@@ -276,6 +283,9 @@ impl Walk {
                 let loc = Loc { segment: seg.number, offset: e.offset as u32 }.pack();
                 self.id_entries.push((id_key(&e.id), loc));
                 self.stream_entries.push((stream_version_key(head.key, e.version), loc));
+                for term in terms_of(&e.stream, &e.event_type) {
+                    self.posting_entries.push((posting_key(term, e.position), loc));
+                }
             }
         }
         self.events += commit.events.len() as u64;
@@ -298,8 +308,8 @@ impl Walk {
     }
 }
 
-/// The id runs and the stream runs a checkpoint lists, opened.
-type OpenRuns = (Vec<Run>, Vec<Run>);
+/// The id, stream and posting runs a checkpoint lists, opened.
+type OpenRuns = (Vec<Run>, Vec<Run>, Vec<Run>);
 
 /// Loads the checkpoint and opens its runs (an open run stays readable
 /// even if a server's merge deletes it meanwhile). A live store may
@@ -313,7 +323,7 @@ fn load_index(config: &Config, live: bool) -> Result<(Option<Checkpoint>, OpenRu
         tries -= 1;
         let c = match Checkpoint::load(fs, &dir) {
             Ok(Some(c)) => c,
-            Ok(None) => return Ok((None, (Vec::new(), Vec::new()))),
+            Ok(None) => return Ok((None, Default::default())),
             Err(e) if tries > 0 => {
                 tracing::debug!(error = %e, "checkpoint changed under verify; again");
                 continue;
@@ -332,9 +342,9 @@ fn load_index(config: &Config, live: bool) -> Result<(Option<Checkpoint>, OpenRu
                 })
                 .collect()
         };
-        match (open(&c.id_runs, "id"), open(&c.stream_runs, "stream")) {
-            (Ok(ids), Ok(streams)) => return Ok((Some(c), (ids, streams))),
-            (Err(e), _) | (_, Err(e)) if tries == 0 => return Err(e),
+        match (open(&c.id_runs, "id"), open(&c.stream_runs, "stream"), open(&c.posting_runs, "posting")) {
+            (Ok(ids), Ok(streams), Ok(postings)) => return Ok((Some(c), (ids, streams, postings))),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) if tries == 0 => return Err(e),
             _ => std::thread::sleep(std::time::Duration::from_millis(10)),
         }
     }
@@ -400,8 +410,7 @@ fn check_index(
     c: &Checkpoint,
     runs: &OpenRuns,
     log_end: u64,
-    mut ids: Vec<(u128, u64)>,
-    mut streams: Vec<(u128, u64)>,
+    mut want: [Vec<(u128, u64)>; 3],
 ) -> Option<Problem> {
     let dir = config.data_dir.join("index");
     let problem =
@@ -409,9 +418,9 @@ fn check_index(
     if c.next_position > log_end {
         return problem(format!("index checkpoint covers position {} but the log ends at {log_end}", c.next_position));
     }
-    ids.sort_unstable();
-    streams.sort_unstable();
-    for (label, runs, want) in [("id", &runs.0, ids), ("stream", &runs.1, streams)] {
+    want.iter_mut().for_each(|w| w.sort_unstable());
+    let [ids, streams, postings] = want;
+    for (label, runs, want) in [("id", &runs.0, ids), ("stream", &runs.1, streams), ("posting", &runs.2, postings)] {
         let mut got = Vec::with_capacity(want.len());
         for run in runs {
             let mut cursor = run.cursor_at(0);

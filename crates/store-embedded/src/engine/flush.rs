@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::state::{FlushControl, Frozen, Shared};
+use super::state::{FlushControl, Frozen, Shared, State};
 use crate::index::checkpoint::{Checkpoint, RunRef};
 use crate::index::memtable::Memtable;
 use crate::index::run::{merge, Run};
@@ -97,7 +97,7 @@ pub fn run_compactor(shared: Arc<Shared>) {
         }
         let due = retry_at.is_none_or(|t| Instant::now() >= t) && {
             let st = shared.read();
-            merge_due(&st.id_runs) || merge_due(&st.stream_runs)
+            Kind::ALL.iter().any(|k| merge_due(k.runs(&st)))
         };
         if due {
             drop(ctl);
@@ -136,6 +136,50 @@ fn wait_until<'a>(
     }
 }
 
+/// The three index families, each its own list of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ids,
+    Streams,
+    Postings,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Ids, Kind::Streams, Kind::Postings];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ids => "ids",
+            Kind::Streams => "streams",
+            Kind::Postings => "postings",
+        }
+    }
+
+    fn runs(self, st: &State) -> &Vec<Arc<Run>> {
+        match self {
+            Kind::Ids => &st.id_runs,
+            Kind::Streams => &st.stream_runs,
+            Kind::Postings => &st.posting_runs,
+        }
+    }
+
+    fn runs_mut(self, st: &mut State) -> &mut Vec<Arc<Run>> {
+        match self {
+            Kind::Ids => &mut st.id_runs,
+            Kind::Streams => &mut st.stream_runs,
+            Kind::Postings => &mut st.posting_runs,
+        }
+    }
+}
+
+/// The runs of every family, in [`Kind::ALL`] order.
+type AllRuns = [Vec<Arc<Run>>; 3];
+
+fn current_runs(shared: &Shared) -> AllRuns {
+    let st = shared.read();
+    Kind::ALL.map(|k| k.runs(&st).clone())
+}
+
 fn run_name(kind: &str, n: u64) -> String {
     format!("{kind}-{n:010}.run")
 }
@@ -156,24 +200,21 @@ fn refs(runs: &[Arc<Run>]) -> Vec<RunRef> {
 
 /// Stores a checkpoint listing these runs, swaps them in, and deletes the
 /// runs it no longer lists. Callers hold `publish_lock`.
-fn publish(
-    shared: &Shared,
-    mut checkpoint: Checkpoint,
-    id_runs: Vec<Arc<Run>>,
-    stream_runs: Vec<Arc<Run>>,
-    frozen_done: bool,
-) -> io::Result<()> {
-    checkpoint.id_runs = refs(&id_runs);
-    checkpoint.stream_runs = refs(&stream_runs);
+fn publish(shared: &Shared, mut checkpoint: Checkpoint, runs: AllRuns, frozen_done: bool) -> io::Result<()> {
+    let [ids, streams, postings] = &runs;
+    checkpoint.id_runs = refs(ids);
+    checkpoint.stream_runs = refs(streams);
+    checkpoint.posting_runs = refs(postings);
     checkpoint.next_run_number = shared.next_run_number.load(Ordering::SeqCst);
     checkpoint.store(shared.config.fs.as_ref(), &shared.dirs.index)?;
-    let live: HashSet<String> = id_runs.iter().chain(&stream_runs).map(|r| r.file_name.clone()).collect();
+    let live: HashSet<String> = runs.iter().flatten().map(|r| r.file_name.clone()).collect();
     let retired: Vec<String> = {
         let mut st = shared.write();
-        let old = std::mem::replace(&mut st.id_runs, id_runs)
-            .into_iter()
-            .chain(std::mem::replace(&mut st.stream_runs, stream_runs));
-        let retired = old.map(|r| r.file_name.clone()).filter(|name| !live.contains(name)).collect();
+        let mut retired = Vec::new();
+        for (kind, new) in Kind::ALL.into_iter().zip(runs) {
+            let old = std::mem::replace(kind.runs_mut(&mut st), new);
+            retired.extend(old.iter().map(|r| r.file_name.clone()).filter(|name| !live.contains(name)));
+        }
         if frozen_done {
             st.frozen = None;
         }
@@ -199,16 +240,18 @@ pub fn flush_frozen(shared: &Shared) -> io::Result<()> {
     let fs = shared.config.fs.as_ref();
     let dir = &shared.dirs.index;
     let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
-    let ids = Arc::new(Run::write(fs, dir, &run_name("ids", n), frozen.memtable.sorted_ids())?);
-    let streams = Arc::new(Run::write(fs, dir, &run_name("streams", n), frozen.memtable.sorted_streams())?);
+    let m = &frozen.memtable;
+    let written = [
+        Run::write(fs, dir, &run_name(Kind::Ids.name(), n), m.sorted_ids())?,
+        Run::write(fs, dir, &run_name(Kind::Streams.name(), n), m.sorted_streams())?,
+        Run::write(fs, dir, &run_name(Kind::Postings.name(), n), m.sorted_postings())?,
+    ];
     let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let (mut id_runs, mut stream_runs) = {
-        let st = shared.read();
-        (st.id_runs.clone(), st.stream_runs.clone())
-    };
-    id_runs.push(ids);
-    stream_runs.push(streams);
-    publish(shared, frozen.checkpoint.clone(), id_runs, stream_runs, true)?;
+    let mut runs = current_runs(shared);
+    for (list, run) in runs.iter_mut().zip(written) {
+        list.push(Arc::new(run));
+    }
+    publish(shared, frozen.checkpoint.clone(), runs, true)?;
     tracing::debug!(position = frozen.checkpoint.next_position, "index checkpoint stored");
     Ok(())
 }
@@ -216,41 +259,31 @@ pub fn flush_frozen(shared: &Shared) -> io::Result<()> {
 /// Merges the newest `MERGE_FAN_IN` runs of one kind if they are due, and
 /// swaps the result in place of exactly those runs (a flush may have added
 /// newer ones meanwhile). Returns whether it merged.
-fn merge_kind(shared: &Shared, ids: bool) -> io::Result<bool> {
-    let runs = {
-        let st = shared.read();
-        if ids {
-            st.id_runs.clone()
-        } else {
-            st.stream_runs.clone()
-        }
-    };
+fn merge_kind(shared: &Shared, kind: Kind) -> io::Result<bool> {
+    let runs = kind.runs(&shared.read()).clone();
     if !merge_due(&runs) {
         return Ok(false);
     }
     let inputs = runs[runs.len() - MERGE_FAN_IN..].to_vec();
     let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
-    let kind = if ids { "ids" } else { "streams" };
-    let merged = Arc::new(merge(shared.config.fs.as_ref(), &shared.dirs.index, &run_name(kind, n), &inputs)?);
+    let merged = Arc::new(merge(shared.config.fs.as_ref(), &shared.dirs.index, &run_name(kind.name(), n), &inputs)?);
     let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let (mut id_runs, mut stream_runs, checkpoint) = {
-        let st = shared.read();
-        (st.id_runs.clone(), st.stream_runs.clone(), st.last_checkpoint.clone())
-    };
-    let list = if ids { &mut id_runs } else { &mut stream_runs };
+    let mut all = current_runs(shared);
+    let checkpoint = shared.read().last_checkpoint.clone();
+    let list = &mut all[kind as usize];
     let at = list
         .iter()
         .position(|r| r.file_name == inputs[0].file_name)
         .filter(|&at| list[at..].iter().zip(&inputs).all(|(a, b)| a.file_name == b.file_name))
         .ok_or_else(|| io::Error::other("index runs changed under a merge"))?;
     list.splice(at..at + MERGE_FAN_IN, [merged]);
-    publish(shared, checkpoint, id_runs, stream_runs, false)?;
+    publish(shared, checkpoint, all, false)?;
     Ok(true)
 }
 
 /// Merges until no merge is due.
 pub fn compact_once(shared: &Shared) -> io::Result<()> {
-    while merge_kind(shared, true)? || merge_kind(shared, false)? {}
+    while merge_kind(shared, Kind::Ids)? || merge_kind(shared, Kind::Streams)? || merge_kind(shared, Kind::Postings)? {}
     Ok(())
 }
 /// Deletes run files the checkpoint does not list: leftovers of a flush or

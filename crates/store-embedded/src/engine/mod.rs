@@ -170,7 +170,7 @@ impl EmbeddedStore {
             streams: st.heads.len() as u64,
             segments: st.segments.len() as u64,
             log_bytes: st.segments.values().map(|s| s.end()).sum(),
-            index_runs: (st.id_runs.len() + st.stream_runs.len()) as u64,
+            index_runs: (st.id_runs.len() + st.stream_runs.len() + st.posting_runs.len()) as u64,
             checkpoint_position: st.next_position
                 - st.active.len() as u64
                 - st.frozen.as_ref().map_or(0, |f| f.memtable.len() as u64),

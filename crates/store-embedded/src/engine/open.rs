@@ -13,7 +13,7 @@ use crate::config::{Config, SEGMENT_BYTES_TARGET_MAX};
 use crate::index::checkpoint::{Checkpoint, Head};
 use crate::index::memtable::Memtable;
 use crate::index::run::Run;
-use crate::index::{id_key, stream_key};
+use crate::index::{id_key, stream_key, terms_of};
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::reader::{find_durable_claim, is_zero_tail, replay, ReplayEnd, ReplayError, ReplayedCommit};
 use crate::segment::{parse_segment_name, Loc};
@@ -108,7 +108,8 @@ fn open_segments(config: &Config, dirs: &Dirs) -> Result<BTreeMap<u32, Arc<Segme
 }
 
 /// A checkpoint with its id runs and stream runs opened.
-type LoadedIndex = (Checkpoint, Vec<Arc<Run>>, Vec<Arc<Run>>);
+/// The checkpoint and its id, stream and posting runs.
+type LoadedIndex = (Checkpoint, [Vec<Arc<Run>>; 3]);
 
 /// What the index directory offers a start.
 enum Loaded {
@@ -145,9 +146,9 @@ fn load_checkpoint(
     let open = |refs: &[crate::index::checkpoint::RunRef]| -> std::io::Result<Vec<Arc<Run>>> {
         refs.iter().map(|r| Run::open(fs, &dirs.index, &r.file_name, r.count).map(Arc::new)).collect()
     };
-    match (open(&ckpt.id_runs), open(&ckpt.stream_runs)) {
-        (Ok(ids), Ok(streams)) => Ok(Loaded::Index(Box::new((ckpt, ids, streams)))),
-        (Err(e), _) | (_, Err(e)) => {
+    match (open(&ckpt.id_runs), open(&ckpt.stream_runs), open(&ckpt.posting_runs)) {
+        (Ok(ids), Ok(streams), Ok(postings)) => Ok(Loaded::Index(Box::new((ckpt, [ids, streams, postings])))),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(error = %e, "index run unreadable; rebuilding the indexes from the log");
             Ok(Loaded::Rebuild { durable_to: ckpt.tail })
         }
@@ -280,9 +281,11 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         Loaded::Index(index) => (Some(*index), false, None),
         Loaded::Rebuild { durable_to } => (None, true, durable_to),
     };
-    let (ckpt, id_runs, stream_runs) = loaded.unwrap_or_else(|| (log_start(&first), Vec::new(), Vec::new()));
+    let (ckpt, [id_runs, stream_runs, posting_runs]) =
+        loaded.unwrap_or_else(|| (log_start(&first), Default::default()));
     let tail = ckpt.tail.unwrap_or(Loc { segment: first.number, offset: HEADER_BYTES as u32 });
-    let live: HashSet<String> = ckpt.id_runs.iter().chain(&ckpt.stream_runs).map(|r| r.file_name.clone()).collect();
+    let live: HashSet<String> =
+        ckpt.id_runs.iter().chain(&ckpt.stream_runs).chain(&ckpt.posting_runs).map(|r| r.file_name.clone()).collect();
     let state = State {
         segments: segments.clone(),
         next_position: ckpt.next_position,
@@ -296,6 +299,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
         frozen: None,
         id_runs,
         stream_runs,
+        posting_runs,
         last_checkpoint: ckpt.clone(),
     };
     let next_run = ckpt.next_run_number.max(1);
@@ -521,6 +525,7 @@ fn apply_replayed(shared: &Arc<Shared>, segment: u32, commit: ReplayedCommit) ->
             );
             let loc = Loc { segment, offset: e.offset as u32 };
             st.active.insert(id_key(&e.id), key, e.version, loc.pack());
+            st.active.insert_postings(terms_of(&e.stream, &e.event_type), e.position, loc.pack());
             st.next_position = e.position + 1;
             st.last_timestamp_us = st.last_timestamp_us.max(e.timestamp_us);
         }

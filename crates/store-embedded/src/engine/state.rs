@@ -54,6 +54,7 @@ pub struct State {
     pub frozen: Option<Arc<Frozen>>,
     pub id_runs: Vec<Arc<Run>>,
     pub stream_runs: Vec<Arc<Run>>,
+    pub posting_runs: Vec<Arc<Run>>,
     /// The checkpoint last stored (merges store it again with new runs).
     pub last_checkpoint: Checkpoint,
 }
@@ -86,6 +87,7 @@ impl State {
             next_run_number: 0,
             id_runs: Vec::new(),
             stream_runs: Vec::new(),
+            posting_runs: Vec::new(),
             heads: self.heads.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             sparse: self.sparse.clone(),
         }

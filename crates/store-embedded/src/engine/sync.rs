@@ -142,6 +142,7 @@ fn sync_and_publish(shared: &Shared, group: Vec<Written>) {
             st.heads.extend(w.heads.iter().map(|(k, v)| (k.clone(), *v)));
             for p in &w.placed {
                 st.active.insert(id_key(&p.id), p.stream_key, p.version, p.loc.pack());
+                st.active.insert_postings(p.terms, p.position, p.loc.pack());
             }
             st.note_commit_start(
                 w.first_position,

@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use hindsight_store::{check_expectations, check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart};
+use hindsight_store::{
+    category_of, check_expectations, check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart,
+};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -20,7 +22,7 @@ use super::state::{SegmentFile, Shared, State};
 use super::sync::Written;
 use crate::config::COMMIT_BYTES_MAX;
 use crate::index::checkpoint::Head;
-use crate::index::stream_key;
+use crate::index::{stream_key, term_key, TermKind};
 use crate::segment::header::{SegmentHeader, HEADER_BYTES};
 use crate::segment::record::{encode_commit, encode_event, ChainHasher, CommitRecord, EventView, COMMIT_FRAME_BYTES};
 use crate::segment::Loc;
@@ -40,7 +42,38 @@ pub struct Placed {
     pub id: Uuid,
     pub stream_key: u64,
     pub version: u64,
+    pub position: u64,
+    /// The posting lists it joins (category, type).
+    pub terms: [u64; 2],
     pub loc: Loc,
+}
+
+/// Term keys of recent categories and types, so the writer hashes a name
+/// once, not once per event. Cleared when it grows past a bound.
+#[derive(Default)]
+struct TermKeys {
+    categories: HashMap<String, u64>,
+    types: HashMap<String, u64>,
+}
+
+const TERM_KEYS_MAX: usize = 100_000;
+
+impl TermKeys {
+    fn get(&mut self, kind: TermKind, name: &str) -> u64 {
+        let map = match kind {
+            TermKind::Category => &mut self.categories,
+            TermKind::EventType => &mut self.types,
+        };
+        if let Some(&key) = map.get(name) {
+            return key;
+        }
+        if map.len() >= TERM_KEYS_MAX {
+            map.clear();
+        }
+        let key = term_key(kind, name);
+        map.insert(name.to_string(), key);
+        key
+    }
 }
 
 /// What the writer knows that the published state does not yet: the
@@ -66,6 +99,7 @@ pub struct Writer {
     unsynced: Unsynced,
     seq: u64,
     ids: IdGen,
+    terms: TermKeys,
     /// The current segment holds zeros up to here (preallocation).
     zeroed_end: u64,
 }
@@ -131,6 +165,7 @@ impl Writer {
             unsynced: Unsynced::default(),
             seq: 0,
             ids: IdGen::default(),
+            terms: TermKeys::default(),
             zeroed_end: 0,
         }
     }
@@ -346,7 +381,9 @@ impl Writer {
             let key = head.map_or_else(|| stream_key(&part.stream), |h| h.key);
             let mut version = head.map_or(0, |h| h.last_version + 1);
             let first_position = self.next_position + placed.len() as u64;
+            let category = self.terms.get(TermKind::Category, category_of(&part.stream));
             for e in &part.events {
+                let terms = [category, self.terms.get(TermKind::EventType, &e.event_type)];
                 let position = self.next_position + placed.len() as u64;
                 let id = e.id.unwrap_or_else(|| self.ids.next(timestamp_us / 1000));
                 let frame_start = self.buf.len();
@@ -365,7 +402,7 @@ impl Writer {
                 let loc = Loc::checked(self.segment.number, base + frame_start as u64).ok_or_else(|| {
                     StoreError::Backend("an event would lie past the offsets a segment can hold".into())
                 })?;
-                placed.push(Placed { id, stream_key: key, version, loc });
+                placed.push(Placed { id, stream_key: key, version, position, terms, loc });
                 if e.id.is_some() {
                     // What a retry is compared with until the commit is
                     // published (client ids only; the store's own are new).

@@ -14,7 +14,7 @@ use crate::fs::Fs;
 use crate::segment::Loc;
 
 /// 02 added the tail commit, so open can check the checkpoint against the log.
-const MAGIC: [u8; 8] = *b"HSCKPT02";
+const MAGIC: [u8; 8] = *b"HSCKPT03";
 pub const FILE_NAME: &str = "checkpoint";
 
 /// What the writer knows of one stream.
@@ -77,6 +77,7 @@ pub struct Checkpoint {
     pub next_run_number: u64,
     pub id_runs: Vec<RunRef>,
     pub stream_runs: Vec<RunRef>,
+    pub posting_runs: Vec<RunRef>,
     pub heads: Vec<(String, Head)>,
     pub sparse: Vec<Sparse>,
 }
@@ -132,7 +133,7 @@ impl Checkpoint {
         o.extend_from_slice(&self.chain);
         o.extend_from_slice(&self.last_timestamp_us.to_le_bytes());
         o.extend_from_slice(&self.next_run_number.to_le_bytes());
-        for runs in [&self.id_runs, &self.stream_runs] {
+        for runs in [&self.id_runs, &self.stream_runs, &self.posting_runs] {
             o.extend_from_slice(&(runs.len() as u32).to_le_bytes());
             for r in runs {
                 put_string(&mut o, &r.file_name);
@@ -186,13 +187,13 @@ impl Checkpoint {
         chain.copy_from_slice(r.take(32)?);
         let last_timestamp_us = r.u64()?;
         let next_run_number = r.u64()?;
-        let mut runs = [Vec::new(), Vec::new()];
+        let mut runs = [Vec::new(), Vec::new(), Vec::new()];
         for list in &mut runs {
             for _ in 0..r.u32()? {
                 list.push(RunRef { file_name: r.string()?, count: r.u64()? });
             }
         }
-        let [id_runs, stream_runs] = runs;
+        let [id_runs, stream_runs, posting_runs] = runs;
         let n_heads = r.u64()?;
         let mut heads = Vec::with_capacity(n_heads.min(1 << 20) as usize);
         for _ in 0..n_heads {
@@ -217,6 +218,7 @@ impl Checkpoint {
             next_run_number,
             id_runs,
             stream_runs,
+            posting_runs,
             heads,
             sparse,
         })
@@ -267,6 +269,7 @@ mod tests {
             next_run_number: 4,
             id_runs: vec![RunRef { file_name: "ids-1.run".into(), count: 10 }],
             stream_runs: vec![RunRef { file_name: "streams-1.run".into(), count: 10 }],
+            posting_runs: vec![RunRef { file_name: "postings-1.run".into(), count: 20 }],
             heads: vec![("order-1".into(), Head { key: 1, last_version: 9, first_position: 0, last_position: 9 })],
             sparse: vec![Sparse { position: 0, loc: Loc { segment: 1, offset: 64 }, timestamp_us: 5 }],
         };

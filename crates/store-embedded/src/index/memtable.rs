@@ -17,6 +17,8 @@ pub struct Memtable {
     ids: HashMap<u128, u64, RandomState>,
     /// stream key → (first version held here, locations of that version on).
     streams: HashMap<u64, (u64, Vec<u64>), RandomState>,
+    /// term key → (position, location) of its events, in position order.
+    postings: HashMap<u64, Vec<(u64, u64)>, RandomState>,
     n_events: usize,
 }
 
@@ -28,6 +30,7 @@ impl Memtable {
             ordered_ids: Vec::with_capacity(events),
             ids: HashMap::default(),
             streams: HashMap::default(),
+            postings: HashMap::default(),
             n_events: 0,
         }
     }
@@ -53,6 +56,32 @@ impl Memtable {
         debug_assert_eq!(entry.0 + entry.1.len() as u64, version, "versions arrive in order");
         entry.1.push(loc);
         self.n_events += 1;
+    }
+
+    /// Lists an event under its category's and its type's terms.
+    /// Positions arrive in order.
+    pub fn insert_postings(&mut self, terms: [u64; 2], position: u64, loc: u64) {
+        for term in terms {
+            self.postings.entry(term).or_default().push((position, loc));
+        }
+    }
+
+    /// (position, location) of a term's events with positions in `lo..hi`.
+    pub fn postings(&self, term: u64, lo: u64, hi: u64) -> &[(u64, u64)] {
+        let Some(list) = self.postings.get(&term) else { return &[] };
+        let from = list.partition_point(|(p, _)| *p < lo);
+        let to = list.partition_point(|(p, _)| *p < hi);
+        &list[from..to.max(from)]
+    }
+
+    /// The postings, sorted by key.
+    pub fn sorted_postings(&self) -> Vec<(u128, u64)> {
+        let mut v = Vec::with_capacity(self.n_events * 2);
+        for (term, list) in &self.postings {
+            v.extend(list.iter().map(|(position, loc)| (super::posting_key(*term, *position), *loc)));
+        }
+        v.sort_unstable();
+        v
     }
 
     pub fn id(&self, id: u128) -> Option<u64> {

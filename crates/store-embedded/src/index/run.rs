@@ -201,6 +201,45 @@ impl Run {
         Ok(())
     }
 
+    /// Appends the first `max` entries with keys in `lo..=hi` to `out`;
+    /// true when more such entries follow.
+    pub fn range_first(&self, lo: u128, hi: u128, max: usize, out: &mut Vec<(u128, u64)>) -> io::Result<bool> {
+        let mut cursor = self.cursor_at(self.lower_bound(lo)?.0);
+        cursor.blocks = (max as u64).div_ceil(BLOCK_ENTRIES).clamp(1, CURSOR_BLOCKS);
+        let mut taken = 0;
+        while let Some((k, v)) = cursor.next_entry()? {
+            if k > hi {
+                return Ok(false);
+            }
+            if taken == max {
+                return Ok(true);
+            }
+            out.push((k, v));
+            taken += 1;
+        }
+        Ok(false)
+    }
+
+    /// Appends the last `max` entries with keys in `lo..=hi` to `out`, in
+    /// key order; true when more such entries precede them.
+    pub fn range_last(&self, lo: u128, hi: u128, max: usize, out: &mut Vec<(u128, u64)>) -> io::Result<bool> {
+        let first = self.lower_bound(lo)?.0;
+        let end = match hi.checked_add(1) {
+            Some(above) => self.lower_bound(above)?.0,
+            None => self.count,
+        };
+        let start = end.saturating_sub(max as u64).max(first);
+        let mut cursor = self.cursor_at(start);
+        cursor.blocks = (end - start).div_ceil(BLOCK_ENTRIES).clamp(1, CURSOR_BLOCKS);
+        for _ in start..end {
+            match cursor.next_entry()? {
+                Some(e) => out.push(e),
+                None => return Err(invalid(format!("run {}: cut short", self.file_name))),
+            }
+        }
+        Ok(start > first)
+    }
+
     pub fn cursor_at(&self, index: u64) -> RunCursor {
         RunCursor {
             file: self.file.clone(),
@@ -209,6 +248,7 @@ impl Run {
             next: index,
             buf: Vec::new(),
             at: 0,
+            blocks: CURSOR_BLOCKS,
         }
     }
 }
@@ -222,6 +262,8 @@ pub struct RunCursor {
     next: u64,
     buf: Vec<u8>,
     at: usize,
+    /// Blocks read at once.
+    blocks: u64,
 }
 
 impl RunCursor {
@@ -231,7 +273,7 @@ impl RunCursor {
                 return Ok(None);
             }
             let block = self.next / BLOCK_ENTRIES;
-            self.buf = read_blocks(self.file.as_ref(), &self.name, self.count, block, CURSOR_BLOCKS)?;
+            self.buf = read_blocks(self.file.as_ref(), &self.name, self.count, block, self.blocks)?;
             self.at = ((self.next - block * BLOCK_ENTRIES) as usize) * ENTRY_BYTES;
             if self.at >= self.buf.len() {
                 return Err(invalid(format!("run {}: cut short", self.name)));

@@ -106,6 +106,7 @@ pub struct ReplayedEvent {
     pub timestamp_us: u64,
     pub id: uuid::Uuid,
     pub stream: String,
+    pub event_type: String,
     pub offset: u64,
 }
 
@@ -259,6 +260,7 @@ fn replayed(e: &EventView<'_>, offset: u64) -> ReplayedEvent {
         timestamp_us: e.timestamp_us,
         id: e.id,
         stream: e.stream.to_string(),
+        event_type: e.event_type.to_string(),
         offset,
     }
 }

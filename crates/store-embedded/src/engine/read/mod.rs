@@ -16,6 +16,8 @@ use crate::segment::reader::{FrameScanner, Step};
 use crate::segment::record::{decode_event, event_position};
 use crate::segment::Loc;
 
+mod postings;
+
 pub type Segments = BTreeMap<u32, Arc<SegmentFile>>;
 
 fn corrupt(seg: &SegmentFile, offset: u64, position: Option<u64>, detail: impl Into<String>) -> StoreError {
@@ -260,6 +262,9 @@ fn scan(
 /// position `end`.
 pub fn read_all(shared: &Shared, read: &ReadAll, end: u64) -> Result<AllSlice, StoreError> {
     let end = end.min(shared.read().next_position);
+    if let Some(terms) = filter_terms(&read.filter) {
+        return postings::read_all(shared, read, &terms, end);
+    }
     match read.direction {
         Direction::Forward => read_all_forward(shared, read.from.unwrap_or(0), end, read),
         Direction::Backward => read_all_backward(shared, end, read),
@@ -295,6 +300,20 @@ fn read_all_forward(shared: &Shared, from: u64, end: u64, read: &ReadAll) -> Res
     let stopped_early = !page.has_room() || examined >= hindsight_store::limits::READ_EXAMINED_MAX;
     let next = if last_seen + 1 >= end || !stopped_early { end } else { last_seen + 1 };
     Ok(AllSlice { events, next_position: next, end_of_log: next >= end })
+}
+
+/// The posting lists that hold every event `filter` can match, when it
+/// names any: its stream's or category's list, or its types' lists.
+fn filter_terms(filter: &hindsight_store::Filter) -> Option<Vec<u64>> {
+    use crate::index::{term_key, TermKind};
+    let category = filter.category.as_deref().or(filter.stream.as_deref().map(hindsight_store::category_of));
+    match category {
+        Some(c) => Some(vec![term_key(TermKind::Category, c)]),
+        None if !filter.event_types.is_empty() => {
+            Some(filter.event_types.iter().map(|t| term_key(TermKind::EventType, t)).collect())
+        }
+        None => None,
+    }
 }
 
 /// Backwards: scans a window of positions below `from` forwards (the log
