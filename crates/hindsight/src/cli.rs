@@ -323,6 +323,10 @@ pub struct BenchReadAllArgs {
     /// Streams the filler spreads events over.
     #[arg(long, default_value_t = 1000)]
     pub streams: u64,
+    /// One event in this many goes to a rare category (`rare`), which a
+    /// filtered read then reads back through the posting lists.
+    #[arg(long, default_value_t = 1000)]
+    pub rare_every: u64,
     /// Accepted for clarity; output is always JSON.
     #[arg(long)]
     pub json: bool,

@@ -405,7 +405,7 @@ pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::
     let server = LocalServer::start(&bench_dir.path).await?;
     let store = server.store.clone();
     let data = payload(100);
-    fill(&store, args.events, 100, &data).await?;
+    fill(&store, args.events, 100, u64::MAX, &data).await?;
     let total = store.next_position();
     // Catch-up: a thin reader that counts SSE events (lines starting
     // `id: `), so the figure is the server's delivery rate, not a JSON
@@ -504,20 +504,30 @@ async fn fill(
     store: &hindsight_store_embedded::EmbeddedStore,
     events: u64,
     streams: u64,
+    rare_every: u64,
     data: &JsonText,
 ) -> anyhow::Result<()> {
     let mut in_flight = std::collections::VecDeque::new();
     let mut queued = store.next_position();
     let mut i = 0u64;
+    let batch_events = rare_every.clamp(1, 1000);
     while queued < events {
-        let n = (events - queued).min(1000);
-        let batch = (0..n).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
-        let part = hindsight_store::AppendPart {
+        let n = (events - queued).min(batch_events);
+        let rare = n == batch_events && rare_every <= 1000;
+        let batch = (0..n - u64::from(rare)).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
+        let mut parts = vec![hindsight_store::AppendPart {
             stream: format!("fill-{}", i % streams.max(1)),
             expected: ExpectedVersion::Any,
             events: batch,
-        };
-        in_flight.push_back(store.enqueue_multi(vec![part]).await?);
+        }];
+        if rare {
+            parts.push(hindsight_store::AppendPart {
+                stream: format!("rare-{}", i % 10),
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent::new("RareEvent", data.clone())],
+            });
+        }
+        in_flight.push_back(store.enqueue_multi(parts).await?);
         if in_flight.len() >= 16 {
             if let Some(f) = in_flight.pop_front() {
                 f.await?;
@@ -532,31 +542,63 @@ async fn fill(
     Ok(())
 }
 
+/// Pages through a read to its end: (events, seconds).
+async fn time_read_all(store: &impl EventReader, mut read: ReadAll) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let mut events = 0u64;
+    loop {
+        let slice = store.read_all(&read).await?;
+        events += slice.events.len() as u64;
+        read.from = Some(slice.next_position);
+        if slice.end_of_log {
+            return Ok((events, started.elapsed().as_secs_f64()));
+        }
+    }
+}
+
+/// Median microseconds of the first page of a category with nothing after
+/// `from`.
+async fn empty_page_micros(store: &impl EventReader, filter: hindsight_store::Filter) -> anyhow::Result<f64> {
+    let from = store.next_position();
+    let mut micros = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let slice = store.read_all(&ReadAll::forward(from).limit(100).filter(filter.clone())).await?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+        anyhow::ensure!(slice.events.is_empty() && slice.end_of_log, "expected an empty last page");
+    }
+    micros.sort_by(f64::total_cmp);
+    Ok(micros[micros.len() / 2])
+}
+
 pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Result<std::process::ExitCode> {
     let bench_dir = BenchDir::new(dir)?;
     let store = open_store(&bench_dir.path)?;
     let data = payload(args.event_size);
     let fill_started = Instant::now();
-    fill(&store, args.events, args.streams, &data).await?;
+    fill(&store, args.events, args.streams, args.rare_every, &data).await?;
     let fill_seconds = fill_started.elapsed().as_secs_f64();
     let rss_before = rss_bytes();
-    let started = Instant::now();
-    let mut from = 0;
-    let mut read = 0u64;
-    loop {
-        let slice = store.read_all(&ReadAll::forward(from).limit(10_000)).await?;
-        read += slice.events.len() as u64;
-        from = slice.next_position;
-        if slice.end_of_log {
-            break;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let head = store.next_position();
+    let (read, elapsed) = time_read_all(&store, ReadAll::forward(0).limit(10_000)).await?;
+    // The same read, bounded as of the last position: what a bound costs.
+    let as_of = hindsight_store::AsOf::Position(head.saturating_sub(1));
+    let (_, as_of_elapsed) = time_read_all(&store, ReadAll::forward(0).limit(10_000).as_of(as_of)).await?;
+    let rare = hindsight_store::Filter { category: Some("rare".into()), ..Default::default() };
+    let (rare_events, rare_elapsed) =
+        time_read_all(&store, ReadAll::forward(0).limit(10_000).filter(rare.clone())).await?;
+    let empty_page_us = empty_page_micros(&store, rare).await?;
     let out = json!({
         "workload": "read-all",
         "events": read,
         "seconds": elapsed,
         "events_per_sec": (read as f64 / elapsed).round(),
+        "as_of_events_per_sec": (read as f64 / as_of_elapsed).round(),
+        "as_of_ratio": elapsed / as_of_elapsed,
+        "category_events": rare_events,
+        "category_share": rare_events as f64 / read.max(1) as f64,
+        "category_events_per_sec": (rare_events as f64 / rare_elapsed).round(),
+        "category_empty_page_us_p50": empty_page_us,
         "page_events": 10_000,
         "page_cache": "warm (the store was just written or read)",
         "fill_seconds": fill_seconds,

@@ -30,13 +30,21 @@ fn io_err(seg: &SegmentFile, e: std::io::Error) -> StoreError {
 
 /// Reads the event whose frame starts at `loc`.
 pub fn read_event_at(segments: &Segments, loc: Loc) -> Result<RecordedEvent, StoreError> {
+    read_event_with(segments, loc, &mut Vec::new())
+}
+
+/// Most events' frames fit in this many bytes: one small read each.
+const EVENT_READ_BYTES: usize = 512;
+
+/// [`read_event_at`] with a buffer the caller keeps between reads.
+pub fn read_event_with(segments: &Segments, loc: Loc, buf: &mut Vec<u8>) -> Result<RecordedEvent, StoreError> {
     let seg = segments
         .get(&loc.segment)
         .ok_or_else(|| StoreError::Backend(format!("index points into missing segment {}", loc.segment)))?;
     let offset = u64::from(loc.offset);
-    let mut buf = vec![0u8; 4096];
+    buf.resize(EVENT_READ_BYTES, 0);
     loop {
-        let n = seg.file.read_full_at(&mut buf, offset).map_err(|e| io_err(seg, e))?;
+        let n = seg.file.read_full_at(buf, offset).map_err(|e| io_err(seg, e))?;
         match parse_frame(&buf[..n]) {
             Parsed::Frame { kind: KIND_EVENT, payload, .. } => {
                 let view = decode_event(payload).map_err(|d| corrupt(seg, offset, None, d))?;

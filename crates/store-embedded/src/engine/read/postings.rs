@@ -10,7 +10,7 @@
 use hindsight_store::limits::{Page, READ_EXAMINED_MAX, READ_LIMIT_MAX};
 use hindsight_store::{AllSlice, Direction, ReadAll, RecordedEvent, StoreError};
 
-use super::{index_damage, read_event_at, Segments};
+use super::{index_damage, read_event_with, Segments};
 use crate::engine::state::Shared;
 use crate::index::posting_key;
 use crate::index::run::Run;
@@ -34,10 +34,10 @@ pub fn read_all(shared: &Shared, read: &ReadAll, terms: &[u64], end: u64) -> Res
                 return Ok(AllSlice { events: Vec::new(), next_position: from.min(end), end_of_log: from >= end });
             }
             let (candidates, segments) = gather(shared, terms, from, end, budget, Direction::Forward)?;
-            let mut events = Vec::new();
+            let (mut events, mut buf) = (Vec::new(), Vec::new());
             let mut page = Page::new(limit);
             for &(position, loc) in &candidates.postings {
-                take(&segments, read, position, loc, &mut page, &mut events)?;
+                take(&segments, read, position, loc, &mut page, &mut events, &mut buf)?;
                 if !page.has_room() {
                     let next = position + 1;
                     return Ok(AllSlice { events, next_position: next, end_of_log: next >= end });
@@ -55,10 +55,10 @@ pub fn read_all(shared: &Shared, read: &ReadAll, terms: &[u64], end: u64) -> Res
                 return Ok(AllSlice { events: Vec::new(), next_position: from, end_of_log: false });
             }
             let (candidates, segments) = gather(shared, terms, 0, from + 1, budget, Direction::Backward)?;
-            let mut events = Vec::new();
+            let (mut events, mut buf) = (Vec::new(), Vec::new());
             let mut page = Page::new(limit);
             for &(position, loc) in candidates.postings.iter().rev() {
-                take(&segments, read, position, loc, &mut page, &mut events)?;
+                take(&segments, read, position, loc, &mut page, &mut events, &mut buf)?;
                 if !page.has_room() {
                     return Ok(AllSlice {
                         events,
@@ -84,8 +84,9 @@ fn take(
     loc: u64,
     page: &mut Page,
     events: &mut Vec<RecordedEvent>,
+    buf: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
-    let event = read_event_at(segments, crate::segment::Loc::unpack(loc))?;
+    let event = read_event_with(segments, crate::segment::Loc::unpack(loc), buf)?;
     if event.position != position {
         return Err(index_damage(format!("the posting for position {position} leads to position {}", event.position)));
     }
