@@ -32,7 +32,7 @@ struct Query {
     prefix: bool,
     from: Option<u16>,
     backward: bool,
-    limit: u8,
+    limit: u16,
     as_of: Option<u16>,
 }
 
@@ -44,7 +44,7 @@ fn query() -> impl Strategy<Value = Query> {
         prop::bool::weighted(0.15),
         prop::option::of(0u16..400),
         any::<bool>(),
-        1u8..40,
+        prop_oneof![9 => 1u16..40, 1 => 500u16..1200],
         prop::option::weighted(0.3, 0u16..400),
     )
         .prop_map(|(category, stream, types, prefix, from, backward, limit, as_of)| Query {
@@ -159,4 +159,38 @@ proptest! {
     ) {
         run_case(appends, queries);
     }
+}
+
+/// Pages large enough to be read by several threads, in both directions,
+/// equal the brute-force filter too.
+#[test]
+fn large_pages_read_in_parallel_equal_a_brute_force_filter() {
+    let appends: Vec<(usize, u8, Vec<usize>)> =
+        (0..1200).map(|i| (i % 3, (i % 2) as u8, vec![i % TYPES.len(), (i + 1) % TYPES.len()])).collect();
+    let queries = [0, 1, 2]
+        .into_iter()
+        .flat_map(|c| {
+            [false, true].map(|backward| Query {
+                category: Some(c),
+                stream: None,
+                types: Vec::new(),
+                prefix: false,
+                from: None,
+                backward,
+                limit: 1000,
+                as_of: None,
+            })
+        })
+        .chain([Query {
+            category: None,
+            stream: None,
+            types: vec![0, 1],
+            prefix: false,
+            from: Some(3),
+            backward: false,
+            limit: 1000,
+            as_of: None,
+        }])
+        .collect();
+    run_case(appends, queries);
 }

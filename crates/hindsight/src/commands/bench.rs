@@ -580,13 +580,23 @@ pub async fn read_all(dir: Option<&Path>, args: BenchReadAllArgs) -> anyhow::Res
     let fill_seconds = fill_started.elapsed().as_secs_f64();
     let rss_before = rss_bytes();
     let head = store.next_position();
-    let (read, elapsed) = time_read_all(&store, ReadAll::forward(0).limit(10_000)).await?;
-    // The same read, bounded as of the last position: what a bound costs.
+    // Plain and bounded as of the last position (what a bound costs),
+    // alternated, best of three each, so neither gets a warmer cache.
     let as_of = hindsight_store::AsOf::Position(head.saturating_sub(1));
-    let (_, as_of_elapsed) = time_read_all(&store, ReadAll::forward(0).limit(10_000).as_of(as_of)).await?;
+    let (mut read, mut elapsed, mut as_of_elapsed) = (0, f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let (n, secs) = time_read_all(&store, ReadAll::forward(0).limit(10_000)).await?;
+        (read, elapsed) = (n, elapsed.min(secs));
+        let (_, secs) = time_read_all(&store, ReadAll::forward(0).limit(10_000).as_of(as_of)).await?;
+        as_of_elapsed = as_of_elapsed.min(secs);
+    }
     let rare = hindsight_store::Filter { category: Some("rare".into()), ..Default::default() };
-    let (rare_events, rare_elapsed) =
-        time_read_all(&store, ReadAll::forward(0).limit(10_000).filter(rare.clone())).await?;
+    // Best of several: one pass is only milliseconds long.
+    let mut rare_runs = Vec::new();
+    for _ in 0..20 {
+        rare_runs.push(time_read_all(&store, ReadAll::forward(0).limit(10_000).filter(rare.clone())).await?);
+    }
+    let (rare_events, rare_elapsed) = rare_runs.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or_default();
     let empty_page_us = empty_page_micros(&store, rare).await?;
     let out = json!({
         "workload": "read-all",

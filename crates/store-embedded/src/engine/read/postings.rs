@@ -34,16 +34,8 @@ pub fn read_all(shared: &Shared, read: &ReadAll, terms: &[u64], end: u64) -> Res
                 return Ok(AllSlice { events: Vec::new(), next_position: from.min(end), end_of_log: from >= end });
             }
             let (candidates, segments) = gather(shared, terms, from, end, budget, Direction::Forward)?;
-            let (mut events, mut buf) = (Vec::new(), Vec::new());
-            let mut page = Page::new(limit);
-            for &(position, loc) in &candidates.postings {
-                take(&segments, read, position, loc, &mut page, &mut events, &mut buf)?;
-                if !page.has_room() {
-                    let next = position + 1;
-                    return Ok(AllSlice { events, next_position: next, end_of_log: next >= end });
-                }
-            }
-            let next = candidates.exact_to;
+            let (events, filled_at) = fill_page(&segments, read, limit, &candidates.postings)?;
+            let next = filled_at.map_or(candidates.exact_to, |position| position + 1);
             Ok(AllSlice { events, next_position: next, end_of_log: next >= end })
         }
         Direction::Backward => {
@@ -54,47 +46,83 @@ pub fn read_all(shared: &Shared, read: &ReadAll, terms: &[u64], end: u64) -> Res
             if limit == 0 {
                 return Ok(AllSlice { events: Vec::new(), next_position: from, end_of_log: false });
             }
-            let (candidates, segments) = gather(shared, terms, 0, from + 1, budget, Direction::Backward)?;
-            let (mut events, mut buf) = (Vec::new(), Vec::new());
-            let mut page = Page::new(limit);
-            for &(position, loc) in candidates.postings.iter().rev() {
-                take(&segments, read, position, loc, &mut page, &mut events, &mut buf)?;
-                if !page.has_room() {
-                    return Ok(AllSlice {
-                        events,
-                        next_position: position.saturating_sub(1),
-                        end_of_log: position == 0,
-                    });
-                }
-            }
-            let lowest = candidates.exact_to;
+            let (mut candidates, segments) = gather(shared, terms, 0, from + 1, budget, Direction::Backward)?;
+            candidates.postings.reverse();
+            let (events, filled_at) = fill_page(&segments, read, limit, &candidates.postings)?;
+            let lowest = filled_at.unwrap_or(candidates.exact_to);
             Ok(AllSlice { events, next_position: lowest.saturating_sub(1), end_of_log: lowest == 0 })
         }
     }
 }
 
-/// Reads the event a posting leads to and adds it to the page if it
-/// matches the whole filter (a term shared by a hash collision, or a
+/// Candidates read at once; large batches are read by several threads.
+const FETCH_BATCH: usize = 2048;
+/// Below this many, one thread reads them.
+const PARALLEL_MIN: usize = 512;
+
+/// Reads the events the postings (in the read's order) lead to and fills
+/// a page with those that match the whole filter (a hash collision, or a
 /// filter with more conditions than the term, can lead to one that does
-/// not).
-fn take(
+/// not). Returns the page and, when it filled, the position it filled at.
+fn fill_page(
     segments: &Segments,
     read: &ReadAll,
-    position: u64,
-    loc: u64,
-    page: &mut Page,
-    events: &mut Vec<RecordedEvent>,
-    buf: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    let event = read_event_with(segments, crate::segment::Loc::unpack(loc), buf)?;
-    if event.position != position {
-        return Err(index_damage(format!("the posting for position {position} leads to position {}", event.position)));
+    limit: usize,
+    postings: &[(u64, u64)],
+) -> Result<(Vec<RecordedEvent>, Option<u64>), StoreError> {
+    let mut events = Vec::new();
+    let mut page = Page::new(limit);
+    for batch in postings.chunks(FETCH_BATCH) {
+        for (&(position, _), event) in batch.iter().zip(fetch(segments, batch)?) {
+            if read.filter.matches(&event.stream, &event.event_type) {
+                page.add(&event);
+                events.push(event);
+            }
+            if !page.has_room() {
+                return Ok((events, Some(position)));
+            }
+        }
     }
-    if read.filter.matches(&event.stream, &event.event_type) {
-        page.add(&event);
-        events.push(event);
+    Ok((events, None))
+}
+
+/// The events at these postings, in order, each checked to be at its
+/// posting's position. A large batch is split over the machine's cores:
+/// each event is one small read, and the reads, not the merge, are the
+/// cost of a filtered read.
+fn fetch(segments: &Segments, batch: &[(u64, u64)]) -> Result<Vec<RecordedEvent>, StoreError> {
+    let read_some = |part: &[(u64, u64)]| -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut buf = Vec::new();
+        part.iter()
+            .map(|&(position, loc)| {
+                let event = read_event_with(segments, crate::segment::Loc::unpack(loc), &mut buf)?;
+                if event.position != position {
+                    return Err(index_damage(format!(
+                        "the posting for position {position} leads to position {}",
+                        event.position
+                    )));
+                }
+                Ok(event)
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if batch.len() < PARALLEL_MIN || threads < 2 {
+        return read_some(batch);
     }
-    Ok(())
+    let parts: Vec<Result<Vec<RecordedEvent>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            batch.chunks(batch.len().div_ceil(threads)).map(|part| scope.spawn(move || read_some(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Backend("a read thread panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(batch.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// The postings of `terms` with positions in `lo..hi`: the first
