@@ -2,6 +2,7 @@
 //! commit), the flusher thread (index runs and checkpoints) and the read
 //! paths together behind the [`EventStore`] trait.
 
+mod cut_back;
 mod flush;
 mod open;
 mod read;

@@ -274,6 +274,7 @@ pub fn recover(config: Config) -> Result<Arc<Shared>, OpenError> {
     for d in [&dirs.log, &dirs.index] {
         fs.create_dir_durable(d).map_err(io_err(format!("creating {}", d.display())))?;
     }
+    super::cut_back::apply_marker(&config, &dirs.log).map_err(io_err("applying the cut-back marker".to_string()))?;
     let segments = open_segments(&config, &dirs)?;
     let first = segments.values().next().cloned().ok_or_else(|| OpenError::Config("no segments".into()))?;
     let (loaded, rebuilding, durable_to) = match load_checkpoint(&config, &dirs, &segments)? {

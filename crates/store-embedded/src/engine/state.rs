@@ -363,16 +363,6 @@ impl Shared {
     /// shut out, and tries to sync the cut.
     fn cut_back_to_durable(&self) {
         let _writing = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(seg) = self.read().segments.values().next_back().cloned() else { return };
-        let keep = self.durable_offset_in(seg.number);
-        match seg.file.set_len(keep) {
-            Ok(()) => {
-                let _ = seg.file.sync_data();
-                tracing::warn!(segment = %seg.path.display(), offset = keep, "cut the log back to its durable end after a failed fdatasync");
-            }
-            Err(e) => {
-                tracing::error!(segment = %seg.path.display(), error = %e, "could not cut the log back after a failed fdatasync; a restart in this boot may read the unsynced commits back from the page cache")
-            }
-        }
+        super::cut_back::cut_back_to_durable(self);
     }
 }

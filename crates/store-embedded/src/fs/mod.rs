@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use faulty::{Faults, FaultyFs};
-pub use sim::{SimFaults, SimFs};
+pub use sim::{RandomFaults, SimFaults, SimFs};
 
 /// An open file: positional reads and writes, so readers and the writer
 /// share one handle without a cursor.

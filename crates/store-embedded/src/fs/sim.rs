@@ -62,6 +62,35 @@ pub struct SimFaults {
     writeback_error_on_thread: Mutex<Option<String>>,
     /// The next fdatasync of any file meets a writeback error (one shot).
     writeback_error_next: std::sync::atomic::AtomicBool,
+    /// Errors on any file call, with a probability.
+    random: Mutex<Option<RandomFaults>>,
+}
+
+/// EIO on any read, write, truncate or fdatasync, and ENOSPC on any
+/// write, each with a probability in parts per million. Whether a call
+/// fails is a hash of the seed, the file, the call and its offset (or the
+/// file's size, for an fdatasync), not of how many calls came before, so
+/// the engine's threads interleaving differently does not move the faults.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomFaults {
+    pub seed: u64,
+    pub eio_ppm: u64,
+    pub enospc_ppm: u64,
+}
+
+/// The calls a random fault can hit.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Read = 1,
+    Write = 2,
+    SetLen = 3,
+    Sync = 4,
+}
+
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl Default for SimFaults {
@@ -75,6 +104,7 @@ impl Default for SimFaults {
             space_left_bytes: AtomicI64::new(-1),
             writeback_error_on_thread: Mutex::new(None),
             writeback_error_next: std::sync::atomic::AtomicBool::new(false),
+            random: Mutex::new(None),
         }
     }
 }
@@ -122,6 +152,21 @@ impl SimFaults {
     /// Disarms [`SimFaults::writeback_error_on_next_sync`] if no sync met it.
     pub fn no_writeback_error(&self) {
         self.writeback_error_next.store(false, Ordering::SeqCst);
+    }
+
+    /// Random EIO and ENOSPC from now on (None: no more).
+    pub fn set_random(&self, faults: Option<RandomFaults>) {
+        *lock(&self.random) = faults;
+    }
+
+    /// The error a random fault gives this call, if any.
+    fn roll(&self, ino: u64, call: Call, at: u64) -> Option<io::Error> {
+        let f = (*lock(&self.random))?;
+        let h = mix(f.seed ^ mix(ino.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((call as u64) << 56) ^ at));
+        if h % 1_000_000 < f.eio_ppm {
+            return Some(eio());
+        }
+        (matches!(call, Call::Write) && (h >> 32) % 1_000_000 < f.enospc_ppm).then(enospc)
     }
 
     fn take_one(counter: &AtomicI64) -> bool {
@@ -377,6 +422,9 @@ impl SimFile {
 
 impl FileHandle for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if let Some(e) = self.fs.inner.faults.roll(self.ino, Call::Read, offset) {
+            return Err(e);
+        }
         self.with_inode(|inode| {
             let start = (offset as usize).min(inode.live.len());
             let n = buf.len().min(inode.live.len() - start);
@@ -387,6 +435,9 @@ impl FileHandle for SimFile {
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         let faults = &self.fs.inner.faults;
+        if let Some(e) = faults.roll(self.ino, Call::Write, offset) {
+            return Err(e);
+        }
         let left = faults.space_left_bytes.load(Ordering::SeqCst);
         let (fits, full) =
             if left >= 0 && buf.len() as i64 > left { (left as usize, true) } else { (buf.len(), false) };
@@ -412,7 +463,9 @@ impl FileHandle for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        let fail_now = {
+        let size = self.with_inode(|inode| Ok(inode.live.len() as u64))?;
+        let random = self.fs.inner.faults.roll(self.ino, Call::Sync, size).is_some();
+        let fail_now = random || {
             let mut armed = lock(&self.fs.inner.faults.writeback_error_on_thread);
             let here = std::thread::current().name().map(str::to_string);
             let hit = armed.is_some() && *armed == here;
@@ -446,6 +499,9 @@ impl FileHandle for SimFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        if let Some(e) = self.fs.inner.faults.roll(self.ino, Call::SetLen, len) {
+            return Err(e);
+        }
         self.with_inode(|inode| {
             let len = len as usize;
             let old = inode.live.len();
