@@ -261,6 +261,8 @@ pub enum BenchCommand {
     Http(BenchHttpArgs),
     /// SSE catch-up throughput and live delivery latency.
     Sse(BenchSseArgs),
+    /// Reading all of $all back over HTTP, one client, page after page.
+    HttpRead(BenchHttpReadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +284,18 @@ pub struct BenchSseArgs {
     pub live_rate: u64,
     #[arg(long, default_value_t = 5.0)]
     pub live_seconds: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHttpReadArgs {
+    /// Events to read back.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Events per page (the server's largest is 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    pub page: u64,
     #[arg(long)]
     pub json: bool,
 }

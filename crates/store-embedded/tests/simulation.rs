@@ -538,6 +538,8 @@ async fn run_seed(seed: u64, steps: u64) -> Tally {
             87..=96 => true,
             // Damage at rest ends a seed's run: only late in it.
             _ if step < steps * 2 / 3 => true,
+            // A store that refuses writes restarts instead.
+            _ if sim.store().status().refusing_writes.is_some() => true,
             _ => {
                 // Damage at rest: close, flip, open.
                 let store = sim.store.take().expect("open");
@@ -572,7 +574,12 @@ async fn run_seed(seed: u64, steps: u64) -> Tally {
             eprintln!("seed {seed} step {step}: verify: {:?}", verify_finds(&sim));
         }
         if restart_needed {
-            let how = sim.rng.below(3);
+            let mut how = sim.rng.below(3);
+            // The store asked for a reboot first: the page cache may hold
+            // log bytes that are not on the disk.
+            if sim.store().status().refusing_writes.is_some_and(|r| r.contains("reboot the machine")) {
+                how = 2;
+            }
             if trace {
                 eprintln!("seed {seed} step {step}: restart {how}");
             }

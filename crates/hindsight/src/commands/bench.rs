@@ -13,7 +13,7 @@ use hindsight_store::{EventReader, EventStore, ExpectedVersion, JsonText, NewEve
 use serde_json::json;
 
 use super::open_store;
-use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchReadAllArgs, BenchSseArgs, LoadArgs};
+use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchHttpReadArgs, BenchReadAllArgs, BenchSseArgs, LoadArgs};
 
 /// The bench's store directory: the one given, kept; or a fresh temporary
 /// one, removed afterwards.
@@ -397,6 +397,53 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     }
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Reads `$all` back over HTTP with one client, page after page, as NDJSON
+/// and as JSON; counts events by their lines (NDJSON) or by their
+/// positions (JSON), so the figure is the server's, not a JSON parser's.
+pub async fn http_read(dir: Option<&Path>, args: BenchHttpReadArgs) -> anyhow::Result<std::process::ExitCode> {
+    let bench_dir = BenchDir::new(dir)?;
+    let server = LocalServer::start(&bench_dir.path).await?;
+    let data = payload(100);
+    fill(&server.store, args.events, 100, u64::MAX, &data).await?;
+    let total = server.store.next_position();
+    let client = reqwest::Client::new();
+    let mut figures = serde_json::Map::new();
+    for (name, accept) in [("ndjson", "application/x-ndjson"), ("json", "application/json")] {
+        let mut best = f64::MAX;
+        let mut bytes_read = 0usize;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (mut from, mut bytes) = (0u64, 0usize);
+            while from < total {
+                let url = format!("{}/v1/all?from={from}&limit={}", server.url, args.page);
+                let body = client.get(url).header("accept", accept).send().await?.error_for_status()?.bytes().await?;
+                let n = if name == "ndjson" {
+                    body.iter().filter(|&&b| b == b'\n').count() as u64
+                } else {
+                    memchr_count(&body, b"\"position\":")
+                };
+                anyhow::ensure!(n > 0, "an empty page at {from}");
+                bytes += body.len();
+                from += n;
+            }
+            best = best.min(started.elapsed().as_secs_f64());
+            bytes_read = bytes;
+        }
+        figures.insert(format!("{name}_events_per_sec"), json!((total as f64 / best).round()));
+        figures.insert(format!("{name}_bytes_per_event"), json!(bytes_read as f64 / total.max(1) as f64));
+    }
+    let mut out = json!({ "workload": "http-read", "events": total, "page_events": args.page, "client": "one reqwest client, pages in order, best of 3" });
+    if let Some(obj) = out.as_object_mut() {
+        obj.extend(figures);
+    }
+    println!("{out}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn memchr_count(haystack: &[u8], needle: &[u8]) -> u64 {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count() as u64
 }
 
 pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::process::ExitCode> {

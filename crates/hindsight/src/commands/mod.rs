@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
+        Command::Bench(BenchCommand::HttpRead(args)) => bench::http_read(given, args).await,
     }
 }
 

@@ -22,6 +22,10 @@ use crate::segment::Loc;
 
 const MARKER: &str = "cut-back";
 
+/// What the store says when it could neither cut the log back nor leave
+/// the marker: only a reboot clears the page cache of the unsynced bytes.
+pub const REBOOT_FIRST: &str = "the log could not be cut back to its durable end (nor a marker left for the next start): reboot the machine before restarting the store, or the restart may read unsynced commits back from the page cache";
+
 /// Truncates every segment from the durable end on (the durable one to
 /// that offset, later ones to their header). Callers hold `write_lock`,
 /// with the store poisoned.
@@ -47,7 +51,8 @@ pub fn cut_back_to_durable(shared: &Shared) {
     }
     if failed {
         if let Err(e) = write_marker(shared.config.fs.as_ref(), &shared.dirs.log, durable) {
-            tracing::error!(error = %e, "could not leave the cut-back marker either: a restart in this boot may read unsynced commits back from the page cache");
+            tracing::error!(error = %e, "could not leave the cut-back marker either");
+            shared.poison_note(REBOOT_FIRST);
         }
     }
 }

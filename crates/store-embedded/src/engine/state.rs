@@ -277,6 +277,16 @@ impl Shared {
         let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
         p.get_or_insert(reason);
     }
+
+    /// Adds to the reason the store refuses writes (what an operator must
+    /// know before restarting it).
+    pub fn poison_note(&self, note: &str) {
+        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = p.as_mut() {
+            reason.push_str("; ");
+            reason.push_str(note);
+        }
+    }
     pub fn poisoned(&self) -> Option<String> {
         self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
