@@ -420,9 +420,9 @@ pub async fn http_read(dir: Option<&Path>, args: BenchHttpReadArgs) -> anyhow::R
                 let url = format!("{}/v1/all?from={from}&limit={}", server.url, args.page);
                 let body = client.get(url).header("accept", accept).send().await?.error_for_status()?.bytes().await?;
                 let n = if name == "ndjson" {
-                    body.iter().filter(|&&b| b == b'\n').count() as u64
+                    memchr::memchr_iter(b'\n', &body).count() as u64
                 } else {
-                    memchr_count(&body, b"\"position\":")
+                    memchr::memmem::find_iter(&body, b"\"position\":").count() as u64
                 };
                 anyhow::ensure!(n > 0, "an empty page at {from}");
                 bytes += body.len();
@@ -440,10 +440,6 @@ pub async fn http_read(dir: Option<&Path>, args: BenchHttpReadArgs) -> anyhow::R
     }
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn memchr_count(haystack: &[u8], needle: &[u8]) -> u64 {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count() as u64
 }
 
 pub async fn sse(dir: Option<&Path>, args: BenchSseArgs) -> anyhow::Result<std::process::ExitCode> {
