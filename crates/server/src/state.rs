@@ -8,18 +8,28 @@ use tokio::sync::watch;
 
 use crate::config::ServerConfig;
 
-/// What every handler gets.
+/// What every handler gets: one `Arc`, so the clone axum makes for each
+/// request (and each middleware layer) is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Arc<dyn EventStore>,
-    pub config: Arc<ServerConfig>,
+    pub config: ServerConfig,
     /// Becomes true when the server is shutting down.
     pub stopping: watch::Receiver<bool>,
     pub metrics: PrometheusHandle,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: ServerConfig, stopping: watch::Receiver<bool>) -> Self {
-        AppState { store, config: Arc::new(config), stopping, metrics: crate::metrics::handle() }
+        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle() }))
     }
 }

@@ -23,6 +23,8 @@ pub const ENTRY_BYTES: usize = 24;
 pub const BLOCK_ENTRIES: u64 = 170;
 const BLOCK_BYTES: u64 = BLOCK_ENTRIES * ENTRY_BYTES as u64 + 4;
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
+/// A run being written is fdatasynced every this many bytes.
+const SYNC_EVERY_BYTES: usize = 8 << 20;
 /// Blocks a cursor reads at once.
 const CURSOR_BLOCKS: u64 = 24;
 
@@ -99,6 +101,7 @@ impl Run {
         let mut block_start = 0;
         let mut offset = RUN_HEADER_BYTES;
         let mut count = 0u64;
+        let mut unsynced = 0usize;
         let mut last: Option<u128> = None;
         for (k, v) in entries {
             if last.is_some_and(|l| l >= k) {
@@ -115,8 +118,15 @@ impl Run {
                 if buf.len() >= WRITE_CHUNK_BYTES {
                     file.write_all_at(&buf, offset)?;
                     offset += buf.len() as u64;
+                    unsynced += buf.len();
                     buf.clear();
                     block_start = 0;
+                    // Written back a few MiB at a time, so the log's
+                    // fdatasync never queues behind a whole merged run.
+                    if unsynced >= SYNC_EVERY_BYTES {
+                        file.sync_data()?;
+                        unsynced = 0;
+                    }
                 }
             }
         }
