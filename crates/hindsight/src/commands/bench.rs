@@ -85,6 +85,13 @@ fn percentile(sorted: &[u32], q: f64) -> u32 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
+/// Bytes this process has caused to be written to storage so far
+/// (`write_bytes` of /proc/self/io).
+fn disk_bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
+}
+
 pub fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -380,17 +387,29 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     });
     let record_bytes = args.load.event_size + 80;
     let (_, probe_records) = probe_shape(args.load.writers, args.load.batch);
+    let written_before = disk_bytes_written();
     let run =
         run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let fsync_stats = server.as_ref().map(|s| s.store.stats());
     if let Some(s) = server {
         s.stop().await?;
     }
+    // Log, index runs, merges and the raw probe's own writes, per event.
+    let written = disk_bytes_written().zip(written_before).map(|(after, before)| after.saturating_sub(before));
     let mut out = append_report("http-append", &bench_dir.path, &args.load, &run)?;
     out["url"] = json!(args.url.clone().unwrap_or_else(|| format!("{url} (started by the bench)")));
     out["client"] = json!(
         "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"
     );
+    if let Some(stats) = &fsync_stats {
+        // What the store itself wrote: log bytes and index runs.
+        let per_event = |b: u64| (b as f64 / stats.events_written.max(1) as f64).round();
+        out["log_bytes_per_event"] = json!(per_event(stats.bytes_written));
+        out["index_bytes_per_event"] = json!(per_event(stats.index_bytes_written));
+        if let Some(bytes) = written {
+            out["process_disk_bytes_per_event_incl_probe"] = json!(per_event(bytes));
+        }
+    }
     if let Some(stats) = fsync_stats {
         out["events_per_fsync"] =
             json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);

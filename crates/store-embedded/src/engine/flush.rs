@@ -246,6 +246,8 @@ pub fn flush_frozen(shared: &Shared) -> io::Result<()> {
         Run::write(fs, dir, &run_name(Kind::Streams.name(), n), m.sorted_streams())?,
         Run::write(fs, dir, &run_name(Kind::Postings.name(), n), m.sorted_postings())?,
     ];
+    let bytes: u64 = written.iter().map(|r| crate::index::run::run_bytes(r.count)).sum();
+    shared.counters.index_bytes.fetch_add(bytes, Ordering::Relaxed);
     let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
     let mut runs = current_runs(shared);
     for (list, run) in runs.iter_mut().zip(written) {
@@ -267,6 +269,7 @@ fn merge_kind(shared: &Shared, kind: Kind) -> io::Result<bool> {
     let inputs = runs[runs.len() - MERGE_FAN_IN..].to_vec();
     let n = shared.next_run_number.fetch_add(1, Ordering::SeqCst);
     let merged = Arc::new(merge(shared.config.fs.as_ref(), &shared.dirs.index, &run_name(kind.name(), n), &inputs)?);
+    shared.counters.index_bytes.fetch_add(crate::index::run::run_bytes(merged.count), Ordering::Relaxed);
     let _publishing = shared.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
     let mut all = current_runs(shared);
     let checkpoint = shared.read().last_checkpoint.clone();

@@ -47,6 +47,8 @@ pub struct StoreStats {
     pub events_written: u64,
     pub bytes_written: u64,
     pub appends_answered: u64,
+    /// Bytes of index runs written since open (flushes and merges).
+    pub index_bytes_written: u64,
     /// What the last open had to do.
     pub recovery: Recovery,
 }
@@ -182,6 +184,7 @@ impl EmbeddedStore {
             events_written: c.events.load(Ordering::Relaxed),
             bytes_written: c.bytes.load(Ordering::Relaxed),
             appends_answered: c.appends.load(Ordering::Relaxed),
+            index_bytes_written: c.index_bytes.load(Ordering::Relaxed),
             recovery: self.shared.recovery.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
@@ -339,6 +342,11 @@ impl EventStore for EmbeddedStore {
                     "hindsight_appends_answered_total",
                     "appends answered (stored, retried or refused)",
                     s.appends_answered,
+                ),
+                (
+                    "hindsight_index_bytes_written_total",
+                    "bytes of index runs written (flushes and merges)",
+                    s.index_bytes_written,
                 ),
                 (
                     "hindsight_index_write_errors_total",

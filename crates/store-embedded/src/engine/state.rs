@@ -240,6 +240,8 @@ pub struct Counters {
     pub bytes: AtomicU64,
     pub appends: AtomicU64,
     pub index_errors: AtomicU64,
+    /// Bytes of index runs written (flushes and merges).
+    pub index_bytes: AtomicU64,
 }
 
 impl Default for Counters {
@@ -254,6 +256,7 @@ impl Default for Counters {
             bytes: AtomicU64::new(0),
             appends: AtomicU64::new(0),
             index_errors: AtomicU64::new(0),
+            index_bytes: AtomicU64::new(0),
         }
     }
 }
