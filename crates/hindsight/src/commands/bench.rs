@@ -116,6 +116,14 @@ struct Sliced {
     events: u64,
     bench_seconds: f64,
     raw_records_per_sec: f64,
+    /// Process CPU time (user + system) during the bench slices.
+    bench_cpu_seconds: f64,
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Runs `writers` concurrent appenders in slices alternating with a raw
@@ -157,8 +165,10 @@ async fn run_sliced(
     }
     let (mut bench_seconds, mut probe_seconds, mut probe_records_done) = (0.0f64, 0.0f64, 0.0f64);
     let probe = Arc::new(std::sync::Mutex::new(RawProbe::new(dir, "raw-probe-interleaved.tmp")?));
+    let mut bench_cpu_seconds = 0.0f64;
     while bench_seconds < seconds {
         let t = Instant::now();
+        let cpu = cpu_seconds();
         gate.send_replace(true);
         tokio::time::sleep(Duration::from_secs_f64(SLICE_SECONDS)).await;
         gate.send_replace(false);
@@ -166,6 +176,7 @@ async fn run_sliced(
             tokio::time::sleep(Duration::from_micros(100)).await;
         }
         bench_seconds += t.elapsed().as_secs_f64();
+        bench_cpu_seconds += cpu_seconds() - cpu;
         let probe = probe.clone();
         let rate = tokio::task::spawn_blocking(move || {
             probe.lock().map_err(|_| anyhow::anyhow!("probe poisoned"))?.run(record_bytes, probe_records, SLICE_SECONDS)
@@ -186,6 +197,7 @@ async fn run_sliced(
         events: events.load(Ordering::SeqCst),
         bench_seconds,
         raw_records_per_sec: probe_records_done / probe_seconds,
+        bench_cpu_seconds,
     })
 }
 
@@ -222,6 +234,8 @@ fn append_report(workload: &str, dir: &Path, load: &LoadArgs, run: &Sliced) -> a
         "p99_us": percentile(&run.latencies_us, 0.99),
         "p999_us": percentile(&run.latencies_us, 0.999),
         "max_us": run.latencies_us.last().copied().unwrap_or(0),
+        "cpu_us_per_event": (run.bench_cpu_seconds * 1e6 / run.events.max(1) as f64 * 100.0).round() / 100.0,
+        "cpu_note": "user + system time of the whole process during the bench slices (server, store and load generator)",
         "raw_fsync_per_sec": raw_fsync_per_sec.round(),
         "raw_batch_records": raw_batch_records,
         "raw_batch_records_per_sec": raw_batch_records_per_sec.round(),
@@ -391,6 +405,12 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     let run =
         run_sliced(&bench_dir.path, args.load.writers, args.load.seconds, record_bytes, probe_records, append).await?;
     let fsync_stats = server.as_ref().map(|s| s.store.stats());
+    let fsync_histogram = server.as_ref().and_then(|s| {
+        hindsight_store::EventStore::status(s.store.as_ref())
+            .histograms
+            .into_iter()
+            .find(|h| h.name == "hindsight_fsync_duration_seconds")
+    });
     if let Some(s) = server {
         s.stop().await?;
     }
@@ -401,6 +421,16 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     out["client"] = json!(
         "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"
     );
+    if let Some(h) = fsync_histogram {
+        // Where the log's own fdatasyncs fall: tails here are the disk's.
+        let at = |q: f64| {
+            let want = (h.count as f64 * q).ceil() as u64;
+            h.bounds.iter().zip(&h.cumulative_counts).find(|(_, c)| **c >= want).map(|(b, _)| b * 1e6)
+        };
+        out["log_fsync_us_p99_at_most"] = json!(at(0.99));
+        out["log_fsync_us_p999_at_most"] = json!(at(0.999));
+        out["log_fsync_us_max_at_most"] = json!(at(1.0));
+    }
     if let Some(stats) = &fsync_stats {
         // What the store itself wrote: log bytes and index runs.
         let per_event = |b: u64| (b as f64 / stats.events_written.max(1) as f64).round();
