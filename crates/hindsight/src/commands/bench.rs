@@ -126,21 +126,17 @@ fn cpu_seconds() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
-/// Runs `writers` concurrent appenders in slices alternating with a raw
-/// fdatasync probe of `probe_records` records per sync.
-async fn run_sliced(
-    dir: &Path,
+/// Writer tasks that append while the gate is open, until `stop`; each
+/// returns its appends' latencies.
+fn spawn_writers(
     writers: usize,
-    seconds: f64,
-    record_bytes: usize,
-    probe_records: usize,
-    append: AppendFn,
-) -> anyhow::Result<Sliced> {
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-    let (gate, gate_rx) = tokio::sync::watch::channel(false);
-    let stop = Arc::new(AtomicBool::new(false));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let events = Arc::new(AtomicU64::new(0));
+    append: &AppendFn,
+    gate_rx: &tokio::sync::watch::Receiver<bool>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    in_flight: &Arc<std::sync::atomic::AtomicUsize>,
+    events: &Arc<std::sync::atomic::AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Vec<u32>>>> {
+    use std::sync::atomic::Ordering;
     let mut tasks = Vec::new();
     for w in 0..writers {
         let (append, mut gate, stop, in_flight, events) =
@@ -163,6 +159,25 @@ async fn run_sliced(
             }
         }));
     }
+    tasks
+}
+
+/// Runs `writers` concurrent appenders in slices alternating with a raw
+/// fdatasync probe of `probe_records` records per sync.
+async fn run_sliced(
+    dir: &Path,
+    writers: usize,
+    seconds: f64,
+    record_bytes: usize,
+    probe_records: usize,
+    append: AppendFn,
+) -> anyhow::Result<Sliced> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    let (gate, gate_rx) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(AtomicU64::new(0));
+    let tasks = spawn_writers(writers, &append, &gate_rx, &stop, &in_flight, &events);
     let (mut bench_seconds, mut probe_seconds, mut probe_records_done) = (0.0f64, 0.0f64, 0.0f64);
     let probe = Arc::new(std::sync::Mutex::new(RawProbe::new(dir, "raw-probe-interleaved.tmp")?));
     let mut bench_cpu_seconds = 0.0f64;
@@ -367,6 +382,40 @@ impl RawConn {
     }
 }
 
+/// What an in-process server's store reports, added to a bench's JSON:
+/// where the log's own fdatasyncs fall (tails there are the disk's),
+/// bytes written per event (log and index apart), events per fdatasync.
+fn add_store_figures(
+    out: &mut serde_json::Value,
+    fsync_stats: Option<hindsight_store_embedded::StoreStats>,
+    fsync_histogram: Option<hindsight_store::Histogram>,
+    written: Option<u64>,
+) {
+    if let Some(h) = fsync_histogram {
+        // Where the log's own fdatasyncs fall: tails here are the disk's.
+        let at = |q: f64| {
+            let want = (h.count as f64 * q).ceil() as u64;
+            h.bounds.iter().zip(&h.cumulative_counts).find(|(_, c)| **c >= want).map(|(b, _)| b * 1e6)
+        };
+        out["log_fsync_us_p99_at_most"] = json!(at(0.99));
+        out["log_fsync_us_p999_at_most"] = json!(at(0.999));
+        out["log_fsync_us_max_at_most"] = json!(at(1.0));
+    }
+    if let Some(stats) = &fsync_stats {
+        // What the store itself wrote: log bytes and index runs.
+        let per_event = |b: u64| (b as f64 / stats.events_written.max(1) as f64).round();
+        out["log_bytes_per_event"] = json!(per_event(stats.bytes_written));
+        out["index_bytes_per_event"] = json!(per_event(stats.index_bytes_written));
+        if let Some(bytes) = written {
+            out["process_disk_bytes_per_event_incl_probe"] = json!(per_event(bytes));
+        }
+    }
+    if let Some(stats) = fsync_stats {
+        out["events_per_fsync"] =
+            json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
+    }
+}
+
 pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::ensure!(args.load.writers > 0 && args.load.batch > 0, "--writers and --batch must be at least 1");
     let bench_dir = BenchDir::new(dir)?;
@@ -421,29 +470,7 @@ pub async fn http(dir: Option<&Path>, args: BenchHttpArgs) -> anyhow::Result<std
     out["client"] = json!(
         "one keep-alive HTTP/1.1 connection per writer, requests prepared once (a thin load generator, like wrk)"
     );
-    if let Some(h) = fsync_histogram {
-        // Where the log's own fdatasyncs fall: tails here are the disk's.
-        let at = |q: f64| {
-            let want = (h.count as f64 * q).ceil() as u64;
-            h.bounds.iter().zip(&h.cumulative_counts).find(|(_, c)| **c >= want).map(|(b, _)| b * 1e6)
-        };
-        out["log_fsync_us_p99_at_most"] = json!(at(0.99));
-        out["log_fsync_us_p999_at_most"] = json!(at(0.999));
-        out["log_fsync_us_max_at_most"] = json!(at(1.0));
-    }
-    if let Some(stats) = &fsync_stats {
-        // What the store itself wrote: log bytes and index runs.
-        let per_event = |b: u64| (b as f64 / stats.events_written.max(1) as f64).round();
-        out["log_bytes_per_event"] = json!(per_event(stats.bytes_written));
-        out["index_bytes_per_event"] = json!(per_event(stats.index_bytes_written));
-        if let Some(bytes) = written {
-            out["process_disk_bytes_per_event_incl_probe"] = json!(per_event(bytes));
-        }
-    }
-    if let Some(stats) = fsync_stats {
-        out["events_per_fsync"] =
-            json!((stats.events_written as f64 / stats.fsyncs.max(1) as f64 * 10.0).round() / 10.0);
-    }
+    add_store_figures(&mut out, fsync_stats, fsync_histogram, written);
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
 }
