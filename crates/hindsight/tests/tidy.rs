@@ -233,7 +233,7 @@ fn the_storage_crates_speak_no_http_and_parse_no_command_line() {
     ];
     // The wire crate describes the API (utoipa schemas, behind a feature)
     // but serves and sends nothing.
-    for (krate, allowed) in [("store", ""), ("store-embedded", ""), ("wire", "utoipa")] {
+    for (krate, allowed) in [("store", ""), ("store-embedded", ""), ("projections", ""), ("wire", "utoipa")] {
         let manifest = std::fs::read_to_string(crates.join(krate).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
         for line in deps.lines() {

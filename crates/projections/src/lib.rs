@@ -1,0 +1,23 @@
+//! Projections: folds of the log into read models.
+//!
+//! A [`Projection`] selects events (a [`hindsight_store::Filter`]), splits
+//! them into partitions, and folds each partition's events into a state.
+//! A [`Runner`] feeds it `$all` through any [`hindsight_store::EventReader`]
+//! and stores every partition's state together with the position it
+//! reflects in one atomic write ([`checkpoint`]), so a crash at any moment
+//! never applies an event twice or skips one: a restart resumes from the
+//! last checkpoint, whose states are exactly the fold up to its position.
+//!
+//! This is the core the JavaScript runtime, the HTTP and CLI lifecycle and
+//! the time-travel debugger build on (issue 10): a projection is a pure
+//! function of the events, so it can be run to any point in history.
+
+// Operating errors are handled, never unwrapped (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod checkpoint;
+mod projection;
+mod runner;
+
+pub use projection::{HandlerError, Partitioning, Projection};
+pub use runner::{FailurePolicy, Parked, Runner, RunnerError, Status};
