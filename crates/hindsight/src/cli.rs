@@ -263,6 +263,8 @@ pub enum BenchCommand {
     Sse(BenchSseArgs),
     /// Reading all of $all back over HTTP, one client, page after page.
     HttpRead(BenchHttpReadArgs),
+    /// Rebuilding a Rust projection (events per stream) from the log.
+    Projection(BenchProjectionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +286,18 @@ pub struct BenchSseArgs {
     pub live_rate: u64,
     #[arg(long, default_value_t = 5.0)]
     pub live_seconds: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProjectionArgs {
+    /// Events in the log it folds.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Streams the events are spread over.
+    #[arg(long, default_value_t = 1000)]
+    pub streams: u64,
     #[arg(long)]
     pub json: bool,
 }

@@ -54,8 +54,8 @@ pub trait Projection: Send + Sync + 'static {
     /// A new partition's state.
     fn init(&self) -> Self::State;
 
-    /// Folds one event into its partition's state. On an error the state
-    /// must be left as it was (the runner passes a copy and keeps it only
-    /// on success).
+    /// Folds one event into its partition's state, in place. On an error
+    /// the state must be left as it was: the runner then retries, parks
+    /// the event with that state, or stops at it.
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), HandlerError>;
 }

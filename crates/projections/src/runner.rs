@@ -185,32 +185,39 @@ impl<P: Projection> Runner<P> {
     }
 
     /// Folds one event into its partition; false when the projection
-    /// faulted on it.
+    /// faulted on it. The state is folded in place (a handler leaves it
+    /// as it was when it fails), so the hot path copies nothing.
     fn fold(&mut self, event: &RecordedEvent) -> bool {
-        let partition = match self.projection.partitioning() {
-            Partitioning::Single => String::new(),
-            Partitioning::ForEachStream => event.stream.clone(),
+        let key: std::borrow::Cow<'_, str> = match self.projection.partitioning() {
+            Partitioning::Single => "".into(),
+            Partitioning::ForEachStream => event.stream.as_str().into(),
             Partitioning::ByKey => match self.projection.partition_key(event) {
-                Some(key) => key,
+                Some(key) => key.into(),
                 None => {
                     self.saved.position = Some(event.position);
                     return true;
                 }
             },
         };
-        let before = self.saved.states.get(&partition).cloned().unwrap_or_else(|| self.projection.init());
+        let mut fresh = None;
+        let state = match self.saved.states.get_mut(key.as_ref()) {
+            Some(state) => state,
+            None => fresh.insert(self.projection.init()),
+        };
         let mut last_error = String::new();
         for _ in 0..self.attempts.max(1) {
-            let mut state = before.clone();
-            match self.projection.apply(&mut state, event) {
+            match self.projection.apply(state, event) {
                 Ok(()) => {
-                    self.saved.states.insert(partition, state);
+                    if let Some(state) = fresh {
+                        self.saved.states.insert(key.into_owned(), state);
+                    }
                     self.saved.position = Some(event.position);
                     return true;
                 }
                 Err(e) => last_error = e.message,
             }
         }
+        let state_before = serde_json::to_value(&*state).unwrap_or(serde_json::Value::Null);
         match self.policy {
             FailurePolicy::Park => {
                 tracing::warn!(position = event.position, error = %last_error, "parked an event the projection fails on");
@@ -218,9 +225,9 @@ impl<P: Projection> Runner<P> {
                     position: event.position,
                     stream: event.stream.clone(),
                     event_type: event.event_type.clone(),
-                    partition,
+                    partition: key.into_owned(),
                     error: last_error,
-                    state_before: serde_json::to_value(&before).unwrap_or(serde_json::Value::Null),
+                    state_before,
                 });
                 self.saved.position = Some(event.position);
                 true

@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
         Command::Bench(BenchCommand::HttpRead(args)) => bench::http_read(given, args).await,
+        Command::Bench(BenchCommand::Projection(args)) => bench::projection(given, args).await,
     }
 }
 
