@@ -148,33 +148,57 @@ impl<P: Projection> Runner<P> {
         end: u64,
         pages: usize,
     ) -> Result<bool, RunnerError> {
-        let mut read = ReadAll::forward(0).limit(self.page_events).filter(self.projection.selects());
-        for _ in 0..pages {
-            let from = self.saved.position.map_or(0, |p| p + 1);
-            if from >= end || self.saved.status != Status::Running {
-                return Ok(true);
-            }
-            read.from = Some(from);
-            let page = reader.read_all(&read).await?;
-            for event in page.events.iter().filter(|e| e.position < end) {
-                if !self.fold(event) {
-                    break;
+        let read = ReadAll::forward(0).limit(self.page_events).filter(self.projection.selects());
+        let from = self.saved.position.map_or(0, |p| p + 1);
+        if pages == 0 || from >= end || self.saved.status != Status::Running {
+            return Ok(from >= end || self.saved.status != Status::Running);
+        }
+        let mut page = reader.read_all(&ReadAll { from: Some(from), ..read.clone() }).await?;
+        for left in (0..pages).rev() {
+            // The next page is read while this one is folded (the store
+            // reads on its own threads): reading and folding overlap.
+            let next = page.next_position;
+            let more = left > 0 && next < end && !(page.events.is_empty() && page.end_of_log);
+            let next_read = ReadAll { from: Some(next), ..read.clone() };
+            // Polled first, so the read is under way before the fold runs.
+            let prefetch = async {
+                if more {
+                    Some(reader.read_all(&next_read).await)
+                } else {
+                    None
                 }
-            }
-            if self.saved.status == Status::Running {
-                // Unselected events count as taken into account.
-                let done = page.next_position.min(end);
-                self.saved.position = done.checked_sub(1).or(self.saved.position);
-            }
-            let due = self.checkpointed.map_or(0, |p| p + 1) + self.checkpoint_every;
-            if self.saved.position.map_or(0, |p| p + 1) >= due {
-                self.checkpoint()?;
-            }
-            if page.events.is_empty() && page.end_of_log {
+            };
+            let (prefetched, folded) = futures::join!(prefetch, async { self.fold_page(&page, end) });
+            folded?;
+            if self.saved.status != Status::Running || self.saved.position.map_or(0, |p| p + 1) >= end {
                 return Ok(true);
+            }
+            match prefetched {
+                Some(p) => page = p?,
+                None => return Ok(page.events.is_empty() && page.end_of_log),
             }
         }
-        Ok(self.saved.position.map_or(0, |p| p + 1) >= end || self.saved.status != Status::Running)
+        Ok(false)
+    }
+
+    /// Folds one page's events below `end`, moves the position past what
+    /// the page examined, and checkpoints when one is due.
+    fn fold_page(&mut self, page: &hindsight_store::AllSlice, end: u64) -> Result<(), RunnerError> {
+        for event in page.events.iter().filter(|e| e.position < end) {
+            if !self.fold(event) {
+                break;
+            }
+        }
+        if self.saved.status == Status::Running {
+            // Unselected events count as taken into account.
+            let done = page.next_position.min(end);
+            self.saved.position = done.checked_sub(1).or(self.saved.position);
+        }
+        let due = self.checkpointed.map_or(0, |p| p + 1) + self.checkpoint_every;
+        if self.saved.position.map_or(0, |p| p + 1) >= due {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Writes the checkpoint now.

@@ -186,3 +186,41 @@ async fn a_damaged_checkpoint_is_rebuilt_from_the_log() {
     rebuilt.run_to(&store, 10).await.unwrap();
     assert_eq!(rebuilt.states(), &want);
 }
+
+/// On the embedded store, where the next page is read on the store's
+/// threads while the current one is folded: crashes between checkpoints
+/// at several points, then a fold to the end equal to a from-scratch fold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapped_reads_on_the_embedded_store_fold_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        hindsight_store_embedded::EmbeddedStore::open(hindsight_store_embedded::Config::new(dir.path().join("store")))
+            .unwrap();
+    let mut appended = 0u64;
+    for round in 0..6u64 {
+        for i in 0..3_000 {
+            let n = round * 3_000 + i;
+            let stream = format!("order-{}", n % 17);
+            store
+                .append(&stream, ExpectedVersion::Any, vec![NewEvent::new("Placed", json!({ "amount": n % 11 }))])
+                .await
+                .unwrap();
+            appended += 1;
+        }
+        let mut a = Runner::open(OrderTotals, dir.path().join("a"), FailurePolicy::Stop)
+            .unwrap()
+            .checkpoint_every(2_500)
+            .page_events(700);
+        a.advance(&store, appended, 1 + round as usize).await.unwrap();
+        // dropped here: a crash after the last checkpoint it wrote
+    }
+    let mut a = Runner::open(OrderTotals, dir.path().join("a"), FailurePolicy::Stop).unwrap().page_events(700);
+    a.run_to(&store, appended).await.unwrap();
+    let log = hindsight_store::EventReader::read_all(&store, &hindsight_store::ReadAll::forward(0).limit(usize::MAX))
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(log.len() as u64, appended);
+    assert_eq!(a.states(), &scratch(&OrderTotals, &log));
+    assert_eq!(a.states().values().map(|s| s.0).sum::<u64>(), appended);
+}
