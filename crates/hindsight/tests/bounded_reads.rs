@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use common::{run, Server};
 use serde_json::Value;
 
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_matching_nothing_pages_to_the_end_in_bounded_steps() {
     let dir = tempfile::tempdir().unwrap();
@@ -33,14 +37,7 @@ async fn a_filter_matching_nothing_pages_to_the_end_in_bounded_steps() {
     let (mut from, mut pages, mut slowest) = (0u64, 0u32, Duration::ZERO);
     loop {
         let started = Instant::now();
-        let v: Value = client
-            .get(format!("{}/v1/all?prefix=nosuch&limit=100&from={from}", server.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(&client, &format!("{}/v1/all?prefix=nosuch&limit=100&from={from}", server.url)).await;
         slowest = slowest.max(started.elapsed());
         pages += 1;
         assert_eq!(v["events"].as_array().unwrap().len(), 0);
@@ -59,13 +56,6 @@ async fn a_filter_matching_nothing_pages_to_the_end_in_bounded_steps() {
         serde_json::json!({ "pages": pages, "slowest_page_ms": slowest.as_millis() as u64, "worst_health_ms": worst_health.as_millis() as u64 })
     );
     assert!(pages >= 20, "{pages} pages: each read looked at a bounded stretch of the log");
-    let v: Value = client
-        .get(format!("{}/v1/all?types=NoSuchType&limit=100", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&client, &format!("{}/v1/all?types=NoSuchType&limit=100", server.url)).await;
     assert_eq!((v["events"].as_array().unwrap().len(), v["end_of_log"].as_bool()), (0, Some(true)), "{v}");
 }
