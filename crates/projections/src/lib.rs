@@ -17,8 +17,11 @@
 
 pub mod builtin;
 pub mod checkpoint;
+mod fold;
+pub mod js;
 mod projection;
 mod runner;
 
+pub use fold::{Fold, RustFold};
 pub use projection::{HandlerError, Partitioning, Projection};
 pub use runner::{FailurePolicy, Parked, Runner, RunnerError, Status};

@@ -22,11 +22,13 @@ pub enum Partitioning {
 #[error("{message}")]
 pub struct HandlerError {
     pub message: String,
+    /// Where it was thrown, when the handler is JavaScript.
+    pub stack: Option<String>,
 }
 
 impl HandlerError {
     pub fn new(message: impl Into<String>) -> Self {
-        HandlerError { message: message.into() }
+        HandlerError { message: message.into(), stack: None }
     }
 }
 

@@ -10,7 +10,8 @@ use hindsight_store::{EventReader, ReadAll, RecordedEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointError, Saved};
-use crate::{Partitioning, Projection};
+use crate::fold::{Fold, RustFold};
+use crate::{HandlerError, Projection};
 
 /// What happens to an event a handler keeps failing on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct Parked {
     pub event_type: String,
     pub partition: String,
     pub error: String,
+    /// Where the error was thrown (JavaScript).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
     /// The partition's state before the event, as JSON.
     pub state_before: serde_json::Value,
 }
@@ -50,14 +54,16 @@ pub enum RunnerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error("the projection's states: {0}")]
+    States(HandlerError),
 }
 
 /// Events read per page.
 const PAGE_EVENTS: usize = 1_000;
 
 /// One projection, its states and its checkpoint directory.
-pub struct Runner<P: Projection> {
-    projection: P,
+pub struct Runner<F: Fold> {
+    fold: F,
     dir: PathBuf,
     policy: FailurePolicy,
     /// Attempts per event before the policy applies.
@@ -66,36 +72,57 @@ pub struct Runner<P: Projection> {
     checkpoint_every: u64,
     /// Events read per page.
     page_events: usize,
-    saved: Saved<P::State>,
+    /// The last position of `$all` taken into account.
+    position: Option<u64>,
+    parked: Vec<Parked>,
+    status: Status,
     /// The position of the last checkpoint written or loaded.
     checkpointed: Option<u64>,
 }
 
-impl<P: Projection> Runner<P> {
-    /// Opens the projection's checkpoint in `dir` (none: from the start;
+impl<P: Projection> Runner<RustFold<P>> {
+    /// A Rust projection's runner (see [`Runner::open_fold`]).
+    pub fn open(projection: P, dir: impl Into<PathBuf>, policy: FailurePolicy) -> Result<Self, RunnerError> {
+        Runner::open_fold(RustFold::new(projection), dir, policy)
+    }
+
+    pub fn states(&self) -> &BTreeMap<String, P::State> {
+        &self.fold.states
+    }
+}
+
+impl<F: Fold> Runner<F> {
+    /// Opens the fold's checkpoint in `dir` (none: from the start;
     /// damaged: reported, and rebuilt from the start, since the states
     /// are derived from the log).
-    pub fn open(projection: P, dir: impl Into<PathBuf>, policy: FailurePolicy) -> Result<Self, RunnerError> {
+    pub fn open_fold(mut fold: F, dir: impl Into<PathBuf>, policy: FailurePolicy) -> Result<Self, RunnerError> {
         let dir = dir.into();
         let saved = match checkpoint::load(&dir) {
-            Ok(Some(saved)) => saved,
-            Ok(None) => Saved { position: None, states: BTreeMap::new(), parked: Vec::new(), status: Status::Running },
+            Ok(saved) => saved,
             Err(e @ CheckpointError::Damaged { .. }) => {
                 tracing::warn!(error = %e, "rebuilding the projection from the start");
-                Saved { position: None, states: BTreeMap::new(), parked: Vec::new(), status: Status::Running }
+                None
             }
             Err(e) => return Err(e.into()),
         };
-        let checkpointed = saved.position;
+        let (position, parked, status) = match saved {
+            Some(saved) => {
+                fold.load(&saved.states).map_err(RunnerError::States)?;
+                (saved.position, saved.parked, saved.status)
+            }
+            None => (None, Vec::new(), Status::Running),
+        };
         Ok(Runner {
-            projection,
+            fold,
             dir,
             policy,
             attempts: 3,
             checkpoint_every: 10_000,
             page_events: PAGE_EVENTS,
-            saved,
-            checkpointed,
+            position,
+            parked,
+            status,
+            checkpointed: position,
         })
     }
 
@@ -111,24 +138,30 @@ impl<P: Projection> Runner<P> {
         self
     }
 
+    /// Attempts per failing event before the policy applies (default 3).
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
     pub fn position(&self) -> Option<u64> {
-        self.saved.position
+        self.position
     }
 
     pub fn status(&self) -> &Status {
-        &self.saved.status
+        &self.status
     }
 
     pub fn parked(&self) -> &[Parked] {
-        &self.saved.parked
+        &self.parked
     }
 
-    pub fn states(&self) -> &BTreeMap<String, P::State> {
-        &self.saved.states
+    pub fn fold(&self) -> &F {
+        &self.fold
     }
 
-    pub fn state(&self, partition: &str) -> Option<&P::State> {
-        self.saved.states.get(partition)
+    pub fn fold_mut(&mut self) -> &mut F {
+        &mut self.fold
     }
 
     /// Folds everything below position `end` (exclusive) that it has not
@@ -148,10 +181,10 @@ impl<P: Projection> Runner<P> {
         end: u64,
         pages: usize,
     ) -> Result<bool, RunnerError> {
-        let read = ReadAll::forward(0).limit(self.page_events).filter(self.projection.selects());
-        let from = self.saved.position.map_or(0, |p| p + 1);
-        if pages == 0 || from >= end || self.saved.status != Status::Running {
-            return Ok(from >= end || self.saved.status != Status::Running);
+        let read = ReadAll::forward(0).limit(self.page_events).filter(self.fold.selects());
+        let from = self.position.map_or(0, |p| p + 1);
+        if pages == 0 || from >= end || self.status != Status::Running {
+            return Ok(from >= end || self.status != Status::Running);
         }
         let mut page = reader.read_all(&ReadAll { from: Some(from), ..read.clone() }).await?;
         for left in (0..pages).rev() {
@@ -170,7 +203,7 @@ impl<P: Projection> Runner<P> {
             };
             let (prefetched, folded) = futures::join!(prefetch, async { self.fold_page(&page, end) });
             folded?;
-            if self.saved.status != Status::Running || self.saved.position.map_or(0, |p| p + 1) >= end {
+            if self.status != Status::Running || self.position.map_or(0, |p| p + 1) >= end {
                 return Ok(true);
             }
             match prefetched {
@@ -185,17 +218,17 @@ impl<P: Projection> Runner<P> {
     /// the page examined, and checkpoints when one is due.
     fn fold_page(&mut self, page: &hindsight_store::AllSlice, end: u64) -> Result<(), RunnerError> {
         for event in page.events.iter().filter(|e| e.position < end) {
-            if !self.fold(event) {
+            if !self.fold_event(event) {
                 break;
             }
         }
-        if self.saved.status == Status::Running {
+        if self.status == Status::Running {
             // Unselected events count as taken into account.
             let done = page.next_position.min(end);
-            self.saved.position = done.checked_sub(1).or(self.saved.position);
+            self.position = done.checked_sub(1).or(self.position);
         }
         let due = self.checkpointed.map_or(0, |p| p + 1) + self.checkpoint_every;
-        if self.saved.position.map_or(0, |p| p + 1) >= due {
+        if self.position.map_or(0, |p| p + 1) >= due {
             self.checkpoint()?;
         }
         Ok(())
@@ -203,62 +236,63 @@ impl<P: Projection> Runner<P> {
 
     /// Writes the checkpoint now.
     pub fn checkpoint(&mut self) -> Result<(), RunnerError> {
-        checkpoint::store(&self.dir, &self.saved)?;
-        self.checkpointed = self.saved.position;
+        let states = self.fold.save().map_err(RunnerError::States)?;
+        let saved = Saved { position: self.position, states, parked: self.parked.clone(), status: self.status.clone() };
+        checkpoint::store(&self.dir, &saved)?;
+        self.checkpointed = self.position;
         Ok(())
     }
 
     /// Folds one event into its partition; false when the projection
-    /// faulted on it. The state is folded in place (a handler leaves it
-    /// as it was when it fails), so the hot path copies nothing.
-    fn fold(&mut self, event: &RecordedEvent) -> bool {
-        let key: std::borrow::Cow<'_, str> = match self.projection.partitioning() {
-            Partitioning::Single => "".into(),
-            Partitioning::ForEachStream => event.stream.as_str().into(),
-            Partitioning::ByKey => match self.projection.partition_key(event) {
-                Some(key) => key.into(),
-                None => {
-                    self.saved.position = Some(event.position);
-                    return true;
-                }
-            },
-        };
-        let mut fresh = None;
-        let state = match self.saved.states.get_mut(key.as_ref()) {
-            Some(state) => state,
-            None => fresh.insert(self.projection.init()),
-        };
-        let mut last_error = String::new();
+    /// faulted on it.
+    fn fold_event(&mut self, event: &RecordedEvent) -> bool {
+        let mut last_error = HandlerError::new("");
         for _ in 0..self.attempts.max(1) {
-            match self.projection.apply(state, event) {
-                Ok(()) => {
-                    if let Some(state) = fresh {
-                        self.saved.states.insert(key.into_owned(), state);
-                    }
-                    self.saved.position = Some(event.position);
+            let key = match self.fold.partition(event) {
+                Ok(None) => {
+                    self.position = Some(event.position);
                     return true;
                 }
-                Err(e) => last_error = e.message,
+                Ok(Some(key)) => key,
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
+            match self.fold.apply(&key, event) {
+                Ok(()) => {
+                    self.position = Some(event.position);
+                    return true;
+                }
+                Err(e) => last_error = e,
             }
         }
-        let state_before = serde_json::to_value(&*state).unwrap_or(serde_json::Value::Null);
+        self.fail(event, last_error)
+    }
+
+    /// Parks the event or stops at it, by the policy.
+    fn fail(&mut self, event: &RecordedEvent, error: HandlerError) -> bool {
+        let partition = self.fold.partition(event).ok().flatten().map(|k| k.into_owned()).unwrap_or_default();
+        let state_before = self.fold.state(&partition, true).unwrap_or(serde_json::Value::Null);
+        let HandlerError { message: error, stack } = error;
         match self.policy {
             FailurePolicy::Park => {
-                tracing::warn!(position = event.position, error = %last_error, "parked an event the projection fails on");
-                self.saved.parked.push(Parked {
+                tracing::warn!(position = event.position, %error, "parked an event the projection fails on");
+                self.parked.push(Parked {
                     position: event.position,
                     stream: event.stream.clone(),
                     event_type: event.event_type.clone(),
-                    partition: key.into_owned(),
-                    error: last_error,
+                    partition,
+                    error,
+                    stack,
                     state_before,
                 });
-                self.saved.position = Some(event.position);
+                self.position = Some(event.position);
                 true
             }
             FailurePolicy::Stop => {
-                tracing::error!(position = event.position, error = %last_error, "projection faulted");
-                self.saved.status = Status::Faulted { position: event.position, error: last_error };
+                tracing::error!(position = event.position, %error, "projection faulted");
+                self.status = Status::Faulted { position: event.position, error };
                 false
             }
         }

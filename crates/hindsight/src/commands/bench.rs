@@ -13,9 +13,7 @@ use hindsight_store::{EventReader, EventStore, ExpectedVersion, JsonText, NewEve
 use serde_json::json;
 
 use super::open_store;
-use crate::cli::{
-    BenchAppendArgs, BenchHttpArgs, BenchHttpReadArgs, BenchProjectionArgs, BenchReadAllArgs, BenchSseArgs, LoadArgs,
-};
+use crate::cli::{BenchAppendArgs, BenchHttpArgs, BenchHttpReadArgs, BenchReadAllArgs, BenchSseArgs, LoadArgs};
 
 /// The bench's store directory: the one given, kept; or a fresh temporary
 /// one, removed afterwards.
@@ -123,7 +121,7 @@ struct Sliced {
 }
 
 /// User plus system CPU time of this process so far, in seconds.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
@@ -516,40 +514,6 @@ pub async fn http_read(dir: Option<&Path>, args: BenchHttpReadArgs) -> anyhow::R
     if let Some(obj) = out.as_object_mut() {
         obj.extend(figures);
     }
-    println!("{out}");
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// Rebuilds a Rust projection (events and data bytes per stream) over
-/// the whole log, best of three, with its checkpoint written at the end.
-pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow::Result<std::process::ExitCode> {
-    use hindsight_projections::{builtin::StreamCounts, FailurePolicy, Runner};
-    let bench_dir = BenchDir::new(dir)?;
-    let store = open_store(&bench_dir.path)?;
-    fill(&store, args.events, args.streams, u64::MAX, &payload(100)).await?;
-    let head = store.next_position();
-    let mut best = f64::MAX;
-    let mut partitions = 0;
-    for run in 0..3 {
-        let scratch = bench_dir.path.join(format!("projection-{run}"));
-        let started = Instant::now();
-        let mut runner = Runner::open(StreamCounts { filter: Default::default() }, &scratch, FailurePolicy::Stop)?
-            .page_events(10_000);
-        runner.run_to(&store, head).await?;
-        best = best.min(started.elapsed().as_secs_f64());
-        partitions = runner.states().len();
-        anyhow::ensure!(runner.states().values().map(|s| s.0).sum::<u64>() == head, "the fold missed events");
-    }
-    store.close()?;
-    let out = json!({
-        "workload": "projection-rebuild",
-        "projection": "Rust, events and data bytes per stream (no JSON parsing)",
-        "events": head,
-        "partitions": partitions,
-        "seconds": best,
-        "events_per_sec": (head as f64 / best).round(),
-        "note": "best of 3, one runner, reading the embedded store in process; the checkpoint is written at the end",
-    });
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod append;
 mod bench;
+mod bench_projection;
 mod import;
 mod info;
 mod input;
@@ -51,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
         Command::Bench(BenchCommand::HttpRead(args)) => bench::http_read(given, args).await,
-        Command::Bench(BenchCommand::Projection(args)) => bench::projection(given, args).await,
+        Command::Bench(BenchCommand::Projection(args)) => bench_projection::projection(given, args).await,
     }
 }
 

@@ -1,0 +1,130 @@
+//! `bench projection`: rebuilding projections from the log, in process.
+//! One log of order events (Placed, Paid, Cancelled over `--streams`
+//! order streams, ~100-byte data); a Rust fold (events and data bytes per
+//! stream), the JavaScript per-stream order totals through the runner, and
+//! in the same run the same JavaScript handlers in a bare QuickJS loop, the
+//! yardstick the runtime is held to.
+
+use std::path::Path;
+use std::time::Instant;
+
+use hindsight_projections::js::{baseline, JsFold, Limits};
+use hindsight_projections::{builtin::StreamCounts, FailurePolicy, Fold, Runner};
+use hindsight_store::{AppendPart, EventReader, ExpectedVersion, NewEvent, ReadAll};
+use serde_json::json;
+
+use super::bench::{cpu_seconds, BenchDir};
+use super::open_store;
+use crate::cli::BenchProjectionArgs;
+
+/// The handlers of the JavaScript fold (the object given to `.when`).
+const ORDER_HANDLERS: &str = r#"{
+  $init: () => ({ total: 0, items: 0, status: 'new' }),
+  Placed: (s, e) => { s.total += e.data.total; s.items += 1; s.status = 'placed'; },
+  Paid: (s, e) => { s.status = 'paid'; s.paid_at = e.timestamp; },
+  Cancelled: (s, e) => ({ ...s, status: 'cancelled' }),
+}"#;
+
+/// Appends `events` order events in batches of 1,000 (one stream each),
+/// 16 appends in flight.
+async fn fill_orders(store: &hindsight_store_embedded::EmbeddedStore, events: u64, streams: u64) -> anyhow::Result<()> {
+    let mut in_flight = std::collections::VecDeque::new();
+    let (mut queued, mut batch) = (store.next_position(), 0u64);
+    while queued < events {
+        let n = (events - queued).min(1000);
+        let list = (0..n)
+            .map(|i| {
+                let k = queued + i;
+                let t = ["Placed", "Placed", "Paid", "Cancelled"][(k % 4) as usize];
+                let data = json!({ "total": k % 997, "customer": format!("c{}", k % 5000), "note": "x".repeat(40) });
+                NewEvent::new(t, data)
+            })
+            .collect();
+        let part = AppendPart {
+            stream: format!("order-{}", batch % streams.max(1)),
+            expected: ExpectedVersion::Any,
+            events: list,
+        };
+        in_flight.push_back(store.enqueue_multi(vec![part]).await?);
+        if in_flight.len() >= 16 {
+            if let Some(f) = in_flight.pop_front() {
+                f.await?;
+            }
+        }
+        queued += n;
+        batch += 1;
+    }
+    for f in in_flight {
+        f.await?;
+    }
+    Ok(())
+}
+
+/// Runs a fold over the whole log three times from scratch: the best
+/// (seconds, CPU seconds, partitions).
+async fn rebuild<F: Fold>(
+    store: &hindsight_store_embedded::EmbeddedStore,
+    dir: &Path,
+    name: &str,
+    make: impl Fn() -> anyhow::Result<F>,
+) -> anyhow::Result<(f64, f64, usize)> {
+    let head = store.next_position();
+    let mut best = (f64::MAX, 0.0, 0);
+    for run in 0..3 {
+        let scratch = dir.join(format!("projection-{name}-{run}"));
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let mut runner = Runner::open_fold(make()?, &scratch, FailurePolicy::Stop)?.page_events(10_000);
+        runner.run_to(store, head).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        anyhow::ensure!(runner.status() == &hindsight_projections::Status::Running, "{name}: {:?}", runner.status());
+        if seconds < best.0 {
+            best = (seconds, cpu_seconds() - cpu, runner.fold().partition_count());
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    Ok(best)
+}
+
+fn rate(events: u64, seconds: f64) -> f64 {
+    (events as f64 / seconds).round()
+}
+
+pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow::Result<std::process::ExitCode> {
+    let bench_dir = BenchDir::new(dir)?;
+    let store = open_store(&bench_dir.path)?;
+    fill_orders(&store, args.events, args.streams).await?;
+    let head = store.next_position();
+    let rust = rebuild(&store, &bench_dir.path, "rust", || {
+        Ok(hindsight_projections::RustFold::new(StreamCounts { filter: Default::default() }))
+    })
+    .await?;
+    let source = format!("fromCategory('order').foreachStream().when({ORDER_HANDLERS})");
+    let js = rebuild(&store, &bench_dir.path, "js", || Ok(JsFold::new(&source, Limits::default())?)).await?;
+    // The same events, read once, for the bare loop.
+    let mut events = Vec::with_capacity(head as usize);
+    let mut from = 0;
+    while from < head {
+        let page = store.read_all(&ReadAll::forward(from).limit(10_000)).await?;
+        events.extend(page.events);
+        from = page.next_position;
+    }
+    let bare = baseline::bare_fold(ORDER_HANDLERS, &events, true).map_err(anyhow::Error::msg)?;
+    let preparsed = baseline::bare_fold(ORDER_HANDLERS, &events, false).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(bare.partitions == js.2, "the bare loop and the runtime disagree on partitions");
+    store.close()?;
+    let out = json!({
+        "workload": "projection-rebuild",
+        "events": head,
+        "streams": args.streams,
+        "rust": { "projection": "events and data bytes per stream (no JSON parsing)", "events_per_sec": rate(head, rust.0),
+                  "seconds": rust.0, "cpu_seconds": rust.1, "partitions": rust.2 },
+        "js": { "projection": "per-stream order totals (JavaScript, sandboxed, through the runner)", "events_per_sec": rate(head, js.0),
+                "events_per_cpu_sec": rate(head, js.1), "seconds": js.0, "cpu_seconds": js.1, "partitions": js.2 },
+        "bare_quickjs": { "events_per_sec": rate(head, bare.seconds), "note": "the same handlers in one QuickJS loop over the same events, parsing each event's data" },
+        "bare_quickjs_preparsed": { "events_per_sec": rate(head, preparsed.seconds), "note": "the same loop over data parsed beforehand (untimed)" },
+        "js_vs_bare": ((rate(head, js.0) / rate(head, bare.seconds)) * 1000.0).round() / 1000.0,
+        "note": "best of 3 rebuilds from scratch, one runner each, reading the embedded store in process; the checkpoint is written at the end",
+    });
+    println!("{out}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
