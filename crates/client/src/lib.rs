@@ -185,7 +185,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientE
     })
 }
 
-fn encode_path(s: &str) -> String {
+pub fn encode_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
@@ -257,6 +257,26 @@ impl Client {
             Err(ClientError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates a projection or makes `source` its new version; `on_error`
+    /// is `park` or `stop`. Answers its status.
+    pub async fn put_projection(&self, name: &str, source: &str, on_error: &str) -> Result<Value, ClientError> {
+        let body = hindsight_wire::ProjectionPut { source: source.to_string(), on_error: on_error.to_string() };
+        let url = format!("{}/v1/projections/{}", self.base, encode_path(name));
+        Ok(check(self.http.put(url).json(&body).send().await?).await?.json().await?)
+    }
+
+    /// A projection route below `/v1/projections` (`""` for the list,
+    /// `"orders"`, `"orders/state?partition=order-1"`, ...), as JSON; a
+    /// 204 answers null.
+    pub async fn projection_call(&self, method: reqwest::Method, path: &str) -> Result<Value, ClientError> {
+        let url = format!("{}/v1/projections{}{path}", self.base, if path.is_empty() { "" } else { "/" });
+        let r = check(self.http.request(method, url).send().await?).await?;
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        Ok(r.json().await?)
     }
 
     pub async fn info(&self) -> Result<Value, ClientError> {

@@ -68,9 +68,83 @@ pub enum Command {
     Info(InfoArgs),
     /// Show one stream's last version and positions, as JSON.
     StreamInfo(StreamInfoArgs),
+    /// Create, inspect and control projections on a running server.
+    Projection(ProjectionArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionArgs {
+    /// The server that runs the projections.
+    #[arg(long, alias = "url", env = "HINDSIGHT_URL", default_value = "http://127.0.0.1:7113", global = true)]
+    pub server: String,
+    /// Print the server's JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: ProjectionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionCommand {
+    /// Create a projection from a JavaScript file, or make it its new version.
+    Create {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// park: set a failing event aside and go on; stop: fault at it.
+        #[arg(long, default_value = "park")]
+        on_error: String,
+    },
+    /// Every projection's status.
+    List,
+    /// One projection's status.
+    Status {
+        name: String,
+    },
+    /// A partition's state (the single partition when none is given).
+    State {
+        name: String,
+        #[arg(long, default_value = "")]
+        partition: String,
+    },
+    /// Partition keys, in order.
+    Partitions {
+        name: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
+    /// Rebuild from the start of the log.
+    Reset {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Events set aside, with their errors.
+    Parked {
+        name: String,
+    },
+    /// Apply a parked event again (after fixing the source).
+    Replay {
+        name: String,
+        position: u64,
+    },
+    /// Drop a parked event.
+    Discard {
+        name: String,
+        position: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +372,13 @@ pub struct BenchProjectionArgs {
     /// Streams the events are spread over.
     #[arg(long, default_value_t = 1000)]
     pub streams: u64,
+    /// Also measure the live lag: events appended at this rate (per
+    /// second) for `--lag-seconds`, from each append's acknowledgement to
+    /// the JavaScript projection's checkpoint covering it; 0: skip.
+    #[arg(long, default_value_t = 10_000)]
+    pub lag_rate: u64,
+    #[arg(long, default_value_t = 10)]
+    pub lag_seconds: u64,
     #[arg(long)]
     pub json: bool,
 }

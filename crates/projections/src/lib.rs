@@ -20,7 +20,9 @@ pub mod checkpoint;
 mod fold;
 pub mod js;
 mod projection;
+pub mod registry;
 mod runner;
+pub mod worker;
 
 pub use fold::{Fold, RustFold};
 pub use projection::{HandlerError, Partitioning, Projection};

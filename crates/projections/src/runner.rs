@@ -148,6 +148,11 @@ impl<F: Fold> Runner<F> {
         self.position
     }
 
+    /// The position of the last checkpoint written or loaded.
+    pub fn checkpointed(&self) -> Option<u64> {
+        self.checkpointed
+    }
+
     pub fn status(&self) -> &Status {
         &self.status
     }
@@ -232,6 +237,41 @@ impl<F: Fold> Runner<F> {
             self.checkpoint()?;
         }
         Ok(())
+    }
+
+    /// Applies a parked event again (after the code was fixed), to its
+    /// partition's current state. Ok(true): it folded and is no longer
+    /// parked; Ok(false): it failed again (its error is updated).
+    pub fn replay_parked(&mut self, event: &RecordedEvent) -> Result<bool, HandlerError> {
+        let Some(at) = self.parked.iter().position(|p| p.position == event.position) else {
+            return Err(HandlerError::new(format!("no event is parked at position {}", event.position)));
+        };
+        let outcome = match self.fold.partition(event) {
+            Ok(None) => Ok(()),
+            Ok(Some(key)) => {
+                let key = key.into_owned();
+                self.fold.apply(&key, event)
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {
+                self.parked.remove(at);
+                Ok(true)
+            }
+            Err(e) => {
+                self.parked[at].error = e.message;
+                self.parked[at].stack = e.stack;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Drops a parked event for good; false when none is parked there.
+    pub fn discard_parked(&mut self, position: u64) -> bool {
+        let before = self.parked.len();
+        self.parked.retain(|p| p.position != position);
+        self.parked.len() < before
     }
 
     /// Writes the checkpoint now.

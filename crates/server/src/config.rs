@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub idle_timeout: Duration,
     pub listen_backlog: u32,
+    /// Where projections keep their definitions and states; None: the
+    /// server runs no projections.
+    pub projections_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             max_connections: MAX_CONNECTIONS_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
+            projections_dir: None,
         }
     }
 }

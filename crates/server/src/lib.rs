@@ -41,7 +41,22 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits =
         connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
-    let state = AppState::new(store.clone(), config, stop_rx.clone());
+    let projections = match &config.projections_dir {
+        Some(dir) => {
+            let reader: Arc<dyn hindsight_store::EventReader> = store.clone();
+            let settings = hindsight_projections::registry::Settings::default();
+            let registry = hindsight_projections::registry::Registry::open(
+                dir,
+                reader,
+                tokio::runtime::Handle::current(),
+                settings,
+            )
+            .map_err(std::io::Error::other)?;
+            Some(Arc::new(registry))
+        }
+        None => None,
+    };
+    let state = AppState::with_projections(store.clone(), config, stop_rx.clone(), projections.clone());
     let app = app(state);
     tokio::spawn(async move {
         shutdown.await;
@@ -49,6 +64,9 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     connections::serve(listener, app, limits, stop_rx).await;
+    if let Some(projections) = projections {
+        projections.shutdown().await;
+    }
     tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .map_err(std::io::Error::other)?

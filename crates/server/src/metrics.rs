@@ -49,6 +49,32 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// The store's totals and histograms in Prometheus text format.
+type Summary = hindsight_projections::registry::Summary;
+/// A gauge: its name, help and value.
+type Gauge = (&'static str, &'static str, fn(&Summary) -> f64);
+
+/// Every projection's lag, status, rate and parked events.
+pub fn render_projections(summaries: &[Summary], out: &mut String) {
+    let gauges: [Gauge; 4] = [
+        ("hindsight_projection_lag_events", "Events of the log a projection has not taken into account yet.", |s| {
+            s.lag_events as f64
+        }),
+        ("hindsight_projection_lag_seconds", "Time since a projection last had the whole log.", |s| s.lag_seconds),
+        ("hindsight_projection_events_per_second", "A projection's recent rate.", |s| s.events_per_sec),
+        ("hindsight_projection_parked_events", "Events a projection set aside.", |s| s.parked as f64),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in summaries {
+            let _ = writeln!(out, "{name}{{projection=\"{}\"}} {}", s.name, value(s));
+        }
+    }
+    let _ = writeln!(out, "# HELP hindsight_projection_status 1 for a projection's current status.\n# TYPE hindsight_projection_status gauge");
+    for s in summaries {
+        let _ = writeln!(out, "hindsight_projection_status{{projection=\"{}\",status=\"{}\"}} 1", s.name, s.status);
+    }
+}
+
 pub fn render_store(status: &StoreStatus, out: &mut String) {
     let _ = writeln!(out, "# HELP hindsight_store_events Events stored.\n# TYPE hindsight_store_events gauge");
     let _ = writeln!(out, "hindsight_store_events{{store=\"{}\"}} {}", status.kind, status.events);

@@ -19,6 +19,8 @@ pub struct Shared {
     /// Becomes true when the server is shutting down.
     pub stopping: watch::Receiver<bool>,
     pub metrics: PrometheusHandle,
+    /// The live projections; None when the server runs none.
+    pub projections: Option<Arc<hindsight_projections::registry::Registry>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -30,6 +32,15 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: ServerConfig, stopping: watch::Receiver<bool>) -> Self {
-        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle() }))
+        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle(), projections: None }))
+    }
+
+    pub fn with_projections(
+        store: Arc<dyn EventStore>,
+        config: ServerConfig,
+        stopping: watch::Receiver<bool>,
+        projections: Option<Arc<hindsight_projections::registry::Registry>>,
+    ) -> Self {
+        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle(), projections }))
     }
 }

@@ -185,6 +185,47 @@ pub struct InfoResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusResponse {
     pub status: String,
+    /// What needs a look without making the server unready: projections
+    /// that are faulted, stalled or behind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<String>,
+}
+
+/// `PUT /v1/projections/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionPut {
+    /// The JavaScript definition (`fromCategory('order').foreachStream().when({...})`).
+    pub source: String,
+    /// `park` (default): set a failing event aside and go on; `stop`: fault at it.
+    #[serde(default = "park")]
+    pub on_error: String,
+}
+
+fn park() -> String {
+    "park".to_string()
+}
+
+/// `GET /v1/projections/{name}/state`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionStateQuery {
+    /// The partition (a stream, or a key); empty or absent: the single partition.
+    #[serde(default)]
+    pub partition: String,
+}
+
+/// `GET /v1/projections/{name}/partitions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartitionsQuery {
+    /// Keys after this one (exclusive).
+    pub after: Option<String>,
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<usize>,
 }
 
 /// Every error: a code, a human message, and details by code.

@@ -112,6 +112,10 @@ pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow
     let preparsed = baseline::bare_fold(ORDER_HANDLERS, &events, false).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(bare.partitions == js.2, "the bare loop and the runtime disagree on partitions");
     store.close()?;
+    let lag = match args.lag_rate {
+        0 => serde_json::Value::Null,
+        rate => live_lag(&bench_dir.path, rate, args.lag_seconds).await?,
+    };
     let out = json!({
         "workload": "projection-rebuild",
         "events": head,
@@ -122,9 +126,95 @@ pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow
                 "events_per_cpu_sec": rate(head, js.1), "seconds": js.0, "cpu_seconds": js.1, "partitions": js.2 },
         "bare_quickjs": { "events_per_sec": rate(head, bare.seconds), "note": "the same handlers in one QuickJS loop over the same events, parsing each event's data" },
         "bare_quickjs_preparsed": { "events_per_sec": rate(head, preparsed.seconds), "note": "the same loop over data parsed beforehand (untimed)" },
+        "live_lag": lag,
         "js_vs_bare": ((rate(head, js.0) / rate(head, bare.seconds)) * 1000.0).round() / 1000.0,
         "note": "best of 3 rebuilds from scratch, one runner each, reading the embedded store in process; the checkpoint is written at the end",
     });
     println!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Live lag: appends of 10 events each at `rate` events/s to a store a
+/// registry runs the JavaScript order totals on; for every append, the
+/// time from its acknowledgement to the first checkpoint that covers it.
+/// Returns (p50, p99, max) in ms and the appends measured.
+async fn live_lag(dir: &Path, rate: u64, seconds: u64) -> anyhow::Result<serde_json::Value> {
+    use hindsight_projections::registry::{Registry, Settings};
+    use std::sync::{Arc, Mutex};
+    let store = Arc::new(open_store(&dir.join("lag-store"))?);
+    let reader: Arc<dyn EventReader> = store.clone();
+    let registry =
+        Registry::open(dir.join("lag-projections"), reader, tokio::runtime::Handle::current(), Settings::default())?;
+    let source = format!("fromCategory('order').foreachStream().when({ORDER_HANDLERS})");
+    registry.put("lag", &source, "park").await?;
+    let acks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let checkpoints: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (registry_info, checkpoints, stop) =
+            (move |r: &Registry| r.info("lag").ok(), checkpoints.clone(), stop.clone());
+        let registry = &registry;
+        async move {
+            let mut last = None;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(cp) = registry_info(registry).and_then(|i| i.checkpointed) {
+                    if last != Some(cp) {
+                        checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push((cp, Instant::now()));
+                        last = Some(cp);
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let appender = async {
+        let per_tick = 10u64;
+        let mut tick = tokio::time::interval(std::time::Duration::from_micros(1_000_000 * per_tick / rate.max(1)));
+        let end = Instant::now() + std::time::Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        let mut i = 0u64;
+        while Instant::now() < end {
+            tick.tick().await;
+            let (store, acks) = (store.clone(), acks.clone());
+            let events = (0..per_tick).map(|k| NewEvent::new("Placed", json!({ "total": k }))).collect();
+            let part = AppendPart { stream: format!("order-{}", i % 100), expected: ExpectedVersion::Any, events };
+            i += 1;
+            tasks.push(tokio::spawn(async move {
+                let results = store.enqueue_multi(vec![part]).await?.await?;
+                let last = results.iter().map(|r| r.last_position).max().unwrap_or(0);
+                acks.lock().unwrap_or_else(|p| p.into_inner()).push((last, Instant::now()));
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        anyhow::Ok(())
+    };
+    let (appended, ()) = tokio::join!(appender, watcher);
+    appended?;
+    registry.shutdown().await;
+    let checkpoints = checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let acks = acks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(lag_figures(&acks, &checkpoints, rate, seconds))
+}
+
+/// For every acknowledged append (last position, when), the time until the
+/// first checkpoint at or past it; their quantiles.
+fn lag_figures(acks: &[(u64, Instant)], checkpoints: &[(u64, Instant)], rate: u64, seconds: u64) -> serde_json::Value {
+    let mut lags: Vec<f64> = acks
+        .iter()
+        .filter_map(|&(pos, acked)| {
+            let at = checkpoints.iter().find(|(cp, _)| *cp >= pos)?.1;
+            Some(at.saturating_duration_since(acked).as_secs_f64() * 1e3)
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let q =
+        |p: f64| lags.get(((lags.len() as f64 * p) as usize).min(lags.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    json!({ "rate_events_per_sec": rate, "seconds": seconds, "appends": acks.len(), "appends_measured": lags.len(),
+            "p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": lags.last().copied().unwrap_or(0.0),
+            "measured": "append acknowledgement to the projection's checkpoint (states + position fdatasynced) covering it" })
 }

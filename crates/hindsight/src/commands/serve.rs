@@ -138,6 +138,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         config.append_queue_depth = depth;
     }
     let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    server.projections_dir = Some(data_dir.join("projections"));
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
     let addr = listener.local_addr()?;

@@ -2,6 +2,7 @@
 
 pub(crate) mod append;
 pub(crate) mod ops;
+pub(crate) mod projections;
 pub(crate) mod read;
 pub(crate) mod subscribe;
 
@@ -9,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -28,6 +29,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/position", get(read::position))
         .route("/v1/info", get(ops::info))
         .route("/v1/subscribe", get(subscribe::subscribe))
+        .route("/v1/projections", get(projections::list))
+        .route("/v1/projections/{name}", put(projections::put).get(projections::get).delete(projections::delete))
+        .route("/v1/projections/{name}/state", get(projections::state))
+        .route("/v1/projections/{name}/partitions", get(projections::partitions))
+        .route("/v1/projections/{name}/parked", get(projections::parked))
+        .route("/v1/projections/{name}/parked/{position}/{action}", post(projections::parked_action))
+        .route("/v1/projections/{name}/{action}", post(projections::control))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -16,7 +16,7 @@ use crate::wire::{InfoResponse, StatusResponse};
 #[utoipa::path(get, path = "/health", responses((status = 200, body = StatusResponse), (status = 503, body = ErrorBody)))]
 pub async fn health(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     match state.store.status().refusing_writes {
-        None => Ok(axum::Json(StatusResponse { status: "ok".into() })),
+        None => Ok(axum::Json(StatusResponse { status: "ok".into(), attention: Vec::new() })),
         Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_poisoned", reason)),
     }
 }
@@ -36,7 +36,22 @@ pub async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, A
     if let Some(reason) = status.degraded {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "degraded", reason));
     }
-    Ok(axum::Json(StatusResponse { status: "ready".into() }))
+    Ok(axum::Json(StatusResponse { status: "ready".into(), attention: projections_attention(&state) }))
+}
+
+/// Projections that are faulted, stalled or paused while behind: said in
+/// `/ready`'s body (a lagging read model does not make the store unready).
+fn projections_attention(state: &AppState) -> Vec<String> {
+    let Some(registry) = &state.projections else { return Vec::new() };
+    registry
+        .summaries()
+        .into_iter()
+        .filter(|s| s.status != "running")
+        .map(|s| match &s.fault {
+            Some(fault) => format!("projection {} is {}: {}", s.name, s.status, fault),
+            None => format!("projection {} is {}, {} events behind", s.name, s.status, s.lag_events),
+        })
+        .collect()
 }
 
 /// Event and stream counts.
@@ -57,6 +72,9 @@ pub async fn info(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.metrics.render();
     crate::metrics::render_store(&state.store.status(), &mut body);
+    if let Some(registry) = &state.projections {
+        crate::metrics::render_projections(&registry.summaries(), &mut body);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

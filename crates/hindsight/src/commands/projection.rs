@@ -1,0 +1,101 @@
+//! `hindsight projection ...`: projections on a running server, through
+//! the Rust client. Text for people by default, the server's JSON with
+//! `--json`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hindsight_client::{encode_path, Client};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::cli::{ProjectionArgs, ProjectionCommand};
+
+pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.server);
+    let n = |name: &str| encode_path(name);
+    let (answer, shape) = match &args.command {
+        ProjectionCommand::Create { name, file, on_error } => {
+            let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            (client.put_projection(name, &source, on_error).await?, Shape::Status)
+        }
+        ProjectionCommand::List => (client.projection_call(Method::GET, "").await?, Shape::List),
+        ProjectionCommand::Status { name } => (client.projection_call(Method::GET, &n(name)).await?, Shape::Status),
+        ProjectionCommand::State { name, partition } => {
+            let path = format!("{}/state?partition={}", n(name), encode_path(partition));
+            (client.projection_call(Method::GET, &path).await?, Shape::Json)
+        }
+        ProjectionCommand::Partitions { name, after, limit } => {
+            let after = after.as_deref().map(|a| format!("&after={}", encode_path(a))).unwrap_or_default();
+            let path = format!("{}/partitions?limit={limit}{after}", n(name));
+            (client.projection_call(Method::GET, &path).await?, Shape::Json)
+        }
+        ProjectionCommand::Pause { name } => control(&client, name, "pause").await?,
+        ProjectionCommand::Resume { name } => control(&client, name, "resume").await?,
+        ProjectionCommand::Reset { name } => control(&client, name, "reset").await?,
+        ProjectionCommand::Delete { name } => (client.projection_call(Method::DELETE, &n(name)).await?, Shape::Deleted),
+        ProjectionCommand::Parked { name } => {
+            (client.projection_call(Method::GET, &format!("{}/parked", n(name))).await?, Shape::Json)
+        }
+        ProjectionCommand::Replay { name, position } => {
+            let path = format!("{}/parked/{position}/replay", n(name));
+            (client.projection_call(Method::POST, &path).await?, Shape::Json)
+        }
+        ProjectionCommand::Discard { name, position } => {
+            let path = format!("{}/parked/{position}/discard", n(name));
+            (client.projection_call(Method::POST, &path).await?, Shape::Json)
+        }
+    };
+    print(&answer, if args.json { Shape::Json } else { shape });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn control(client: &Client, name: &str, action: &str) -> anyhow::Result<(Value, Shape)> {
+    let path = format!("{}/{action}", encode_path(name));
+    Ok((client.projection_call(Method::POST, &path).await?, Shape::Status))
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Status,
+    List,
+    Json,
+    Deleted,
+}
+
+fn print(answer: &Value, shape: Shape) {
+    match shape {
+        Shape::Json => println!("{}", serde_json::to_string_pretty(answer).unwrap_or_default()),
+        Shape::Deleted => println!("deleted"),
+        Shape::Status => println!("{}", status_line(answer)),
+        Shape::List => {
+            let list = answer["projections"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no projections");
+            }
+            for p in &list {
+                println!("{}", status_line(p));
+            }
+        }
+    }
+}
+
+/// `orders  running  v2  at 1234  lag 0 events (0.0 s)  850.0 events/s  parked 0`
+fn status_line(s: &Value) -> String {
+    let position = s["position"].as_u64().map_or("-".to_string(), |p| p.to_string());
+    let mut line = format!(
+        "{}  {}  v{}  at {}  lag {} events ({:.1} s)  {} events/s  parked {}",
+        s["name"].as_str().unwrap_or("?"),
+        s["status"].as_str().unwrap_or("?"),
+        s["version"],
+        position,
+        s["lag_events"],
+        s["lag_seconds"].as_f64().unwrap_or(0.0),
+        s["events_per_sec"],
+        s["parked"],
+    );
+    if let Some(fault) = s["fault"].as_object() {
+        line.push_str(&format!("\n  fault: {}", Value::Object(fault.clone())));
+    }
+    line
+}

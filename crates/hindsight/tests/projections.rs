@@ -1,0 +1,258 @@
+//! Projections from the outside, over HTTP against a started server: a
+//! poison event parked (and replayed once the source is fixed) or stopped
+//! at, while the other projections keep going; a runaway handler that
+//! never slows the others; states, partitions and status across a
+//! restart; and faults showing in `/ready` and `/metrics`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Server;
+use serde_json::{json, Value};
+
+const TOTALS: &str = "fromCategory('order').foreachStream().when({ \
+    $init: () => ({ total: 0, n: 0 }), \
+    Placed: (s, e) => { s.n += 1; if (e.data.poison) throw new Error('poisoned order'); s.total += e.data.total; } })";
+
+const FIXED: &str = "fromCategory('order').foreachStream().when({ \
+    $init: () => ({ total: 0, n: 0 }), \
+    Placed: (s, e) => { s.n += 1; s.total += e.data.poison ? 0 : e.data.total; } })";
+
+const COUNT: &str = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s, e) => { s.n += 1; } })";
+
+struct Api {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    async fn put(&self, name: &str, source: &str, on_error: &str) -> (u16, Value) {
+        let body = json!({ "source": source, "on_error": on_error });
+        self.call(reqwest::Method::PUT, &format!("/v1/projections/{name}"), Some(body)).await
+    }
+
+    async fn append(&self, stream: &str, event_type: &str, data: Value) {
+        let body = json!({ "events": [{ "type": event_type, "data": data }] });
+        let (status, v) = self.call(reqwest::Method::POST, &format!("/v1/streams/{stream}"), Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+
+    /// Waits until the projection has taken the whole log into account.
+    async fn caught_up(&self, name: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.get(&format!("/v1/projections/{name}")).await;
+            if s["lag_events"] == 0 && s["position"].is_u64() || s["status"] == "faulted" {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{name} never caught up: {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn state(&self, name: &str, partition: &str) -> Value {
+        self.get(&format!("/v1/projections/{name}/state?partition={partition}")).await
+    }
+}
+
+async fn orders(api: &Api) {
+    for i in 0..12u64 {
+        let data = json!({ "total": i, "poison": i == 5 });
+        api.append(&format!("order-{}", i % 3), "Placed", data).await;
+    }
+    api.append("user-1", "Joined", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    assert_eq!(api.put("totals", TOTALS, "park").await.0, 200);
+    assert_eq!(api.put("strict", TOTALS, "stop").await.0, 200);
+    assert_eq!(api.put("count", COUNT, "park").await.0, 200);
+    orders(&api).await;
+
+    let totals = api.caught_up("totals").await;
+    assert_eq!(
+        (totals["status"].as_str(), totals["parked"].as_u64(), totals["position"].as_u64()),
+        (Some("running"), Some(1), Some(12))
+    );
+    // order-2 got 2, 5 (poison), 8, 11: the poison is not applied and its half-done `n += 1` rolled back.
+    assert_eq!(api.state("totals", "order-2").await["state"], json!({ "total": 21, "n": 3 }));
+    let parked = api.get("/v1/projections/totals/parked").await;
+    let p = &parked["parked"][0];
+    assert_eq!((p["position"].as_u64(), p["error"].as_str()), (Some(5), Some("Error: poisoned order")));
+    assert_eq!(p["state_before"], json!({ "total": 2, "n": 1 }));
+    assert!(p["stack"].is_string(), "the JS stack is kept: {p}");
+
+    let strict = api.caught_up("strict").await;
+    assert_eq!(strict["status"], "faulted");
+    assert_eq!(strict["fault"]["position"], 5);
+    assert_eq!(strict["position"], 4, "stopped before the failing event");
+    let count = api.caught_up("count").await;
+    assert_eq!(api.state("count", "").await["state"], json!({ "n": 13 }), "the others keep running: {count}");
+
+    // Faults are said in /ready's body and in /metrics; the server stays ready.
+    let ready = api.get("/ready").await;
+    assert!(ready["attention"].to_string().contains("projection strict is faulted"), "{ready}");
+    let metrics = api.client.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hindsight_projection_status{projection=\"strict\",status=\"faulted\"} 1"), "{metrics}");
+    assert!(metrics.contains("hindsight_projection_parked_events{projection=\"totals\"} 1"));
+
+    // A fixed source for `totals` is a new version, rebuilt from scratch: nothing parked.
+    let (status, v) = api.put("totals", FIXED, "park").await;
+    assert_eq!((status, v["version"].as_u64()), (200, Some(2)));
+    let totals = api.caught_up("totals").await;
+    assert_eq!((totals["parked"].as_u64(), totals["version"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(api.state("totals", "order-2").await["state"], json!({ "total": 21, "n": 4 }));
+
+    // Replaying a parked event after a fix, then discarding: on `count`'s own copy.
+    assert_eq!(
+        api.put(
+            "p2",
+            "fromAll().when({ $any: (s, e) => { if (e.type === 'Joined') throw new Error('no'); } })",
+            "park"
+        )
+        .await
+        .0,
+        200
+    );
+    api.caught_up("p2").await;
+    let (status, _) = api.call(reqwest::Method::POST, "/v1/projections/p2/parked/12/replay", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(reqwest::Method::POST, "/v1/projections/p2/parked/12/discard", None).await;
+    assert_eq!(status, 200);
+    let (status, v) = api.call(reqwest::Method::POST, "/v1/projections/p2/parked/12/discard", None).await;
+    assert_eq!((status, v["error"].as_str()), (404, Some("not_parked")));
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_survive_a_restart_and_bad_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    for (name, source, on_error, code) in [
+        ("bad name!", COUNT, "park", "invalid_projection"),
+        ("x", "fromAll(", "park", "invalid_projection"),
+        ("x", "fromAll()", "park", "invalid_projection"),
+        ("x", COUNT, "retry", "invalid_projection"),
+    ] {
+        let (status, v) = api.put(&name.replace(' ', "%20").replace('!', "%21"), source, on_error).await;
+        assert_eq!((status, v["error"].as_str()), (400, Some(code)), "{name} {source}: {v}");
+    }
+    let (status, v) = api.call(reqwest::Method::GET, "/v1/projections/nope", None).await;
+    assert_eq!((status, v["error"].as_str()), (404, Some("projection_not_found")));
+    api.put("totals", FIXED, "park").await;
+    orders(&api).await;
+    api.caught_up("totals").await;
+    let parts = api.get("/v1/projections/totals/partitions?limit=2").await;
+    assert_eq!(parts, json!({ "partitions": ["order-0", "order-1"], "next_after": "order-1" }));
+    let parts = api.get("/v1/projections/totals/partitions?after=order-1&limit=2").await;
+    assert_eq!(parts, json!({ "partitions": ["order-2"], "next_after": null }));
+    let before = api.state("totals", "order-0").await;
+    assert_eq!(api.call(reqwest::Method::POST, "/v1/projections/totals/pause", None).await.1["status"], "paused");
+    assert!(server.terminate());
+
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    assert_eq!(api.get("/v1/projections/totals").await["status"], "paused", "paused is remembered");
+    api.append("order-0", "Placed", json!({ "total": 100 })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(api.state("totals", "order-0").await, before, "paused: no progress");
+    api.call(reqwest::Method::POST, "/v1/projections/totals/resume", None).await;
+    api.caught_up("totals").await;
+    let after = api.state("totals", "order-0").await;
+    assert_eq!(after["state"]["total"].as_u64(), before["state"]["total"].as_u64().map(|t| t + 100));
+    assert_eq!(after["position"], 13);
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/projections/totals", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(api.get("/v1/projections").await, json!({ "projections": [] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_handler_is_stopped_and_never_holds_the_others_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    api.put("spin", "fromAll().when({ $any: (s, e) => { while (true) {} } })", "park").await;
+    api.put(
+        "alloc",
+        "fromAll().when({ $any: (s, e) => { s.x = []; for (;;) s.x.push(new Array(1e6).fill(1)); } })",
+        "park",
+    )
+    .await;
+    api.put("count", COUNT, "park").await;
+    let started = Instant::now();
+    for i in 0..3 {
+        api.append("a-1", "T", json!({ "i": i })).await;
+    }
+    api.caught_up("count").await;
+    assert_eq!(api.state("count", "").await["state"], json!({ "n": 3 }));
+    assert!(api.get("/health").await["status"] == "ok");
+    let spin = api.caught_up("spin").await;
+    assert_eq!(spin["parked"], 3, "each event: over the time budget, retried, parked: {spin}");
+    let parked = api.get("/v1/projections/spin/parked").await;
+    assert!(parked["parked"][0]["error"].as_str().unwrap().contains("time budget"), "{parked}");
+    let alloc = api.caught_up("alloc").await;
+    assert_eq!(alloc["parked"], 3, "{alloc}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    drop(server);
+}
+
+/// The CLI: each command against a running server, text and `--json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_lists_and_queries_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let file = dir.path().join("orders.js");
+    std::fs::write(&file, FIXED).unwrap();
+    let cli = |args: &[&str]| {
+        let out = common::run(dir.path(), &[&["projection", "--server", &server.url], args].concat());
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = cli(&["create", "orders", "--file", file.to_str().unwrap(), "--on-error", "stop"]);
+    assert!(ok && stdout.starts_with("orders  running  v1"), "{stdout}{stderr}");
+    orders(&api).await;
+    api.caught_up("orders").await;
+    let (ok, stdout, _) = cli(&["list"]);
+    assert!(ok && stdout.contains("orders  running  v1  at 12  lag 0 events"), "{stdout}");
+    let (ok, stdout, _) = cli(&["state", "orders", "--partition", "order-1", "--json"]);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(ok);
+    assert_eq!(v["state"], json!({ "total": 1 + 4 + 7 + 10, "n": 4 }));
+    let (ok, stdout, _) = cli(&["partitions", "orders", "--limit", "1", "--json"]);
+    assert!(ok && stdout.contains("order-0"), "{stdout}");
+    let (ok, stdout, _) = cli(&["pause", "orders"]);
+    assert!(ok && stdout.starts_with("orders  paused"), "{stdout}");
+    let (ok, _, stderr) = cli(&["status", "nope"]);
+    assert!(!ok && stderr.contains("projection_not_found") || stderr.contains("not found"), "{stderr}");
+    let (ok, stdout, _) = cli(&["delete", "orders"]);
+    assert!(ok && stdout.trim() == "deleted");
+    let (ok, stdout, _) = cli(&["list"]);
+    assert!(ok && stdout.trim() == "no projections");
+}

@@ -1,0 +1,384 @@
+//! The live projections of a server: their definitions on disk (every
+//! version kept, with its hash and time), one worker thread each, and what
+//! the status API answers. Definitions live beside the store in their own
+//! files, never in the event log:
+//!
+//! ```text
+//! <dir>/<name>/definition.json   the current definition and every version
+//! <dir>/<name>/v<N>/checkpoint.json   version N's states and position
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hindsight_store::EventReader;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::js::{JsFold, Limits};
+use crate::worker::{self, Command, Handle, Spec};
+use crate::{FailurePolicy, Status};
+
+/// One version of a definition, kept for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub version: u64,
+    /// BLAKE3 of the source, hex.
+    pub hash: String,
+    pub created_at: String,
+    pub source: String,
+}
+
+/// A projection as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Definition {
+    pub name: String,
+    pub on_error: String,
+    pub paused: bool,
+    pub versions: Vec<Version>,
+}
+
+impl Definition {
+    fn current(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+}
+
+/// What `GET /v1/projections/{name}` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub name: String,
+    pub status: &'static str,
+    pub version: u64,
+    pub hash: String,
+    pub on_error: String,
+    pub position: Option<u64>,
+    pub lag_events: u64,
+    pub lag_seconds: f64,
+    pub events_per_sec: f64,
+    pub errors: u64,
+    pub parked: usize,
+    pub partitions: usize,
+    /// Why it is faulted (the failing position and error), when it is.
+    pub fault: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no projection is named {0:?}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("the projection's worker is not running: {0}")]
+    Gone(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RegistryError {
+    let context = context.into();
+    move |source| RegistryError::Io { context, source }
+}
+
+/// How the registry runs its projections.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub limits: Limits,
+    /// Behind the log and without progress for this long: stalled.
+    pub stall_after: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30) }
+    }
+}
+
+struct Live {
+    definition: Definition,
+    handle: Handle,
+}
+
+/// Every live projection of a server.
+pub struct Registry {
+    dir: PathBuf,
+    reader: Arc<dyn EventReader>,
+    rt: tokio::runtime::Handle,
+    settings: Settings,
+    live: Mutex<BTreeMap<String, Live>>,
+}
+
+/// A name may be used in a URL and as a directory as it is.
+pub fn check_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "projection name {name:?}: use 1-100 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+fn policy(on_error: &str) -> FailurePolicy {
+    if on_error == "stop" {
+        FailurePolicy::Stop
+    } else {
+        FailurePolicy::Park
+    }
+}
+
+impl Registry {
+    /// Opens the definitions in `dir` and starts a worker for each; every
+    /// one resumes from its checkpoint.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        reader: Arc<dyn EventReader>,
+        rt: tokio::runtime::Handle,
+        settings: Settings,
+    ) -> Result<Self, RegistryError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let registry = Registry { dir, reader, rt, settings, live: Mutex::new(BTreeMap::new()) };
+        let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path().join("definition.json");
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let definition: Definition = serde_json::from_str(&text)
+                .map_err(|e| RegistryError::Invalid(format!("{} is damaged: {e}", path.display())))?;
+            registry.start(definition)?;
+        }
+        Ok(registry)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn version_dir(&self, name: &str, version: u64) -> PathBuf {
+        self.dir.join(name).join(format!("v{version}"))
+    }
+
+    fn start(&self, definition: Definition) -> Result<(), RegistryError> {
+        let current =
+            definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
+        let spec = Spec {
+            source: current.source.clone(),
+            policy: policy(&definition.on_error),
+            dir: self.version_dir(&definition.name, current.version),
+            limits: self.settings.limits,
+            paused: definition.paused,
+        };
+        let handle = worker::start(&definition.name, spec, self.reader.clone(), self.rt.clone())
+            .map_err(io("starting a projection thread"))?;
+        self.lock().insert(definition.name.clone(), Live { definition, handle });
+        Ok(())
+    }
+
+    /// Creates a projection or makes `source` its new version (the same
+    /// source and policy again changes nothing). A source that does not
+    /// define a projection is refused with what is wrong with it.
+    pub async fn put(&self, name: &str, source: &str, on_error: &str) -> Result<Summary, RegistryError> {
+        check_name(name)?;
+        if !matches!(on_error, "park" | "stop") {
+            return Err(RegistryError::Invalid(format!("on_error {on_error:?}: use \"park\" or \"stop\"")));
+        }
+        JsFold::new(source, self.settings.limits)
+            .map_err(|e| RegistryError::Invalid(format!("the source: {}", e.message)))?;
+        let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
+        let existing = self.lock().get(name).map(|l| l.definition.clone());
+        let mut definition = existing.clone().unwrap_or(Definition {
+            name: name.to_string(),
+            on_error: on_error.to_string(),
+            paused: false,
+            versions: Vec::new(),
+        });
+        let same_source = definition.current().is_some_and(|v| v.hash == hash);
+        if same_source && definition.on_error == on_error {
+            return self.summary(name);
+        }
+        let old_version = definition.current().map(|v| v.version);
+        if !same_source {
+            definition.versions.push(Version {
+                version: old_version.map_or(1, |v| v + 1),
+                hash,
+                created_at: hindsight_store::timestamp::rfc3339(self.reader.clock_us()),
+                source: source.to_string(),
+            });
+        }
+        definition.on_error = on_error.to_string();
+        self.stop(name).await;
+        self.save(&definition)?;
+        if let Some(old) = old_version.filter(|_| !same_source) {
+            let _ = std::fs::remove_dir_all(self.version_dir(name, old));
+        }
+        self.start(definition)?;
+        self.summary(name)
+    }
+
+    fn save(&self, definition: &Definition) -> Result<(), RegistryError> {
+        let dir = self.dir.join(&definition.name);
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let body = serde_json::to_vec_pretty(definition).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        write_atomically(&dir, "definition.json", &body)
+            .map_err(io(format!("writing {}/definition.json", dir.display())))
+    }
+
+    /// Stops a worker (it checkpoints first) and forgets it.
+    async fn stop(&self, name: &str) {
+        let live = self.lock().remove(name);
+        if let Some(mut live) = live {
+            let (tx, rx) = oneshot::channel();
+            if live.handle.commands.send(Command::Stop { reply: tx }).is_ok() {
+                let _ = rx.await;
+            }
+            if let Some(t) = live.handle.thread.take() {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+        }
+    }
+
+    /// Stops every worker, each after a last checkpoint.
+    pub async fn shutdown(&self) {
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        for name in names {
+            self.stop(&name).await;
+        }
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), RegistryError> {
+        if !self.lock().contains_key(name) {
+            return Err(RegistryError::NotFound(name.to_string()));
+        }
+        self.stop(name).await;
+        let dir = self.dir.join(name);
+        std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))
+    }
+
+    /// Rebuilds from the start of the log: the checkpoint is dropped.
+    pub async fn reset(&self, name: &str) -> Result<Summary, RegistryError> {
+        let definition = self.definition(name)?;
+        self.stop(name).await;
+        let version = definition.current().map_or(1, |v| v.version);
+        let dir = self.version_dir(name, version);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        }
+        self.start(definition)?;
+        self.summary(name)
+    }
+
+    /// Pauses or resumes; remembered across restarts.
+    pub fn set_paused(&self, name: &str, paused: bool) -> Result<Summary, RegistryError> {
+        {
+            let mut live = self.lock();
+            let l = live.get_mut(name).ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+            l.definition.paused = paused;
+            let _ = l.handle.commands.send(if paused { Command::Pause } else { Command::Resume });
+            let definition = l.definition.clone();
+            drop(live);
+            self.save(&definition)?;
+        }
+        let info = self.handle_info(name)?;
+        worker::lock(&info).paused = paused;
+        self.summary(name)
+    }
+
+    pub fn definition(&self, name: &str) -> Result<Definition, RegistryError> {
+        self.lock().get(name).map(|l| l.definition.clone()).ok_or_else(|| RegistryError::NotFound(name.to_string()))
+    }
+
+    fn handle_info(&self, name: &str) -> Result<Arc<Mutex<worker::Info>>, RegistryError> {
+        self.lock().get(name).map(|l| l.handle.info.clone()).ok_or_else(|| RegistryError::NotFound(name.to_string()))
+    }
+
+    /// What a projection's worker last published.
+    pub fn info(&self, name: &str) -> Result<worker::Info, RegistryError> {
+        let handle = self.handle_info(name)?;
+        let info = worker::lock(&handle).clone();
+        Ok(info)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Sends a query to a projection's worker and waits for its answer.
+    pub async fn ask<T>(
+        &self,
+        name: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RegistryError> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.lock().get(name).map(|l| l.handle.commands.send(make(tx)).is_ok());
+        match sent {
+            None => Err(RegistryError::NotFound(name.to_string())),
+            Some(false) => Err(RegistryError::Gone(self.worker_error(name))),
+            Some(true) => rx.await.map_err(|_| RegistryError::Gone(self.worker_error(name))),
+        }
+    }
+
+    fn worker_error(&self, name: &str) -> String {
+        self.handle_info(name)
+            .ok()
+            .and_then(|i| worker::lock(&i).error.clone())
+            .unwrap_or_else(|| "it stopped".to_string())
+    }
+
+    /// The status of one projection, its lag measured against the log now.
+    pub fn summary(&self, name: &str) -> Result<Summary, RegistryError> {
+        let definition = self.definition(name)?;
+        let handle = self.handle_info(name)?;
+        let info = worker::lock(&handle).clone();
+        let head = self.reader.next_position();
+        let done = info.position.map_or(0, |p| p + 1);
+        let lag_events = head.saturating_sub(done);
+        let stalled = lag_events > 0 && !info.paused && info.last_progress.elapsed() >= self.settings.stall_after;
+        let (status, fault) = match (&info.error, &info.status) {
+            (Some(e), _) => ("faulted", Some(serde_json::json!({ "error": e }))),
+            (None, Status::Faulted { position, error }) => {
+                ("faulted", Some(serde_json::json!({ "position": position, "error": error })))
+            }
+            _ if info.paused => ("paused", None),
+            _ if stalled => ("stalled", None),
+            _ => ("running", None),
+        };
+        let current = definition.current().cloned();
+        Ok(Summary {
+            name: name.to_string(),
+            status,
+            version: current.as_ref().map_or(0, |v| v.version),
+            hash: current.map(|v| v.hash).unwrap_or_default(),
+            on_error: definition.on_error,
+            position: info.position,
+            lag_events,
+            lag_seconds: if lag_events == 0 { 0.0 } else { info.caught_up_at.elapsed().as_secs_f64() },
+            events_per_sec: (info.events_per_sec * 10.0).round() / 10.0,
+            errors: info.parked as u64 + u64::from(fault.is_some()),
+            parked: info.parked,
+            partitions: info.partitions,
+            fault,
+        })
+    }
+
+    pub fn summaries(&self) -> Vec<Summary> {
+        self.names().iter().filter_map(|n| self.summary(n).ok()).collect()
+    }
+}
+
+/// Writes `name` in `dir` through a temporary file, fdatasynced, renamed
+/// over the old one, the directory synced.
+fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(body)?;
+    file.sync_data()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}

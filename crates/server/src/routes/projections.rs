@@ -1,0 +1,169 @@
+//! `/v1/projections`: create, inspect, pause, reset and delete
+//! projections, query their states, and handle parked events. The work
+//! itself runs on each projection's own thread (`hindsight-projections`);
+//! these handlers only ask it.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hindsight_projections::registry::{Registry, RegistryError};
+use hindsight_projections::worker::Command;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+use crate::wire::{ErrorBody, PartitionsQuery, ProjectionPut, ProjectionStateQuery};
+
+const PARTITIONS_DEFAULT: usize = 100;
+const PARTITIONS_MAX: usize = 10_000;
+
+fn registry(state: &AppState) -> Result<Arc<Registry>, ApiError> {
+    state.projections.clone().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_IMPLEMENTED, "projections_disabled", "this server runs no projections")
+    })
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let (status, code) = match &e {
+            RegistryError::NotFound(_) => (StatusCode::NOT_FOUND, "projection_not_found"),
+            RegistryError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_projection"),
+            RegistryError::Gone(_) => (StatusCode::SERVICE_UNAVAILABLE, "projection_unavailable"),
+            RegistryError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "projection_io"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// Creates a projection, or makes the source its new version.
+#[utoipa::path(put, path = "/v1/projections/{name}", request_body = ProjectionPut,
+    params(("name" = String, Path, description = "projection name")),
+    responses((status = 200, description = "the projection's status"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<ProjectionPut>,
+) -> Result<Response, ApiError> {
+    let summary = registry(&state)?.put(&name, &body.source, &body.on_error).await?;
+    Ok(axum::Json(summary).into_response())
+}
+
+/// Every projection's status.
+#[utoipa::path(get, path = "/v1/projections", responses((status = 200, description = "{\"projections\": [status...]}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(axum::Json(json!({ "projections": registry(&state)?.summaries() })).into_response())
+}
+
+/// One projection's status: running, paused, faulted, stalled; its
+/// position, lag, rate, errors and parked events.
+#[utoipa::path(get, path = "/v1/projections/{name}", params(("name" = String, Path, description = "projection name")),
+    responses((status = 200, description = "the projection's status"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(axum::Json(registry(&state)?.summary(&name)?).into_response())
+}
+
+/// Stops the projection and removes its states and definition.
+#[utoipa::path(delete, path = "/v1/projections/{name}", params(("name" = String, Path, description = "projection name")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    registry(&state)?.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `pause`, `resume` or `reset` (rebuild from the start of the log).
+#[utoipa::path(post, path = "/v1/projections/{name}/{action}",
+    params(("name" = String, Path, description = "projection name"), ("action" = String, Path, description = "pause, resume or reset")),
+    responses((status = 200, description = "the projection's status"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn control(
+    State(state): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let registry = registry(&state)?;
+    let summary = match action.as_str() {
+        "pause" => registry.set_paused(&name, true)?,
+        "resume" => registry.set_paused(&name, false)?,
+        "reset" => registry.reset(&name).await?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no action {other:?}: use pause, resume or reset"),
+            ))
+        }
+    };
+    Ok(axum::Json(summary).into_response())
+}
+
+/// A partition's state and the position it reflects.
+#[utoipa::path(get, path = "/v1/projections/{name}/state",
+    params(("name" = String, Path, description = "projection name"), ProjectionStateQuery),
+    responses((status = 200, description = "{\"partition\", \"state\", \"position\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn state(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ProjectionStateQuery>,
+) -> Result<Response, ApiError> {
+    let partition = q.partition.clone();
+    let (value, position) = registry(&state)?.ask(&name, |reply| Command::State { partition, reply }).await?;
+    Ok(axum::Json(json!({ "partition": q.partition, "state": value, "position": position })).into_response())
+}
+
+/// Partition keys, in order, a page at a time.
+#[utoipa::path(get, path = "/v1/projections/{name}/partitions",
+    params(("name" = String, Path, description = "projection name"), PartitionsQuery),
+    responses((status = 200, description = "{\"partitions\": [...], \"next_after\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn partitions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PartitionsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(PARTITIONS_DEFAULT);
+    if limit == 0 || limit > PARTITIONS_MAX {
+        return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..={PARTITIONS_MAX}")));
+    }
+    let after = q.after.clone();
+    let keys = registry(&state)?.ask(&name, |reply| Command::Partitions { after, limit, reply }).await?;
+    let next_after = (keys.len() == limit).then(|| keys.last().cloned()).flatten();
+    Ok(axum::Json(json!({ "partitions": keys, "next_after": next_after })).into_response())
+}
+
+/// Events set aside, each with its error, stack and the state before it.
+#[utoipa::path(get, path = "/v1/projections/{name}/parked", params(("name" = String, Path, description = "projection name")),
+    responses((status = 200, description = "{\"parked\": [...]}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn parked(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let parked = registry(&state)?.ask(&name, |reply| Command::Parked { reply }).await?;
+    Ok(axum::Json(json!({ "parked": parked })).into_response())
+}
+
+/// `replay` a parked event (after a fix) or `discard` it.
+#[utoipa::path(post, path = "/v1/projections/{name}/parked/{position}/{action}",
+    params(("name" = String, Path, description = "projection name"), ("position" = u64, Path, description = "the parked event's position"),
+           ("action" = String, Path, description = "replay or discard")),
+    responses((status = 200, description = "{\"replayed\": bool} or {\"discarded\": true}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn parked_action(
+    State(state): State<AppState>,
+    Path((name, position, action)): Path<(String, u64, String)>,
+) -> Result<Response, ApiError> {
+    let registry = registry(&state)?;
+    let not_parked =
+        || ApiError::new(StatusCode::NOT_FOUND, "not_parked", format!("no event is parked at position {position}"));
+    match action.as_str() {
+        "replay" => match registry.ask(&name, |reply| Command::Replay { position, reply }).await? {
+            Ok(replayed) => Ok(axum::Json(json!({ "position": position, "replayed": replayed })).into_response()),
+            Err(e) if e.starts_with("no event is parked") => Err(not_parked()),
+            Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "replay_failed", e)),
+        },
+        "discard" => match registry.ask(&name, |reply| Command::Discard { position, reply }).await? {
+            true => Ok(axum::Json(json!({ "position": position, "discarded": true })).into_response()),
+            false => Err(not_parked()),
+        },
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no action {other:?}: use replay or discard"),
+        )),
+    }
+}
