@@ -267,6 +267,14 @@ impl Client {
         Ok(check(self.http.put(url).json(&body).send().await?).await?.json().await?)
     }
 
+    /// What `source` would change if it replaced the projection's (a dry
+    /// run over the history the live states reflect).
+    pub async fn projection_dry_run(&self, name: &str, source: &str) -> Result<Value, ClientError> {
+        let body = hindsight_wire::ProjectionPut { source: source.to_string(), on_error: "park".to_string() };
+        let url = format!("{}/v1/projections/{}/dry-run", self.base, encode_path(name));
+        Ok(check(self.http.post(url).json(&body).send().await?).await?.json().await?)
+    }
+
     /// A projection route below `/v1/projections` (`""` for the list,
     /// `"orders"`, `"orders/state?partition=order-1"`, ...), as JSON; a
     /// 204 answers null.

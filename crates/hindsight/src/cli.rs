@@ -145,6 +145,18 @@ pub enum ProjectionCommand {
         name: String,
         position: u64,
     },
+    /// Run a candidate source over history without touching the live
+    /// states; print what it would change (JSON Patch per partition).
+    DryRun {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Rebuild in a scratch area and compare with the live states (exit 1
+    /// and the first differing partition when they differ).
+    Verify {
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -256,3 +256,50 @@ async fn the_cli_creates_lists_and_queries_projections() {
     let (ok, stdout, _) = cli(&["list"]);
     assert!(ok && stdout.trim() == "no projections");
 }
+
+/// A dry run names exactly the partitions a candidate changes, adds or
+/// removes, with patches, and changes nothing live; verify passes for a
+/// deterministic source and names the first difference otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    api.put("totals", FIXED, "park").await;
+    orders(&api).await;
+    api.caught_up("totals").await;
+    let before = api.state("totals", "order-1").await;
+    let candidate = "fromAll().foreachStream().when({ $init: () => ({ total: 0, n: 0 }), \
+        Placed: (s, e) => { s.n += 1; s.total += e.stream === 'order-1' ? 2 * e.data.total : (e.data.poison ? 0 : e.data.total); }, \
+        Joined: (s, e) => { if (e.stream === 'user-1') throw new Error('no users'); } })";
+    let (status, d) =
+        api.call(reqwest::Method::POST, "/v1/projections/totals/dry-run", Some(json!({ "source": candidate }))).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["position"], 12);
+    assert_eq!(d["added"], json!([]), "user-1 failed, so it has no state: {d}");
+    assert_eq!(d["removed"], json!([]));
+    assert_eq!(d["changed"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d["changed"][0]["partition"], "order-1");
+    assert_eq!(d["changed"][0]["patch"], json!([{ "op": "replace", "path": "/total", "value": 44 }]));
+    assert_eq!(d["failed"][0]["position"], 12);
+    assert_eq!(api.state("totals", "order-1").await, before, "nothing live changed");
+    let (status, v) = api.call(reqwest::Method::POST, "/v1/projections/totals/verify", None).await;
+    assert_eq!((status, &v["ok"]), (200, &json!(true)), "{v}");
+
+    // A global survives in the live sandbox but not across a restart: not deterministic.
+    let counter = "let calls = 0; fromAll().when({ $any: (s, e) => { calls += 1; s.calls = calls; } })";
+    api.put("leaky", counter, "park").await;
+    api.caught_up("leaky").await;
+    assert!(server.terminate());
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    api.append("order-0", "Placed", json!({ "total": 1 })).await;
+    api.caught_up("leaky").await;
+    let (status, v) = api.call(reqwest::Method::POST, "/v1/projections/leaky/verify", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_difference"], json!({ "partition": "", "live": { "calls": 1 }, "rebuilt": { "calls": 14 } }));
+    let (status, v) =
+        api.call(reqwest::Method::POST, "/v1/projections/totals/dry-run", Some(json!({ "source": "nope(" }))).await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_projection")));
+}

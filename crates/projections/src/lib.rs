@@ -17,6 +17,7 @@
 
 pub mod builtin;
 pub mod checkpoint;
+pub mod compare;
 mod fold;
 pub mod js;
 mod projection;

@@ -18,9 +18,10 @@ use hindsight_store::EventReader;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::compare::{self, States};
 use crate::js::{JsFold, Limits};
 use crate::worker::{self, Command, Handle, Spec};
-use crate::{FailurePolicy, Status};
+use crate::{FailurePolicy, Parked, Status};
 
 /// One version of a definition, kept for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,6 +371,70 @@ impl Registry {
     pub fn summaries(&self) -> Vec<Summary> {
         self.names().iter().filter_map(|n| self.summary(n).ok()).collect()
     }
+}
+
+impl Registry {
+    /// The live states of a projection and the position they reflect,
+    /// then `source` folded over the same history in a scratch area, on a
+    /// thread of its own (the sandbox never runs on the async workers).
+    async fn against_live(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<(States, States, Option<u64>, Vec<Parked>), RegistryError> {
+        let (json, position) = self
+            .ask(name, |reply| Command::Snapshot { reply })
+            .await?
+            .map_err(|e| RegistryError::Gone(format!("reading its states: {e}")))?;
+        let live: States = serde_json::from_str(&json).map_err(|e| RegistryError::Gone(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        let (source, reader, rt, limits) =
+            (source.to_string(), self.reader.clone(), self.rt.clone(), self.settings.limits);
+        let scratch = self.dir.join(format!(".scratch-{name}-{}", uuid_like()));
+        std::thread::Builder::new()
+            .name("projection-scratch".into())
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let _ = tx.send(rt.block_on(compare::fold_history(&source, limits, &*reader, position, &scratch)));
+            })
+            .map_err(io("starting a scratch fold"))?;
+        let (candidate, failed) = rx
+            .await
+            .map_err(|_| RegistryError::Gone("the scratch fold stopped".into()))?
+            .map_err(|e| RegistryError::Invalid(format!("the scratch fold: {e}")))?;
+        Ok((live, candidate, position, failed))
+    }
+
+    /// What `source` would change if it replaced the projection's: folded
+    /// over the history the live states reflect, without touching them.
+    pub async fn dry_run(&self, name: &str, source: &str) -> Result<compare::Diff, RegistryError> {
+        JsFold::new(source, self.settings.limits)
+            .map_err(|e| RegistryError::Invalid(format!("the source: {}", e.message)))?;
+        let (live, candidate, position, failed) = self.against_live(name, source).await?;
+        Ok(compare::diff(&live, &candidate, position, failed))
+    }
+
+    /// Rebuilds the projection's current source in a scratch area and
+    /// compares it with the live states: a difference means the source is
+    /// not deterministic (or the live states were damaged).
+    pub async fn verify(&self, name: &str) -> Result<serde_json::Value, RegistryError> {
+        let source = self.definition(name)?.current().map(|v| v.source.clone()).unwrap_or_default();
+        let (live, rebuilt, position, _) = self.against_live(name, &source).await?;
+        Ok(match compare::first_difference(&live, &rebuilt) {
+            None => serde_json::json!({ "ok": true, "position": position, "partitions": live.len() }),
+            Some((partition, live, rebuilt)) => serde_json::json!({
+                "ok": false, "position": position,
+                "first_difference": { "partition": partition, "live": live, "rebuilt": rebuilt },
+            }),
+        })
+    }
+}
+
+/// A name for a scratch directory no other one has.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Writes `name` in `dir` through a temporary file, fdatasynced, renamed

@@ -54,6 +54,10 @@ pub enum Command {
     Parked {
         reply: oneshot::Sender<Vec<Parked>>,
     },
+    /// Every state as a JSON object, and the position they reflect.
+    Snapshot {
+        reply: oneshot::Sender<Result<(String, Option<u64>), String>>,
+    },
     /// Applies a parked event again (after a fix); true when it now folds.
     Replay {
         position: u64,
@@ -236,6 +240,11 @@ fn obey(
         }
         Command::Parked { reply } => {
             let _ = reply.send(runner.parked().to_vec());
+        }
+        Command::Snapshot { reply } => {
+            let position = runner.position();
+            let saved = runner.fold_mut().save().map(|s| (s.get().to_string(), position)).map_err(|e| e.message);
+            let _ = reply.send(saved);
         }
         Command::Replay { position, reply } => {
             let read = rt.block_on(reader.read_all(&ReadAll::forward(position).limit(1)));

@@ -45,9 +45,17 @@ pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
             let path = format!("{}/parked/{position}/discard", n(name));
             (client.projection_call(Method::POST, &path).await?, Shape::Json)
         }
+        ProjectionCommand::DryRun { name, file } => {
+            let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            (client.projection_dry_run(name, &source).await?, Shape::Json)
+        }
+        ProjectionCommand::Verify { name } => {
+            (client.projection_call(Method::POST, &format!("{}/verify", n(name))).await?, Shape::Json)
+        }
     };
     print(&answer, if args.json { Shape::Json } else { shape });
-    Ok(ExitCode::SUCCESS)
+    // verify fails when the rebuild differs from the live states.
+    Ok(if answer["ok"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 async fn control(client: &Client, name: &str, action: &str) -> anyhow::Result<(Value, Shape)> {

@@ -167,3 +167,26 @@ pub async fn parked_action(
         )),
     }
 }
+
+/// Runs a candidate source over the history the live states reflect,
+/// without touching them, and answers what it would change: partitions
+/// added, removed and changed (each as an RFC 6902 patch from the live
+/// state), and the events it failed on.
+#[utoipa::path(post, path = "/v1/projections/{name}/dry-run", request_body = ProjectionPut,
+    params(("name" = String, Path, description = "projection name")),
+    responses((status = 200, description = "{\"position\", \"added\", \"removed\", \"changed\": [{\"partition\", \"patch\"}], \"failed\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<ProjectionPut>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(registry(&state)?.dry_run(&name, &body.source).await?).into_response())
+}
+
+/// Rebuilds the current source in a scratch area and compares it with the
+/// live states; a difference names the first partition that differs.
+#[utoipa::path(post, path = "/v1/projections/{name}/verify", params(("name" = String, Path, description = "projection name")),
+    responses((status = 200, description = "{\"ok\": true, ...} or {\"ok\": false, \"first_difference\": {...}}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn verify(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(axum::Json(registry(&state)?.verify(&name).await?).into_response())
+}
