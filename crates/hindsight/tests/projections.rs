@@ -68,6 +68,19 @@ impl Api {
         }
     }
 
+    /// Waits until `version` answers for the projection (blue/green switch).
+    async fn switched(&self, name: &str, version: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.get(&format!("/v1/projections/{name}")).await;
+            if s["version"] == version && s["rebuild"].is_null() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{name} never switched to v{version}: {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn state(&self, name: &str, partition: &str) -> Value {
         self.get(&format!("/v1/projections/{name}/state?partition={partition}")).await
     }
@@ -118,9 +131,10 @@ async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
     assert!(metrics.contains("hindsight_projection_status{projection=\"strict\",status=\"faulted\"} 1"), "{metrics}");
     assert!(metrics.contains("hindsight_projection_parked_events{projection=\"totals\"} 1"));
 
-    // A fixed source for `totals` is a new version, rebuilt from scratch: nothing parked.
+    // A fixed source for `totals` is a new version, rebuilt from scratch beside the old: nothing parked.
     let (status, v) = api.put("totals", FIXED, "park").await;
-    assert_eq!((status, v["version"].as_u64()), (200, Some(2)));
+    assert_eq!(status, 200, "{v}");
+    api.switched("totals", 2).await;
     let totals = api.caught_up("totals").await;
     assert_eq!((totals["parked"].as_u64(), totals["version"].as_u64()), (Some(0), Some(2)));
     assert_eq!(api.state("totals", "order-2").await["state"], json!({ "total": 21, "n": 4 }));
@@ -302,4 +316,65 @@ async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
     let (status, v) =
         api.call(reqwest::Method::POST, "/v1/projections/totals/dry-run", Some(json!({ "source": "nope(" }))).await;
     assert_eq!((status, v["error"].as_str()), (400, Some("invalid_projection")));
+}
+
+/// Blue/green: a new version is built beside the live one under concurrent
+/// appends; the old one answers every query until the switch, and the new
+/// one has every event exactly once (a counter that sums positions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_rebuilds_beside_the_live_one_and_switches_with_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let v1 = "fromAll().when({ $init: () => ({ n: 0, sum: 0 }), $any: (s, e) => { s.n += 1; s.sum += e.position; } })";
+    let v2 =
+        "fromAll().when({ $init: () => ({ n: 0, sum: 0, v: 2 }), $any: (s, e) => { s.n += 1; s.sum += e.position; } })";
+    api.put("count", v1, "park").await;
+    let batch: Vec<Value> = (0..1000).map(|i| json!({ "type": "T", "data": { "i": i } })).collect();
+    for i in 0..30 {
+        let (status, _) =
+            api.call(reqwest::Method::POST, &format!("/v1/streams/s-{i}"), Some(json!({ "events": batch }))).await;
+        assert_eq!(status, 200);
+    }
+    api.caught_up("count").await;
+    let appending = {
+        let (client, url) = (api.client.clone(), api.url.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let body = json!({ "events": [{ "type": "T", "data": { "i": i } }] });
+                client.post(format!("{url}/v1/streams/late-{}", i % 3)).json(&body).send().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let (status, put) = api.put("count", v2, "park").await;
+    assert_eq!((status, put["version"].as_u64()), (200, Some(1)), "v1 answers while v2 rebuilds: {put}");
+    assert_eq!(put["status"], "rebuilding", "{put}");
+    assert_eq!(put["rebuild"]["version"], 2);
+    let (mut saw_v1, mut saw_v2) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(saw_v2 && appending.is_finished()) {
+        let s = api.state("count", "").await;
+        match s["state"]["v"].as_u64() {
+            Some(2) => saw_v2 = true,
+            _ => {
+                assert!(!saw_v2, "once switched, never back: {s}");
+                saw_v1 = true;
+            }
+        }
+        assert!(Instant::now() < deadline, "never switched");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(saw_v1 && saw_v2);
+    appending.await.unwrap();
+    let status = api.switched("count", 2).await;
+    assert_eq!(status["status"], "running");
+    let status = api.caught_up("count").await;
+    let n = status["position"].as_u64().unwrap() + 1;
+    assert_eq!(n, 30_040);
+    assert_eq!(api.state("count", "").await["state"], json!({ "n": n, "sum": n * (n - 1) / 2, "v": 2 }));
+    let versions = std::fs::read_to_string(dir.path().join("projections/count/definition.json")).unwrap();
+    let def: Value = serde_json::from_str(&versions).unwrap();
+    assert_eq!((def["active"].as_u64(), def["versions"].as_array().unwrap().len()), (Some(2), 2), "every version kept");
+    assert!(!dir.path().join("projections/count/v1").exists(), "the old states are removed");
 }

@@ -40,11 +40,24 @@ pub struct Definition {
     pub on_error: String,
     pub paused: bool,
     pub versions: Vec<Version>,
+    /// The version that answers (0: the last). A later one is being
+    /// rebuilt beside it and takes over once it has caught up.
+    #[serde(default)]
+    pub active: u64,
 }
 
 impl Definition {
-    fn current(&self) -> Option<&Version> {
-        self.versions.last()
+    /// The version that answers queries.
+    pub fn current(&self) -> Option<&Version> {
+        match self.active {
+            0 => self.versions.last(),
+            v => self.versions.iter().find(|x| x.version == v),
+        }
+    }
+
+    /// The newest version, when it is still being rebuilt.
+    pub fn rebuilding(&self) -> Option<&Version> {
+        self.versions.last().filter(|last| self.current().is_some_and(|c| c.version < last.version))
     }
 }
 
@@ -65,6 +78,9 @@ pub struct Summary {
     pub partitions: usize,
     /// Why it is faulted (the failing position and error), when it is.
     pub fault: Option<serde_json::Value>,
+    /// The new version being built beside this one (blue/green): its
+    /// version, position, events done, rate and the time left.
+    pub rebuild: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +117,8 @@ impl Default for Settings {
 struct Live {
     definition: Definition,
     handle: Handle,
+    /// The newer version rebuilding beside the live one, and its worker.
+    next: Option<(u64, Handle)>,
 }
 
 /// Every live projection of a server.
@@ -143,10 +161,10 @@ impl Registry {
         reader: Arc<dyn EventReader>,
         rt: tokio::runtime::Handle,
         settings: Settings,
-    ) -> Result<Self, RegistryError> {
+    ) -> Result<Arc<Self>, RegistryError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let registry = Registry { dir, reader, rt, settings, live: Mutex::new(BTreeMap::new()) };
+        let registry = Arc::new(Registry { dir, reader, rt, settings, live: Mutex::new(BTreeMap::new()) });
         let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path().join("definition.json");
@@ -155,6 +173,14 @@ impl Registry {
                 .map_err(|e| RegistryError::Invalid(format!("{} is damaged: {e}", path.display())))?;
             registry.start(definition)?;
         }
+        let weak = Arc::downgrade(&registry);
+        registry.rt.spawn(async move {
+            while let Some(registry) = weak.upgrade() {
+                registry.switch_caught_up().await;
+                drop(registry);
+                tokio::time::sleep(SWITCH_CHECK_EVERY).await;
+            }
+        });
         Ok(registry)
     }
 
@@ -166,25 +192,38 @@ impl Registry {
         self.dir.join(name).join(format!("v{version}"))
     }
 
-    fn start(&self, definition: Definition) -> Result<(), RegistryError> {
-        let current =
-            definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
+    fn spawn(&self, definition: &Definition, version: &Version) -> Result<Handle, RegistryError> {
         let spec = Spec {
-            source: current.source.clone(),
+            source: version.source.clone(),
             policy: policy(&definition.on_error),
-            dir: self.version_dir(&definition.name, current.version),
+            dir: self.version_dir(&definition.name, version.version),
             limits: self.settings.limits,
             paused: definition.paused,
         };
-        let handle = worker::start(&definition.name, spec, self.reader.clone(), self.rt.clone())
-            .map_err(io("starting a projection thread"))?;
-        self.lock().insert(definition.name.clone(), Live { definition, handle });
+        worker::start(&definition.name, spec, self.reader.clone(), self.rt.clone())
+            .map_err(io("starting a projection thread"))
+    }
+
+    /// Starts the live version's worker, and the newer one's when it is
+    /// still rebuilding.
+    fn start(&self, definition: Definition) -> Result<(), RegistryError> {
+        let current =
+            definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
+        let handle = self.spawn(&definition, current)?;
+        let next = match definition.rebuilding() {
+            Some(v) => Some((v.version, self.spawn(&definition, v)?)),
+            None => None,
+        };
+        self.lock().insert(definition.name.clone(), Live { definition, handle, next });
         Ok(())
     }
 
     /// Creates a projection or makes `source` its new version (the same
-    /// source and policy again changes nothing). A source that does not
-    /// define a projection is refused with what is wrong with it.
+    /// source and policy again changes nothing). A new version is built
+    /// beside the live one from the start of the log while the live one
+    /// keeps answering, and takes over once it has caught up (blue/green).
+    /// A source that does not define a projection is refused with what is
+    /// wrong with it.
     pub async fn put(&self, name: &str, source: &str, on_error: &str) -> Result<Summary, RegistryError> {
         check_name(name)?;
         if !matches!(on_error, "park" | "stop") {
@@ -194,33 +233,111 @@ impl Registry {
             .map_err(|e| RegistryError::Invalid(format!("the source: {}", e.message)))?;
         let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
         let existing = self.lock().get(name).map(|l| l.definition.clone());
-        let mut definition = existing.clone().unwrap_or(Definition {
-            name: name.to_string(),
-            on_error: on_error.to_string(),
-            paused: false,
-            versions: Vec::new(),
-        });
-        let same_source = definition.current().is_some_and(|v| v.hash == hash);
+        let Some(mut definition) = existing else {
+            let definition = Definition {
+                name: name.to_string(),
+                on_error: on_error.to_string(),
+                paused: false,
+                versions: vec![self.version(1, hash, source)],
+                active: 1,
+            };
+            self.save(&definition)?;
+            self.start(definition)?;
+            return self.summary(name);
+        };
+        let same_source = definition.versions.last().is_some_and(|v| v.hash == hash);
         if same_source && definition.on_error == on_error {
             return self.summary(name);
         }
-        let old_version = definition.current().map(|v| v.version);
-        if !same_source {
-            definition.versions.push(Version {
-                version: old_version.map_or(1, |v| v + 1),
-                hash,
-                created_at: hindsight_store::timestamp::rfc3339(self.reader.clock_us()),
-                source: source.to_string(),
-            });
-        }
         definition.on_error = on_error.to_string();
-        self.stop(name).await;
-        self.save(&definition)?;
-        if let Some(old) = old_version.filter(|_| !same_source) {
-            let _ = std::fs::remove_dir_all(self.version_dir(name, old));
+        if definition.active == 0 {
+            definition.active = definition.current().map_or(1, |v| v.version);
         }
-        self.start(definition)?;
+        if !same_source {
+            let version = definition.versions.last().map_or(1, |v| v.version + 1);
+            definition.versions.push(self.version(version, hash, source));
+        }
+        self.install(name, definition, same_source).await
+    }
+
+    /// Puts an updated definition in place without stopping the live
+    /// worker: a policy change reaches the workers as an order; a new
+    /// source starts its rebuild beside the live version.
+    async fn install(&self, name: &str, definition: Definition, same_source: bool) -> Result<Summary, RegistryError> {
+        self.save(&definition)?;
+        let policy_now = policy(&definition.on_error);
+        let old_next = {
+            let mut live = self.lock();
+            let l = live.get_mut(name).ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+            l.definition = definition.clone();
+            let _ = l.handle.commands.send(Command::SetPolicy(policy_now));
+            if same_source {
+                if let Some((_, next)) = &l.next {
+                    let _ = next.commands.send(Command::SetPolicy(policy_now));
+                }
+                None
+            } else {
+                l.next.take()
+            }
+        };
+        if same_source {
+            return self.summary(name);
+        }
+        // A newer source replaces a rebuild still under way.
+        if let Some((version, handle)) = old_next {
+            stop_worker(handle).await;
+            let _ = std::fs::remove_dir_all(self.version_dir(name, version));
+        }
+        if let Some(newest) = definition.versions.last() {
+            let handle = self.spawn(&definition, newest)?;
+            if let Some(l) = self.lock().get_mut(name) {
+                l.next = Some((newest.version, handle));
+            }
+        }
         self.summary(name)
+    }
+
+    fn version(&self, version: u64, hash: String, source: &str) -> Version {
+        let created_at = hindsight_store::timestamp::rfc3339(self.reader.clock_us());
+        Version { version, hash, created_at, source: source.to_string() }
+    }
+
+    /// Switches every rebuilt version that has caught up with the log in
+    /// for the one it replaces: from then on it answers, and the old one
+    /// is stopped and its states removed.
+    async fn switch_caught_up(&self) {
+        let head = self.reader.next_position();
+        let ready: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, l)| {
+                l.next.as_ref().is_some_and(|(_, h)| {
+                    let i = worker::lock(&h.info);
+                    i.error.is_none() && i.status == Status::Running && i.position.map_or(0, |p| p + 1) >= head
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for name in ready {
+            let switched = {
+                let mut live = self.lock();
+                let Some(l) = live.get_mut(&name) else { continue };
+                let Some((version, handle)) = l.next.take() else { continue };
+                let old_version = l.definition.current().map(|v| v.version);
+                let old = std::mem::replace(&mut l.handle, handle);
+                l.definition.active = version;
+                (l.definition.clone(), old, old_version)
+            };
+            let (definition, old, old_version) = switched;
+            if let Err(e) = self.save(&definition) {
+                tracing::error!(error = %e, projection = %name, "saving the switch to the rebuilt version");
+            }
+            tracing::info!(projection = %name, version = definition.active, "switched to the rebuilt version");
+            stop_worker(old).await;
+            if let Some(v) = old_version {
+                let _ = std::fs::remove_dir_all(self.version_dir(&name, v));
+            }
+        }
     }
 
     fn save(&self, definition: &Definition) -> Result<(), RegistryError> {
@@ -231,16 +348,14 @@ impl Registry {
             .map_err(io(format!("writing {}/definition.json", dir.display())))
     }
 
-    /// Stops a worker (it checkpoints first) and forgets it.
+    /// Stops a projection's workers (each checkpoints first) and forgets
+    /// them.
     async fn stop(&self, name: &str) {
         let live = self.lock().remove(name);
-        if let Some(mut live) = live {
-            let (tx, rx) = oneshot::channel();
-            if live.handle.commands.send(Command::Stop { reply: tx }).is_ok() {
-                let _ = rx.await;
-            }
-            if let Some(t) = live.handle.thread.take() {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        if let Some(live) = live {
+            stop_worker(live.handle).await;
+            if let Some((_, next)) = live.next {
+                stop_worker(next).await;
             }
         }
     }
@@ -282,6 +397,9 @@ impl Registry {
             let l = live.get_mut(name).ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
             l.definition.paused = paused;
             let _ = l.handle.commands.send(if paused { Command::Pause } else { Command::Resume });
+            if let Some((_, next)) = &l.next {
+                let _ = next.commands.send(if paused { Command::Pause } else { Command::Resume });
+            }
             let definition = l.definition.clone();
             drop(live);
             self.save(&definition)?;
@@ -350,6 +468,8 @@ impl Registry {
             _ if stalled => ("stalled", None),
             _ => ("running", None),
         };
+        let rebuild = self.rebuild_progress(name, head);
+        let status = if status == "running" && rebuild.is_some() { "rebuilding" } else { status };
         let current = definition.current().cloned();
         Ok(Summary {
             name: name.to_string(),
@@ -365,7 +485,29 @@ impl Registry {
             parked: info.parked,
             partitions: info.partitions,
             fault,
+            rebuild,
         })
+    }
+
+    /// How far the version rebuilding beside the live one has come.
+    fn rebuild_progress(&self, name: &str, head: u64) -> Option<serde_json::Value> {
+        let (version, info) = {
+            let live = self.lock();
+            let (version, handle) = live.get(name)?.next.as_ref()?;
+            let info = worker::lock(&handle.info).clone();
+            (*version, info)
+        };
+        let done = info.position.map_or(0, |p| p + 1);
+        let left = head.saturating_sub(done);
+        let eta = (info.events_per_sec > 0.0).then(|| (left as f64 / info.events_per_sec * 10.0).round() / 10.0);
+        let fault = match &info.status {
+            Status::Faulted { position, error } => Some(serde_json::json!({ "position": position, "error": error })),
+            Status::Running => info.error.map(|e| serde_json::json!({ "error": e })),
+        };
+        Some(serde_json::json!({
+            "version": version, "position": info.position, "events_done": done, "events_left": left,
+            "events_per_sec": (info.events_per_sec * 10.0).round() / 10.0, "eta_seconds": eta, "fault": fault,
+        }))
     }
 
     pub fn summaries(&self) -> Vec<Summary> {
@@ -429,6 +571,20 @@ impl Registry {
         })
     }
 }
+
+/// Stops a worker after its last checkpoint and waits for its thread.
+async fn stop_worker(mut handle: Handle) {
+    let (tx, rx) = oneshot::channel();
+    if handle.commands.send(Command::Stop { reply: tx }).is_ok() {
+        let _ = rx.await;
+    }
+    if let Some(t) = handle.thread.take() {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}
+
+/// How often the registry looks for rebuilt versions that caught up.
+const SWITCH_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// A name for a scratch directory no other one has.
 fn uuid_like() -> String {

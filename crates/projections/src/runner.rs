@@ -138,6 +138,11 @@ impl<F: Fold> Runner<F> {
         self
     }
 
+    /// What a failing event does from now on.
+    pub fn set_policy(&mut self, policy: FailurePolicy) {
+        self.policy = policy;
+    }
+
     /// Attempts per failing event before the policy applies (default 3).
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);

@@ -69,6 +69,8 @@ pub enum Command {
     },
     Pause,
     Resume,
+    /// What a failing event does from now on.
+    SetPolicy(FailurePolicy),
     /// Checkpoints and ends the thread.
     Stop {
         reply: oneshot::Sender<()>,
@@ -256,6 +258,7 @@ fn obey(
             runner.checkpoint()?;
         }
         Command::Pause => *paused = true,
+        Command::SetPolicy(policy) => runner.set_policy(policy),
         Command::Resume => *paused = false,
         Command::Stop { reply } => {
             runner.checkpoint()?;

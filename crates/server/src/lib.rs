@@ -52,7 +52,7 @@ pub async fn serve(
                 settings,
             )
             .map_err(std::io::Error::other)?;
-            Some(Arc::new(registry))
+            Some(registry)
         }
         None => None,
     };
