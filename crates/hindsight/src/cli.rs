@@ -97,6 +97,10 @@ pub enum ProjectionCommand {
         /// park: set a failing event aside and go on; stop: fault at it.
         #[arg(long, default_value = "park")]
         on_error: String,
+        /// Wait (with a progress bar) until this version answers and has
+        /// caught up with the log.
+        #[arg(long)]
+        wait: bool,
     },
     /// Every projection's status.
     List,

@@ -253,8 +253,13 @@ async fn the_cli_creates_lists_and_queries_projections() {
     assert!(ok && stdout.starts_with("orders  running  v1"), "{stdout}{stderr}");
     orders(&api).await;
     api.caught_up("orders").await;
+    // A new version, waited for: the command returns once it answers.
+    std::fs::write(&file, format!("{FIXED}\n// v2")).unwrap();
+    let (ok, stdout, stderr) =
+        cli(&["create", "orders", "--file", file.to_str().unwrap(), "--on-error", "stop", "--wait"]);
+    assert!(ok && stdout.starts_with("orders  running  v2  at 12  lag 0 events"), "{stdout}{stderr}");
     let (ok, stdout, _) = cli(&["list"]);
-    assert!(ok && stdout.contains("orders  running  v1  at 12  lag 0 events"), "{stdout}");
+    assert!(ok && stdout.contains("orders  running  v2  at 12  lag 0 events"), "{stdout}");
     let (ok, stdout, _) = cli(&["state", "orders", "--partition", "order-1", "--json"]);
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert!(ok);

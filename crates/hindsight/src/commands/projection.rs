@@ -15,9 +15,11 @@ pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server);
     let n = |name: &str| encode_path(name);
     let (answer, shape) = match &args.command {
-        ProjectionCommand::Create { name, file, on_error } => {
+        ProjectionCommand::Create { name, file, on_error, wait } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-            (client.put_projection(name, &source, on_error).await?, Shape::Status)
+            let put = client.put_projection(name, &source, on_error).await?;
+            let put = if *wait { follow(&client, name, &put).await? } else { put };
+            (put, Shape::Status)
         }
         ProjectionCommand::List => (client.projection_call(Method::GET, "").await?, Shape::List),
         ProjectionCommand::Status { name } => (client.projection_call(Method::GET, &n(name)).await?, Shape::Status),
@@ -56,6 +58,35 @@ pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
     print(&answer, if args.json { Shape::Json } else { shape });
     // verify fails when the rebuild differs from the live states.
     Ok(if answer["ok"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Follows a (re)build with a progress bar (events done, rate, ETA) until
+/// the newest version answers and has caught up; its status then.
+async fn follow(client: &Client, name: &str, put: &Value) -> anyhow::Result<Value> {
+    let target = put["rebuild"]["version"].as_u64().or(put["version"].as_u64()).unwrap_or(1);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("rebuilding v{msg} {bar:40} {pos}/{len} events {per_sec} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(target.to_string());
+    loop {
+        let s = client.projection_call(Method::GET, &encode_path(name)).await?;
+        let progress = if s["rebuild"].is_object() { &s["rebuild"] } else { &s };
+        let done = progress["position"].as_u64().map_or(0, |p| p + 1);
+        let left = progress["events_left"].as_u64().or(progress["lag_events"].as_u64()).unwrap_or(0);
+        bar.set_length(done + left);
+        bar.set_position(done);
+        if s["version"].as_u64() == Some(target) && s["rebuild"].is_null() && s["lag_events"] == 0 {
+            bar.finish_and_clear();
+            return Ok(s);
+        }
+        if s["status"] == "faulted" || s["rebuild"]["fault"].is_object() {
+            bar.abandon();
+            anyhow::bail!("the rebuild of {name} faulted: {s}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn control(client: &Client, name: &str, action: &str) -> anyhow::Result<(Value, Shape)> {
