@@ -383,3 +383,78 @@ async fn a_new_version_rebuilds_beside_the_live_one_and_switches_with_no_gap() {
     assert_eq!((def["active"].as_u64(), def["versions"].as_array().unwrap().len()), (Some(2), 2), "every version kept");
     assert!(!dir.path().join("projections/count/v1").exists(), "the old states are removed");
 }
+
+/// Output only through emitted events, published once per input event by
+/// the live version: not again by a reset (the same ids are a retry), not
+/// by a dry run, not by a rebuild beside the live version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emitted_events_are_published_once_by_the_live_version_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let emitting = |tag: &str| {
+        format!(
+            "fromCategory('order').foreachStream().when({{ $init: () => ({{ total: 0 }}), \
+             Placed: (s, e) => {{ s.total += e.data.poison ? 0 : e.data.total; \
+             emit('totals-' + e.stream.slice(6), 'TotalChanged', {{ total: s.total }}, {{ tag: '{tag}' }}); }} }})"
+        )
+    };
+    api.put("emitter", &emitting("a"), "park").await;
+    orders(&api).await;
+    api.caught_up("emitter").await;
+    let emitted = |api: &Api| {
+        let (client, url) = (api.client.clone(), api.url.clone());
+        async move {
+            let page: Value = client
+                .get(format!("{url}/v1/all?category=totals&limit=1000"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["events"].as_array().unwrap().clone()
+        }
+    };
+    let wait_for = |n: usize| {
+        let emitted = &emitted;
+        let api = &api;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let events = emitted(api).await;
+                if events.len() >= n || Instant::now() > deadline {
+                    return events;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let events = wait_for(12).await;
+    assert_eq!(events.len(), 12, "one per Placed event");
+    let last_of_1 = events.iter().rev().find(|e| e["stream"] == "totals-1").unwrap();
+    assert_eq!(last_of_1["data"], json!({ "total": 22 }));
+    assert_eq!(last_of_1["metadata"]["$projection"], "emitter");
+    let order_1 = api.get("/v1/streams/order-1").await;
+    let last_input = order_1["events"].as_array().unwrap().last().unwrap()["position"].clone();
+    assert_eq!(last_of_1["metadata"]["$caused_by"], last_input);
+    assert_eq!(last_of_1["metadata"]["tag"], "a");
+
+    // A reset folds everything again: the same output, not published twice.
+    api.call(reqwest::Method::POST, "/v1/projections/emitter/reset", None).await;
+    api.caught_up("emitter").await;
+    // A dry run and a rebuild of a new version (emitting the same) publish nothing.
+    let (status, _) = api
+        .call(reqwest::Method::POST, "/v1/projections/emitter/dry-run", Some(json!({ "source": emitting("b") })))
+        .await;
+    assert_eq!(status, 200);
+    api.put("emitter", &format!("{}\n// v2", emitting("a")), "park").await;
+    api.switched("emitter", 2).await;
+    api.append("order-1", "Placed", json!({ "total": 8 })).await;
+    let events = wait_for(13).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events_later = emitted(&api).await;
+    assert_eq!((events.len(), events_later.len()), (13, 13), "{events_later:?}");
+    assert!(events_later.iter().all(|e| e["metadata"]["tag"] == "a"), "nothing from the dry run");
+    assert_eq!(events_later[12]["data"], json!({ "total": 30 }));
+}

@@ -40,6 +40,24 @@ pub trait Fold {
 
     /// Replaces every state with those of a JSON object written by `save`.
     fn load(&mut self, states: &RawValue) -> Result<(), HandlerError>;
+
+    /// The derived events the last successful `apply` emitted.
+    fn take_emitted(&mut self) -> Vec<Emitted> {
+        Vec::new()
+    }
+}
+
+/// A derived event a projection emitted while folding the event at
+/// `position` (its `index`-th for that event).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Emitted {
+    pub position: u64,
+    pub index: u32,
+    pub stream: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: serde_json::Value,
+    pub metadata: serde_json::Value,
 }
 
 /// A Rust [`Projection`] with its states, as a [`Fold`].

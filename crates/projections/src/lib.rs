@@ -20,11 +20,12 @@ pub mod checkpoint;
 pub mod compare;
 mod fold;
 pub mod js;
+pub mod outbox;
 mod projection;
 pub mod registry;
 mod runner;
 pub mod worker;
 
-pub use fold::{Fold, RustFold};
+pub use fold::{Emitted, Fold, RustFold};
 pub use projection::{HandlerError, Partitioning, Projection};
 pub use runner::{FailurePolicy, Parked, Runner, RunnerError, Status};

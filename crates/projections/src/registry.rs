@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hindsight_store::EventReader;
+use hindsight_store::{EventReader, EventStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -124,6 +124,8 @@ struct Live {
 /// Every live projection of a server.
 pub struct Registry {
     dir: PathBuf,
+    /// Where emitted events are published.
+    store: Arc<dyn EventStore>,
     reader: Arc<dyn EventReader>,
     rt: tokio::runtime::Handle,
     settings: Settings,
@@ -158,13 +160,14 @@ impl Registry {
     /// one resumes from its checkpoint.
     pub fn open(
         dir: impl Into<PathBuf>,
-        reader: Arc<dyn EventReader>,
+        store: Arc<dyn EventStore>,
         rt: tokio::runtime::Handle,
         settings: Settings,
     ) -> Result<Arc<Self>, RegistryError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let registry = Arc::new(Registry { dir, reader, rt, settings, live: Mutex::new(BTreeMap::new()) });
+        let reader: Arc<dyn EventReader> = store.clone();
+        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live: Mutex::new(BTreeMap::new()) });
         let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path().join("definition.json");
@@ -192,8 +195,11 @@ impl Registry {
         self.dir.join(name).join(format!("v{version}"))
     }
 
-    fn spawn(&self, definition: &Definition, version: &Version) -> Result<Handle, RegistryError> {
+    fn spawn(&self, definition: &Definition, version: &Version, active: bool) -> Result<Handle, RegistryError> {
         let spec = Spec {
+            name: definition.name.clone(),
+            active,
+            store: Some(self.store.clone()),
             source: version.source.clone(),
             policy: policy(&definition.on_error),
             dir: self.version_dir(&definition.name, version.version),
@@ -209,9 +215,9 @@ impl Registry {
     fn start(&self, definition: Definition) -> Result<(), RegistryError> {
         let current =
             definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
-        let handle = self.spawn(&definition, current)?;
+        let handle = self.spawn(&definition, current, true)?;
         let next = match definition.rebuilding() {
-            Some(v) => Some((v.version, self.spawn(&definition, v)?)),
+            Some(v) => Some((v.version, self.spawn(&definition, v, false)?)),
             None => None,
         };
         self.lock().insert(definition.name.clone(), Live { definition, handle, next });
@@ -289,7 +295,7 @@ impl Registry {
             let _ = std::fs::remove_dir_all(self.version_dir(name, version));
         }
         if let Some(newest) = definition.versions.last() {
-            let handle = self.spawn(&definition, newest)?;
+            let handle = self.spawn(&definition, newest, false)?;
             if let Some(l) = self.lock().get_mut(name) {
                 l.next = Some((newest.version, handle));
             }
@@ -329,11 +335,22 @@ impl Registry {
                 (l.definition.clone(), old, old_version)
             };
             let (definition, old, old_version) = switched;
+            // The old version publishes nothing more once stopped; the new
+            // one then publishes what it emitted for input events after the
+            // old one's last. Only then is the switch recorded: a crash
+            // before it restarts the old version, whose output repeats
+            // with the same ids (a retry to the store).
+            let old_info = old.info.clone();
+            stop_worker(old).await;
+            let after = worker::lock(&old_info).position;
+            if let Err(e) = self.ask(&name, |reply| Command::Activate { after, reply }).await {
+                tracing::error!(error = %e, projection = %name, "activating the rebuilt version");
+            }
             if let Err(e) = self.save(&definition) {
                 tracing::error!(error = %e, projection = %name, "saving the switch to the rebuilt version");
+                continue;
             }
             tracing::info!(projection = %name, version = definition.active, "switched to the rebuilt version");
-            stop_worker(old).await;
             if let Some(v) = old_version {
                 let _ = std::fs::remove_dir_all(self.version_dir(&name, v));
             }

@@ -78,6 +78,8 @@ pub struct Runner<F: Fold> {
     status: Status,
     /// The position of the last checkpoint written or loaded.
     checkpointed: Option<u64>,
+    /// Derived events emitted since the last `take_outbox`.
+    outbox: Vec<crate::Emitted>,
 }
 
 impl<P: Projection> Runner<RustFold<P>> {
@@ -123,6 +125,7 @@ impl<F: Fold> Runner<F> {
             parked,
             status,
             checkpointed: position,
+            outbox: Vec::new(),
         })
     }
 
@@ -151,6 +154,11 @@ impl<F: Fold> Runner<F> {
 
     pub fn position(&self) -> Option<u64> {
         self.position
+    }
+
+    /// The derived events emitted since the last call, in order.
+    pub fn take_outbox(&mut self) -> Vec<crate::Emitted> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// The position of the last checkpoint written or loaded.
@@ -261,6 +269,7 @@ impl<F: Fold> Runner<F> {
         };
         match outcome {
             Ok(()) => {
+                self.outbox.extend(self.fold.take_emitted());
                 self.parked.remove(at);
                 Ok(true)
             }
@@ -306,6 +315,7 @@ impl<F: Fold> Runner<F> {
             };
             match self.fold.apply(&key, event) {
                 Ok(()) => {
+                    self.outbox.extend(self.fold.take_emitted());
                     self.position = Some(event.position);
                     return true;
                 }

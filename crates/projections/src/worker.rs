@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::js::{JsFold, Limits};
+use crate::outbox::Outbox;
 use crate::{FailurePolicy, Fold, Parked, Runner, RunnerError, Status};
 
 /// What a worker last published about itself.
@@ -71,6 +72,12 @@ pub enum Command {
     Resume,
     /// What a failing event does from now on.
     SetPolicy(FailurePolicy),
+    /// This version now answers: it publishes its output from here on,
+    /// and what it kept for input events after `after`.
+    Activate {
+        after: Option<u64>,
+        reply: oneshot::Sender<()>,
+    },
     /// Checkpoints and ends the thread.
     Stop {
         reply: oneshot::Sender<()>,
@@ -79,6 +86,11 @@ pub enum Command {
 
 /// How a worker is set up.
 pub struct Spec {
+    pub name: String,
+    /// The live version (publishes its output), or a rebuild beside it.
+    pub active: bool,
+    /// Where emitted events are published (None: nowhere).
+    pub store: Option<Arc<dyn hindsight_store::EventStore>>,
     pub source: String,
     pub policy: FailurePolicy,
     pub dir: PathBuf,
@@ -134,6 +146,56 @@ pub fn lock(info: &Mutex<Info>) -> std::sync::MutexGuard<'_, Info> {
     info.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A worker's moving parts.
+struct Worker<'a> {
+    runner: Runner<JsFold>,
+    outbox: Outbox,
+    paused: bool,
+    last_checkpoint: Instant,
+    reader: &'a dyn EventReader,
+    rt: &'a tokio::runtime::Handle,
+    info: &'a Mutex<Info>,
+}
+
+impl Worker<'_> {
+    fn done(&self) -> u64 {
+        self.runner.position().map_or(0, |p| p + 1)
+    }
+
+    /// Publishes what the fold emitted, then checkpoints when one is due
+    /// (never before the output is out: a crash folds it again).
+    fn settle(&mut self, force: bool) -> Result<(), RunnerError> {
+        let out = self.runner.take_outbox();
+        self.rt.block_on(self.outbox.take(out))?;
+        let behind_checkpoint = self.done().saturating_sub(self.runner.checkpointed().map_or(0, |p| p + 1));
+        let caught_up = self.done() >= self.reader.next_position();
+        let due = behind_checkpoint >= CHECKPOINT_EVERY_EVENTS
+            || (behind_checkpoint > 0 && caught_up && self.last_checkpoint.elapsed() >= CAUGHT_UP_CHECKPOINT_EVERY);
+        if due || (force && behind_checkpoint > 0) {
+            self.runner.checkpoint()?;
+            self.last_checkpoint = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Folds one page when there is something to fold; false when idle.
+    fn step(&mut self) -> Result<bool, RunnerError> {
+        let (head, from) = (self.reader.next_position(), self.done());
+        if self.paused || self.runner.status() != &Status::Running || from >= head {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        self.rt.block_on(self.runner.advance(self.reader, head, 1))?;
+        self.settle(false)?;
+        let page = (self.done().saturating_sub(from), started.elapsed());
+        publish(&mut self.runner, self.info, self.paused, Some(page), self.reader);
+        Ok(true)
+    }
+}
+
+/// Positions folded without a checkpoint at most (while catching up).
+const CHECKPOINT_EVERY_EVENTS: u64 = 10_000;
+
 fn run(
     spec: Spec,
     reader: &dyn EventReader,
@@ -143,36 +205,23 @@ fn run(
 ) -> Result<(), RunnerError> {
     let fold =
         JsFold::new(&spec.source, spec.limits).map_err(|e| RunnerError::States(crate::HandlerError::new(e.message)))?;
-    let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?;
-    let mut paused = spec.paused;
+    // The worker checkpoints itself, after publishing (see `settle`).
+    let runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
+    let outbox = Outbox::new(&spec.name, spec.store.clone(), spec.active);
+    let mut w = Worker { runner, outbox, paused: spec.paused, last_checkpoint: Instant::now(), reader, rt, info };
     let mut watch = reader.watch_next_position();
-    let mut last_checkpoint = Instant::now();
-    publish(&mut runner, info, paused, None, reader);
+    publish(&mut w.runner, info, w.paused, None, reader);
     loop {
         while let Ok(cmd) = rx.try_recv() {
-            if !obey(cmd, &mut runner, &mut paused, reader, rt)? {
+            if !obey(cmd, &mut w)? {
                 return Ok(());
             }
         }
-        let head = reader.next_position();
-        let from = runner.position().map_or(0, |p| p + 1);
-        if !paused && runner.status() == &Status::Running && from < head {
-            let started = Instant::now();
-            rt.block_on(runner.advance(reader, head, 1))?;
-            let done = runner.position().map_or(0, |p| p + 1).saturating_sub(from);
-            let caught_up = runner.position().map_or(0, |p| p + 1) >= reader.next_position();
-            if caught_up && last_checkpoint.elapsed() >= CAUGHT_UP_CHECKPOINT_EVERY {
-                runner.checkpoint()?;
-                last_checkpoint = Instant::now();
-            }
-            publish(&mut runner, info, paused, Some((done, started.elapsed())), reader);
+        if w.step()? {
             continue;
         }
-        if runner.position().map_or(0, |p| p + 1) > 0 && last_checkpoint.elapsed() >= CAUGHT_UP_CHECKPOINT_EVERY {
-            runner.checkpoint()?;
-            last_checkpoint = Instant::now();
-        }
-        publish(&mut runner, info, paused, None, reader);
+        w.settle(true)?;
+        publish(&mut w.runner, info, w.paused, None, reader);
         let cmd = rt.block_on(async {
             tokio::select! {
                 cmd = rx.recv() => Some(cmd),
@@ -181,7 +230,7 @@ fn run(
             }
         });
         let go_on = match cmd {
-            Some(Some(cmd)) => obey(cmd, &mut runner, &mut paused, reader, rt)?,
+            Some(Some(cmd)) => obey(cmd, &mut w)?,
             Some(None) => false, // the registry is gone
             None => true,
         };
@@ -226,13 +275,8 @@ fn publish(
 }
 
 /// Carries out one command; false when the worker is to stop.
-fn obey(
-    cmd: Command,
-    runner: &mut Runner<JsFold>,
-    paused: &mut bool,
-    reader: &dyn EventReader,
-    rt: &tokio::runtime::Handle,
-) -> Result<bool, RunnerError> {
+fn obey(cmd: Command, w: &mut Worker<'_>) -> Result<bool, RunnerError> {
+    let runner = &mut w.runner;
     match cmd {
         Command::State { partition, reply } => {
             let _ = reply.send((runner.fold_mut().state(&partition, false), runner.position()));
@@ -249,19 +293,23 @@ fn obey(
             let _ = reply.send(saved);
         }
         Command::Replay { position, reply } => {
-            let read = rt.block_on(reader.read_all(&ReadAll::forward(position).limit(1)));
+            let read = w.rt.block_on(w.reader.read_all(&ReadAll::forward(position).limit(1)));
             let _ = reply.send(replay(runner, position, read));
-            runner.checkpoint()?;
+            w.settle(true)?;
         }
         Command::Discard { position, reply } => {
             let _ = reply.send(runner.discard_parked(position));
             runner.checkpoint()?;
         }
-        Command::Pause => *paused = true,
+        Command::Pause => w.paused = true,
+        Command::Resume => w.paused = false,
         Command::SetPolicy(policy) => runner.set_policy(policy),
-        Command::Resume => *paused = false,
+        Command::Activate { after, reply } => {
+            w.rt.block_on(w.outbox.activate(after))?;
+            let _ = reply.send(());
+        }
         Command::Stop { reply } => {
-            runner.checkpoint()?;
+            w.settle(true)?;
             let _ = reply.send(());
             return Ok(false);
         }

@@ -43,11 +43,10 @@ pub async fn serve(
         connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
     let projections = match &config.projections_dir {
         Some(dir) => {
-            let reader: Arc<dyn hindsight_store::EventReader> = store.clone();
             let settings = hindsight_projections::registry::Settings::default();
             let registry = hindsight_projections::registry::Registry::open(
                 dir,
-                reader,
+                store.clone(),
                 tokio::runtime::Handle::current(),
                 settings,
             )

@@ -142,9 +142,9 @@ async fn live_lag(dir: &Path, rate: u64, seconds: u64) -> anyhow::Result<serde_j
     use hindsight_projections::registry::{Registry, Settings};
     use std::sync::{Arc, Mutex};
     let store = Arc::new(open_store(&dir.join("lag-store"))?);
-    let reader: Arc<dyn EventReader> = store.clone();
+    let dyn_store: Arc<dyn hindsight_store::EventStore> = store.clone();
     let registry =
-        Registry::open(dir.join("lag-projections"), reader, tokio::runtime::Handle::current(), Settings::default())?;
+        Registry::open(dir.join("lag-projections"), dyn_store, tokio::runtime::Handle::current(), Settings::default())?;
     let source = format!("fromCategory('order').foreachStream().when({ORDER_HANDLERS})");
     registry.put("lag", &source, "park").await?;
     let acks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();

@@ -111,6 +111,8 @@ pub struct JsFold {
     filter: Filter,
     /// Only these streams (fromStream / fromStreams with several).
     streams: Option<Vec<String>>,
+    /// What the last successful fold emitted.
+    emitted: Vec<crate::fold::Emitted>,
 }
 
 impl JsFold {
@@ -144,7 +146,18 @@ impl JsFold {
             ))
         })?;
         let (filter, streams) = selection(&definition);
-        Ok(JsFold { fold_fn, partition_fn, host, context, _runtime: runtime, budget, definition, filter, streams })
+        Ok(JsFold {
+            fold_fn,
+            partition_fn,
+            host,
+            context,
+            _runtime: runtime,
+            budget,
+            definition,
+            filter,
+            streams,
+            emitted: Vec::new(),
+        })
     }
 
     pub fn definition(&self) -> &Definition {
@@ -278,7 +291,36 @@ impl Fold for JsFold {
     fn apply(&mut self, partition: &str, event: &RecordedEvent) -> Result<(), HandlerError> {
         // Per stream the key is the stream: not sent twice.
         let key = (partition != event.stream).then_some(partition);
-        self.call_with_event(&self.fold_fn, Some(key), event)
+        let out: Option<String> = self.call_with_event(&self.fold_fn, Some(key), event)?;
+        self.emitted.clear();
+        if let Some(json) = out {
+            #[derive(serde::Deserialize)]
+            struct Raw {
+                stream: String,
+                #[serde(rename = "type")]
+                event_type: String,
+                data: serde_json::Value,
+                metadata: serde_json::Value,
+            }
+            let raw: Vec<Raw> = serde_json::from_str(&json).map_err(|e| HandlerError::new(format!("emitted: {e}")))?;
+            self.emitted = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| crate::fold::Emitted {
+                    position: event.position,
+                    index: i as u32,
+                    stream: r.stream,
+                    event_type: r.event_type,
+                    data: r.data,
+                    metadata: r.metadata,
+                })
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn take_emitted(&mut self) -> Vec<crate::fold::Emitted> {
+        std::mem::take(&mut self.emitted)
     }
 
     fn state(&mut self, partition: &str, or_init: bool) -> Option<serde_json::Value> {

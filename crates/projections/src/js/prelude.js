@@ -53,6 +53,13 @@
   g.fromStream = (s) => from({ kind: "streams", names: [String(s)] });
   g.fromStreams = (...args) => from({ kind: "streams", names: (Array.isArray(args[0]) ? args[0] : args).map(String) });
 
+  // Derived events a handler emits: captured with the fold, published by
+  // the host only from the live version (never from a rebuild or a dry run).
+  const outbox = [];
+  g.emit = (stream, type, data, metadata) => {
+    if (typeof stream !== "string" || typeof type !== "string") throw new TypeError("emit(stream, type, data, metadata?)");
+    outbox.push({ stream, type, data: data === undefined ? null : data, metadata: metadata ?? {} });
+  };
   const states = new Map();
   const init = () => (def.handlers.$init ? def.handlers.$init() : {});
   const hex = (n) => (n >>> 0).toString(16).padStart(8, "0");
@@ -100,13 +107,19 @@
       let s = states.get(key);
       if (s === undefined) s = init();
       const before = JSON.stringify(s);
+      outbox.length = 0;
       try {
         const next = handler(s, new Event(stream, type, version, position, timestampUs, data, metadata, tags, id));
         states.set(key, next === undefined ? s : next);
       } catch (e) {
+        outbox.length = 0;
         if (states.has(key)) states.set(key, JSON.parse(before));
         throw e;
       }
+      if (outbox.length === 0) return undefined;
+      const out = JSON.stringify(outbox);
+      outbox.length = 0;
+      return out;
     },
     state(key, orInit) {
       const s = states.get(key);
