@@ -262,7 +262,11 @@ impl Client {
     /// Creates a projection or makes `source` its new version; `on_error`
     /// is `park` or `stop`. Answers its status.
     pub async fn put_projection(&self, name: &str, source: &str, on_error: &str) -> Result<Value, ClientError> {
-        let body = hindsight_wire::ProjectionPut { source: source.to_string(), on_error: on_error.to_string() };
+        let body = hindsight_wire::ProjectionPut {
+            source: source.to_string(),
+            on_error: on_error.to_string(),
+            ..Default::default()
+        };
         let url = format!("{}/v1/projections/{}", self.base, encode_path(name));
         Ok(check(self.http.put(url).json(&body).send().await?).await?.json().await?)
     }
@@ -270,7 +274,11 @@ impl Client {
     /// What `source` would change if it replaced the projection's (a dry
     /// run over the history the live states reflect).
     pub async fn projection_dry_run(&self, name: &str, source: &str) -> Result<Value, ClientError> {
-        let body = hindsight_wire::ProjectionPut { source: source.to_string(), on_error: "park".to_string() };
+        let body = hindsight_wire::ProjectionPut {
+            source: source.to_string(),
+            on_error: "park".to_string(),
+            ..Default::default()
+        };
         let url = format!("{}/v1/projections/{}/dry-run", self.base, encode_path(name));
         Ok(check(self.http.post(url).json(&body).send().await?).await?.json().await?)
     }

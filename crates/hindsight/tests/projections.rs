@@ -458,3 +458,40 @@ async fn emitted_events_are_published_once_by_the_live_version_only() {
     assert!(events_later.iter().all(|e| e["metadata"]["tag"] == "a"), "nothing from the dry run");
     assert_eq!(events_later[12]["data"], json!({ "total": 30 }));
 }
+
+/// Retries, then the circuit breaker: after N failures in the window the
+/// projection stops trying (status circuit_open, said in /ready), then
+/// half-opens after the cool-down; a success closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let source = "fromAll().when({ $init: () => ({ ok: 0 }), Bad: () => { throw new Error('bad'); }, Good: (s) => { s.ok += 1; } })";
+    let body = json!({ "source": source, "on_error": "park", "retries": 1, "retry_backoff_ms": 1,
+                       "breaker_failures": 3, "breaker_window_secs": 60, "breaker_cool_down_secs": 1 });
+    let (status, v) = api.call(reqwest::Method::PUT, "/v1/projections/flaky", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    for t in ["Bad", "Bad", "Bad", "Bad", "Good", "Good"] {
+        api.append("s-1", t, json!({})).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        let s = api.get("/v1/projections/flaky").await;
+        if s["status"] == "circuit_open" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "never opened: {s}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!((open["parked"].as_u64(), open["position"].as_u64()), (Some(3), Some(2)), "{open}");
+    assert!(api.get("/ready").await["attention"].to_string().contains("flaky is circuit_open"));
+    // Half-open after a second: the 4th Bad opens it again; a second later Good closes it.
+    let done = api.caught_up("flaky").await;
+    assert_eq!(
+        (done["status"].as_str(), done["parked"].as_u64(), done["circuit"].as_str()),
+        (Some("running"), Some(4), None)
+    );
+    assert_eq!(api.state("flaky", "").await["state"], json!({ "ok": 2 }));
+    assert!(Instant::now() < deadline);
+}

@@ -15,6 +15,7 @@
 // Operating errors are handled, never unwrapped (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod breaker;
 pub mod builtin;
 pub mod checkpoint;
 pub mod compare;

@@ -33,6 +33,40 @@ pub struct Version {
     pub source: String,
 }
 
+/// How a projection handles failing events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// Attempts after the first.
+    pub retries: u32,
+    pub retry_backoff_ms: u64,
+    /// 0: no circuit breaker.
+    pub breaker_failures: u32,
+    pub breaker_window_secs: u64,
+    pub breaker_cool_down_secs: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            retries: 2,
+            retry_backoff_ms: 5,
+            breaker_failures: 100,
+            breaker_window_secs: 60,
+            breaker_cool_down_secs: 30,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn breaker(&self) -> crate::breaker::BreakerConfig {
+        crate::breaker::BreakerConfig {
+            failures: self.breaker_failures,
+            window: Duration::from_secs(self.breaker_window_secs),
+            cool_down: Duration::from_secs(self.breaker_cool_down_secs),
+        }
+    }
+}
+
 /// A projection as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Definition {
@@ -44,6 +78,8 @@ pub struct Definition {
     /// rebuilt beside it and takes over once it has caught up.
     #[serde(default)]
     pub active: u64,
+    #[serde(default)]
+    pub tuning: Tuning,
 }
 
 impl Definition {
@@ -78,6 +114,8 @@ pub struct Summary {
     pub partitions: usize,
     /// Why it is faulted (the failing position and error), when it is.
     pub fault: Option<serde_json::Value>,
+    /// The circuit breaker when not closed: "open" or "half_open".
+    pub circuit: Option<&'static str>,
     /// The new version being built beside this one (blue/green): its
     /// version, position, events done, rate and the time left.
     pub rebuild: Option<serde_json::Value>,
@@ -200,6 +238,7 @@ impl Registry {
             name: definition.name.clone(),
             active,
             store: Some(self.store.clone()),
+            tuning: definition.tuning,
             source: version.source.clone(),
             policy: policy(&definition.on_error),
             dir: self.version_dir(&definition.name, version.version),
@@ -230,7 +269,13 @@ impl Registry {
     /// keeps answering, and takes over once it has caught up (blue/green).
     /// A source that does not define a projection is refused with what is
     /// wrong with it.
-    pub async fn put(&self, name: &str, source: &str, on_error: &str) -> Result<Summary, RegistryError> {
+    pub async fn put(
+        &self,
+        name: &str,
+        source: &str,
+        on_error: &str,
+        tuning: Tuning,
+    ) -> Result<Summary, RegistryError> {
         check_name(name)?;
         if !matches!(on_error, "park" | "stop") {
             return Err(RegistryError::Invalid(format!("on_error {on_error:?}: use \"park\" or \"stop\"")));
@@ -246,16 +291,18 @@ impl Registry {
                 paused: false,
                 versions: vec![self.version(1, hash, source)],
                 active: 1,
+                tuning,
             };
             self.save(&definition)?;
             self.start(definition)?;
             return self.summary(name);
         };
         let same_source = definition.versions.last().is_some_and(|v| v.hash == hash);
-        if same_source && definition.on_error == on_error {
+        if same_source && definition.on_error == on_error && definition.tuning == tuning {
             return self.summary(name);
         }
         definition.on_error = on_error.to_string();
+        definition.tuning = tuning;
         if definition.active == 0 {
             definition.active = definition.current().map_or(1, |v| v.version);
         }
@@ -276,10 +323,10 @@ impl Registry {
             let mut live = self.lock();
             let l = live.get_mut(name).ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
             l.definition = definition.clone();
-            let _ = l.handle.commands.send(Command::SetPolicy(policy_now));
+            let _ = l.handle.commands.send(Command::Configure(policy_now, definition.tuning));
             if same_source {
                 if let Some((_, next)) = &l.next {
-                    let _ = next.commands.send(Command::SetPolicy(policy_now));
+                    let _ = next.commands.send(Command::Configure(policy_now, definition.tuning));
                 }
                 None
             } else {
@@ -482,6 +529,7 @@ impl Registry {
                 ("faulted", Some(serde_json::json!({ "position": position, "error": error })))
             }
             _ if info.paused => ("paused", None),
+            _ if info.circuit == Some("open") => ("circuit_open", None),
             _ if stalled => ("stalled", None),
             _ => ("running", None),
         };
@@ -502,6 +550,7 @@ impl Registry {
             parked: info.parked,
             partitions: info.partitions,
             fault,
+            circuit: info.circuit,
             rebuild,
         })
     }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use hindsight_store::{EventReader, ReadAll, RecordedEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::{Breaker, Circuit};
 use crate::checkpoint::{self, CheckpointError, Saved};
 use crate::fold::{Fold, RustFold};
 use crate::{HandlerError, Projection};
@@ -80,6 +81,9 @@ pub struct Runner<F: Fold> {
     checkpointed: Option<u64>,
     /// Derived events emitted since the last `take_outbox`.
     outbox: Vec<crate::Emitted>,
+    /// Pause between attempts at a failing event (doubling).
+    retry_backoff: std::time::Duration,
+    breaker: Option<Breaker>,
 }
 
 impl<P: Projection> Runner<RustFold<P>> {
@@ -126,6 +130,8 @@ impl<F: Fold> Runner<F> {
             status,
             checkpointed: position,
             outbox: Vec::new(),
+            retry_backoff: std::time::Duration::ZERO,
+            breaker: None,
         })
     }
 
@@ -139,6 +145,32 @@ impl<F: Fold> Runner<F> {
     pub fn page_events(mut self, events: usize) -> Self {
         self.page_events = events.max(1);
         self
+    }
+
+    /// Pause this long before the second attempt at a failing event,
+    /// twice as long before the third, and so on (default: none).
+    pub fn retry_backoff(mut self, backoff: std::time::Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    /// Stop folding for a while after too many failures (see [`Breaker`]).
+    pub fn breaker(mut self, config: crate::breaker::BreakerConfig) -> Self {
+        self.breaker = Some(Breaker::new(config));
+        self
+    }
+
+    /// Attempts per failing event, the back-off between them, and the
+    /// circuit breaker, changed in place (a breaker's count restarts).
+    pub fn tune(&mut self, attempts: u32, backoff: std::time::Duration, breaker: crate::breaker::BreakerConfig) {
+        self.attempts = attempts.max(1);
+        self.retry_backoff = backoff;
+        self.breaker = Some(Breaker::new(breaker));
+    }
+
+    /// Where the circuit breaker is (closed when there is none).
+    pub fn circuit(&mut self) -> Circuit {
+        self.breaker.as_mut().map_or(Circuit::Closed, Breaker::circuit)
     }
 
     /// What a failing event does from now on.
@@ -201,6 +233,9 @@ impl<F: Fold> Runner<F> {
     ) -> Result<bool, RunnerError> {
         let read = ReadAll::forward(0).limit(self.page_events).filter(self.fold.selects());
         let from = self.position.map_or(0, |p| p + 1);
+        if self.breaker.as_mut().is_some_and(Breaker::is_open) {
+            return Ok(false);
+        }
         if pages == 0 || from >= end || self.status != Status::Running {
             return Ok(from >= end || self.status != Status::Running);
         }
@@ -240,7 +275,7 @@ impl<F: Fold> Runner<F> {
                 break;
             }
         }
-        if self.status == Status::Running {
+        if self.status == Status::Running && !self.breaker.as_mut().is_some_and(Breaker::is_open) {
             // Unselected events count as taken into account.
             let done = page.next_position.min(end);
             self.position = done.checked_sub(1).or(self.position);
@@ -301,7 +336,10 @@ impl<F: Fold> Runner<F> {
     /// faulted on it.
     fn fold_event(&mut self, event: &RecordedEvent) -> bool {
         let mut last_error = HandlerError::new("");
-        for _ in 0..self.attempts.max(1) {
+        for attempt in 0..self.attempts.max(1) {
+            if attempt > 0 && !self.retry_backoff.is_zero() {
+                std::thread::sleep(self.retry_backoff * (1 << (attempt - 1).min(10)));
+            }
             let key = match self.fold.partition(event) {
                 Ok(None) => {
                     self.position = Some(event.position);
@@ -317,12 +355,20 @@ impl<F: Fold> Runner<F> {
                 Ok(()) => {
                     self.outbox.extend(self.fold.take_emitted());
                     self.position = Some(event.position);
+                    if let Some(b) = self.breaker.as_mut() {
+                        b.on_success();
+                    }
                     return true;
                 }
                 Err(e) => last_error = e,
             }
         }
-        self.fail(event, last_error)
+        let go_on = self.fail(event, last_error);
+        let tripped = self.breaker.as_mut().is_some_and(Breaker::on_failure);
+        if tripped {
+            tracing::warn!(position = event.position, "circuit breaker open: the projection pauses");
+        }
+        go_on && !tripped
     }
 
     /// Parks the event or stops at it, by the policy.

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::js::{JsFold, Limits};
 use crate::outbox::Outbox;
+use crate::registry::Tuning;
 use crate::{FailurePolicy, Fold, Parked, Runner, RunnerError, Status};
 
 /// What a worker last published about itself.
@@ -31,6 +32,8 @@ pub struct Info {
     pub events_done: u64,
     /// Recent rate (a moving average over pages).
     pub events_per_sec: f64,
+    /// The circuit breaker: "open" or "half_open"; None when closed.
+    pub circuit: Option<&'static str>,
     /// The worker cannot run (its checkpoint cannot be read or written,
     /// or the log cannot be read); None when it can.
     pub error: Option<String>,
@@ -71,7 +74,7 @@ pub enum Command {
     Pause,
     Resume,
     /// What a failing event does from now on.
-    SetPolicy(FailurePolicy),
+    Configure(FailurePolicy, Tuning),
     /// This version now answers: it publishes its output from here on,
     /// and what it kept for input events after `after`.
     Activate {
@@ -91,6 +94,7 @@ pub struct Spec {
     pub active: bool,
     /// Where emitted events are published (None: nowhere).
     pub store: Option<Arc<dyn hindsight_store::EventStore>>,
+    pub tuning: Tuning,
     pub source: String,
     pub policy: FailurePolicy,
     pub dir: PathBuf,
@@ -125,6 +129,7 @@ pub fn start(
         events_done: 0,
         events_per_sec: 0.0,
         error: None,
+        circuit: None,
         last_progress: Instant::now(),
         caught_up_at: Instant::now(),
     }));
@@ -181,7 +186,8 @@ impl Worker<'_> {
     /// Folds one page when there is something to fold; false when idle.
     fn step(&mut self) -> Result<bool, RunnerError> {
         let (head, from) = (self.reader.next_position(), self.done());
-        if self.paused || self.runner.status() != &Status::Running || from >= head {
+        let open = matches!(self.runner.circuit(), crate::breaker::Circuit::Open { .. });
+        if self.paused || open || self.runner.status() != &Status::Running || from >= head {
             return Ok(false);
         }
         let started = Instant::now();
@@ -206,7 +212,9 @@ fn run(
     let fold =
         JsFold::new(&spec.source, spec.limits).map_err(|e| RunnerError::States(crate::HandlerError::new(e.message)))?;
     // The worker checkpoints itself, after publishing (see `settle`).
-    let runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
+    let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
+    let t = spec.tuning;
+    runner.tune(t.retries + 1, Duration::from_millis(t.retry_backoff_ms), t.breaker());
     let outbox = Outbox::new(&spec.name, spec.store.clone(), spec.active);
     let mut w = Worker { runner, outbox, paused: spec.paused, last_checkpoint: Instant::now(), reader, rt, info };
     let mut watch = reader.watch_next_position();
@@ -269,6 +277,11 @@ fn publish(
     i.paused = paused;
     i.position = runner.position();
     i.checkpointed = runner.checkpointed();
+    i.circuit = match runner.circuit() {
+        crate::breaker::Circuit::Closed => None,
+        crate::breaker::Circuit::Open { .. } => Some("open"),
+        crate::breaker::Circuit::HalfOpen => Some("half_open"),
+    };
     i.status = runner.status().clone();
     i.partitions = partitions;
     i.parked = runner.parked().len();
@@ -303,7 +316,10 @@ fn obey(cmd: Command, w: &mut Worker<'_>) -> Result<bool, RunnerError> {
         }
         Command::Pause => w.paused = true,
         Command::Resume => w.paused = false,
-        Command::SetPolicy(policy) => runner.set_policy(policy),
+        Command::Configure(policy, tuning) => {
+            runner.set_policy(policy);
+            runner.tune(tuning.retries + 1, Duration::from_millis(tuning.retry_backoff_ms), tuning.breaker());
+        }
         Command::Activate { after, reply } => {
             w.rt.block_on(w.outbox.activate(after))?;
             let _ = reply.send(());

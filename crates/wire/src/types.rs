@@ -192,7 +192,7 @@ pub struct StatusResponse {
 }
 
 /// `PUT /v1/projections/{name}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectionPut {
@@ -201,6 +201,22 @@ pub struct ProjectionPut {
     /// `park` (default): set a failing event aside and go on; `stop`: fault at it.
     #[serde(default = "park")]
     pub on_error: String,
+    /// Attempts after the first at a failing event (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Pause before the first retry, doubling after (default 5 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff_ms: Option<u64>,
+    /// Failures within `breaker_window_secs` that open the circuit breaker
+    /// (default 100; 0: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_failures: Option<u32>,
+    /// Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_window_secs: Option<u64>,
+    /// How long an open breaker waits before trying again (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_cool_down_secs: Option<u64>,
 }
 
 fn park() -> String {

@@ -146,7 +146,7 @@ async fn live_lag(dir: &Path, rate: u64, seconds: u64) -> anyhow::Result<serde_j
     let registry =
         Registry::open(dir.join("lag-projections"), dyn_store, tokio::runtime::Handle::current(), Settings::default())?;
     let source = format!("fromCategory('order').foreachStream().when({ORDER_HANDLERS})");
-    registry.put("lag", &source, "park").await?;
+    registry.put("lag", &source, "park", Default::default()).await?;
     let acks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let checkpoints: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

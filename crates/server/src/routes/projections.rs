@@ -47,7 +47,21 @@ pub async fn put(
     Path(name): Path<String>,
     Json(body): Json<ProjectionPut>,
 ) -> Result<Response, ApiError> {
-    let summary = registry(&state)?.put(&name, &body.source, &body.on_error).await?;
+    let d = hindsight_projections::registry::Tuning::default();
+    let tuning = hindsight_projections::registry::Tuning {
+        retries: body.retries.unwrap_or(d.retries),
+        retry_backoff_ms: body.retry_backoff_ms.unwrap_or(d.retry_backoff_ms),
+        breaker_failures: body.breaker_failures.unwrap_or(d.breaker_failures),
+        breaker_window_secs: body.breaker_window_secs.unwrap_or(d.breaker_window_secs),
+        breaker_cool_down_secs: body.breaker_cool_down_secs.unwrap_or(d.breaker_cool_down_secs),
+    };
+    if tuning.retries > 100 || tuning.retry_backoff_ms > 60_000 {
+        return Err(ApiError::bad_request(
+            "invalid_projection",
+            "retries is at most 100 and retry_backoff_ms at most 60000",
+        ));
+    }
+    let summary = registry(&state)?.put(&name, &body.source, &body.on_error, tuning).await?;
     Ok(axum::Json(summary).into_response())
 }
 
