@@ -26,6 +26,19 @@ pub trait Fold {
     /// new). On an error the partition is left exactly as it was.
     fn apply(&mut self, partition: &str, event: &RecordedEvent) -> Result<(), HandlerError>;
 
+    /// Folds a run of events in order: Err((i, error)) when event `i`
+    /// failed (left as it was); those before it are folded, those after
+    /// it are not looked at. A fold that emits output and overrides this
+    /// keeps the output of the events before `i` for `take_emitted`.
+    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), (usize, HandlerError)> {
+        for (i, e) in events.iter().enumerate() {
+            if let Some(key) = self.partition(e).map_err(|x| (i, x))? {
+                self.apply(&key, e).map_err(|x| (i, x))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A partition's state as JSON (what `apply` would start from: the
     /// initial state when the partition does not exist yet, if `or_init`).
     fn state(&mut self, partition: &str, or_init: bool) -> Option<serde_json::Value>;

@@ -270,11 +270,8 @@ impl<F: Fold> Runner<F> {
     /// Folds one page's events below `end`, moves the position past what
     /// the page examined, and checkpoints when one is due.
     fn fold_page(&mut self, page: &hindsight_store::AllSlice, end: u64) -> Result<(), RunnerError> {
-        for event in page.events.iter().filter(|e| e.position < end) {
-            if !self.fold_event(event) {
-                break;
-            }
-        }
+        let below = page.events.partition_point(|e| e.position < end);
+        self.fold_events(&page.events[..below]);
         if self.status == Status::Running && !self.breaker.as_mut().is_some_and(Breaker::is_open) {
             // Unselected events count as taken into account.
             let done = page.next_position.min(end);
@@ -330,6 +327,40 @@ impl<F: Fold> Runner<F> {
         checkpoint::store(&self.dir, &saved)?;
         self.checkpointed = self.position;
         Ok(())
+    }
+
+    /// Folds a run of events a batch at a time (one call into a sandbox
+    /// per page); an event the batch fails on goes the one-event way
+    /// (retries, then parked or stopped at) and the batch goes on after
+    /// it. Stops when the projection faults or its breaker opens.
+    fn fold_events(&mut self, events: &[RecordedEvent]) {
+        let mut start = 0;
+        while start < events.len() {
+            if self.breaker.as_mut().is_some_and(Breaker::is_open) {
+                return;
+            }
+            let batch = &events[start..];
+            match self.fold.apply_batch(batch) {
+                Ok(()) => {
+                    self.outbox.extend(self.fold.take_emitted());
+                    self.position = batch.last().map(|e| e.position).or(self.position);
+                    if let Some(b) = self.breaker.as_mut() {
+                        b.on_success();
+                    }
+                    return;
+                }
+                Err((at, _)) => {
+                    self.outbox.extend(self.fold.take_emitted());
+                    if at > 0 {
+                        self.position = Some(batch[at - 1].position);
+                    }
+                    if !self.fold_event(&batch[at]) {
+                        return;
+                    }
+                    start += at + 1;
+                }
+            }
+        }
     }
 
     /// Folds one event into its partition; false when the projection

@@ -55,7 +55,13 @@ fn a_definition_declares_its_source_partitioning_and_types() {
     assert_eq!(def.partitioning, "stream");
     assert_eq!(def.types, ["Placed", "Cancelled"]);
     let filter = f.selects();
-    assert_eq!((filter.category.as_deref(), filter.event_types.len()), (Some("order"), 2), "the type index selects");
+    assert_eq!(
+        (filter.category.as_deref(), filter.event_types.len()),
+        (Some("order"), 0),
+        "the category index selects"
+    );
+    let by_type = JsFold::new("fromAll().when({ A: (s) => s, B: (s) => s })", Limits::default()).unwrap().selects();
+    assert_eq!(by_type.event_types, ["A", "B"], "without a category, the type index selects");
     for bad in ["fromAll()", "fromAll().when(3)", "this is not javascript", "throw new Error('no')"] {
         let e = JsFold::new(bad, Limits::default()).err().expect(bad);
         assert!(!e.message.is_empty(), "{bad}");
@@ -228,4 +234,39 @@ fn the_event_reads_as_it_does_over_http() {
         "timestamp": hindsight_store::timestamp::rfc3339(e.timestamp_us), "data": {"a": [1, {"b": null}]},
         "metadata": {"by": "me"}, "tags": ["x", "y,z"] });
     assert_eq!(s["e"], expect);
+}
+
+/// A page is folded in one call; an event that throws (or runs over its
+/// budget) mid-page stops it there: the events before it stay folded,
+/// its partition is exactly as it was before it (folded again from before
+/// the page), and what the earlier events emitted is kept.
+#[test]
+fn a_batch_stops_at_a_failing_event_and_undoes_only_it() {
+    let src = "fromAll().foreachStream().when({ $init: () => ({ seen: [] }), \
+        $any: (s, e) => { s.seen.push(e.data.i); emit('out', 'Saw', { i: e.data.i }); \
+                          if (e.data.bad) throw new Error('bad ' + e.data.i); if (e.data.spin) while (true) {} } })";
+    for (bad, expect) in [("bad", "Error: bad 3"), ("spin", "over the time budget")] {
+        let mut f = JsFold::new(src, Limits { call_time: Duration::from_millis(100), ..Limits::default() }).unwrap();
+        fold(&mut f, &event(0, "a", "T", json!({ "i": 0 }))).unwrap();
+        let _ = f.take_emitted();
+        let page: Vec<RecordedEvent> = (1..6u64)
+            .map(|i| {
+                let data = if i == 3 { json!({ "i": i, bad: true }) } else { json!({ "i": i }) };
+                event(i, if i % 2 == 0 { "b" } else { "a" }, "T", data)
+            })
+            .collect();
+        let (at, e) = f.apply_batch(&page).unwrap_err();
+        assert_eq!(at, 2, "{bad}: the third event of the page (position 3)");
+        assert!(e.message.contains(expect), "{bad}: {}", e.message);
+        assert_eq!(
+            f.state("a", false),
+            Some(json!({ "seen": [0, 1] })),
+            "{bad}: a's earlier event in the page stays, the failed one is undone"
+        );
+        assert_eq!(f.state("b", false), Some(json!({ "seen": [2] })));
+        let emitted: Vec<u64> = f.take_emitted().iter().map(|e| e.position).collect();
+        assert_eq!(emitted, [1, 2], "{bad}: output of the events before the failure");
+        f.apply_batch(&page[3..]).unwrap();
+        assert_eq!(f.state("a", false), Some(json!({ "seen": [0, 1, 5] })));
+    }
 }
