@@ -120,11 +120,8 @@
     }
     return "";
   };
-  const applyOne = (key, handler, ev) => {
-    let s = states.get(key);
-    const had = s !== undefined;
-    if (!had) s = init();
-    cur.key = key; cur.had = had; cur.before = had ? JSON.stringify(s) : ""; cur.batch = false;
+  // Runs a handler on partition `key`'s state `s` and keeps its output.
+  const run = (key, s, handler, ev) => {
     outbox.length = 0;
     const next = handler(s, ev);
     states.set(key, next === undefined ? s : next);
@@ -134,6 +131,13 @@
     }
     outbox.length = 0;
     cur.key = null;
+  };
+  const applyOne = (key, handler, ev) => {
+    let s = states.get(key);
+    const had = s !== undefined;
+    if (!had) s = init();
+    cur.key = key; cur.had = had; cur.before = had ? JSON.stringify(s) : ""; cur.batch = false;
+    run(key, s, handler, ev);
   };
   const rowEvent = (r) => new Event(r);
   const argsEvent = (stream, type, version, position, timestampUs, data, metadata, tags, id) =>
@@ -145,15 +149,7 @@
     if (!had) s = init();
     if (!firstSeen.has(key)) firstSeen.set(key, had ? JSON.stringify(s) : null);
     cur.key = key; cur.batch = true; cur.row = row;
-    outbox.length = 0;
-    const next = handler(s, ev);
-    states.set(key, next === undefined ? s : next);
-    for (let j = 0; j < outbox.length; j++) {
-      const o = outbox[j];
-      batchOut.push({ position: ev.position, index: j, stream: o.stream, type: o.type, data: o.data, metadata: o.metadata });
-    }
-    outbox.length = 0;
-    cur.key = null;
+    run(key, s, handler, ev);
   };
   // Folds partition `key` again from its state before the batch through
   // the batch's rows before `upTo`.
