@@ -60,6 +60,40 @@ pub trait Fold {
     }
 }
 
+/// A fold chosen at run time (one sandbox or several).
+impl Fold for Box<dyn Fold> {
+    fn selects(&self) -> Filter {
+        (**self).selects()
+    }
+    fn partition<'e>(&mut self, event: &'e RecordedEvent) -> Result<Option<Cow<'e, str>>, HandlerError> {
+        (**self).partition(event)
+    }
+    fn apply(&mut self, partition: &str, event: &RecordedEvent) -> Result<(), HandlerError> {
+        (**self).apply(partition, event)
+    }
+    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), (usize, HandlerError)> {
+        (**self).apply_batch(events)
+    }
+    fn state(&mut self, partition: &str, or_init: bool) -> Option<serde_json::Value> {
+        (**self).state(partition, or_init)
+    }
+    fn partitions(&self, after: Option<&str>, limit: usize) -> Vec<String> {
+        (**self).partitions(after, limit)
+    }
+    fn partition_count(&self) -> usize {
+        (**self).partition_count()
+    }
+    fn save(&mut self) -> Result<Box<RawValue>, HandlerError> {
+        (**self).save()
+    }
+    fn load(&mut self, states: &RawValue) -> Result<(), HandlerError> {
+        (**self).load(states)
+    }
+    fn take_emitted(&mut self) -> Vec<Emitted> {
+        (**self).take_emitted()
+    }
+}
+
 /// A derived event a projection emitted while folding the event at
 /// `position` (its `index`-th for that event).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

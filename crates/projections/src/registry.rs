@@ -144,11 +144,14 @@ pub struct Settings {
     pub limits: Limits,
     /// Behind the log and without progress for this long: stalled.
     pub stall_after: Duration,
+    /// Sandboxes (threads) a per-stream projection folds on: the cores.
+    pub shards: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30) }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30), shards: cores }
     }
 }
 
@@ -239,6 +242,7 @@ impl Registry {
             active,
             store: Some(self.store.clone()),
             tuning: definition.tuning,
+            shards: self.settings.shards,
             source: version.source.clone(),
             policy: policy(&definition.on_error),
             dir: self.version_dir(&definition.name, version.version),

@@ -188,9 +188,13 @@ impl<F: Fold> Runner<F> {
         self.position
     }
 
-    /// The derived events emitted since the last call, in order.
+    /// The derived events emitted since the last call, in the order of
+    /// the events that emitted them (a parallel fold may hand them back
+    /// out of order when it fails mid-page).
     pub fn take_outbox(&mut self) -> Vec<crate::Emitted> {
-        std::mem::take(&mut self.outbox)
+        let mut out = std::mem::take(&mut self.outbox);
+        out.sort_by_key(|e| (e.position, e.index));
+        out
     }
 
     /// The position of the last checkpoint written or loaded.

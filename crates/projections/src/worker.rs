@@ -12,6 +12,7 @@ use hindsight_store::{EventReader, ReadAll, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::js::parallel::ParallelJsFold;
 use crate::js::{JsFold, Limits};
 use crate::outbox::Outbox;
 use crate::registry::Tuning;
@@ -95,6 +96,8 @@ pub struct Spec {
     /// Where emitted events are published (None: nowhere).
     pub store: Option<Arc<dyn hindsight_store::EventStore>>,
     pub tuning: Tuning,
+    /// Sandboxes a per-stream projection is folded on.
+    pub shards: usize,
     pub source: String,
     pub policy: FailurePolicy,
     pub dir: PathBuf,
@@ -151,9 +154,19 @@ pub fn lock(info: &Mutex<Info>) -> std::sync::MutexGuard<'_, Info> {
     info.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The sandbox(es) for a definition: a per-stream projection is folded on
+/// `spec.shards` sandboxes at once, anything else on one.
+fn js_fold(spec: &Spec) -> Result<Box<dyn crate::Fold>, RunnerError> {
+    let bad = |e: crate::js::DefinitionError| RunnerError::States(crate::HandlerError::new(e.message));
+    if let Some(parallel) = ParallelJsFold::new(&spec.source, spec.limits, spec.shards).map_err(bad)? {
+        return Ok(Box::new(parallel));
+    }
+    Ok(Box::new(JsFold::new(&spec.source, spec.limits).map_err(bad)?))
+}
+
 /// A worker's moving parts.
 struct Worker<'a> {
-    runner: Runner<JsFold>,
+    runner: Runner<Box<dyn crate::Fold>>,
     outbox: Outbox,
     paused: bool,
     last_checkpoint: Instant,
@@ -209,8 +222,7 @@ fn run(
     mut rx: mpsc::UnboundedReceiver<Command>,
     info: &Mutex<Info>,
 ) -> Result<(), RunnerError> {
-    let fold =
-        JsFold::new(&spec.source, spec.limits).map_err(|e| RunnerError::States(crate::HandlerError::new(e.message)))?;
+    let fold = js_fold(&spec)?;
     // The worker checkpoints itself, after publishing (see `settle`).
     let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
     let t = spec.tuning;
@@ -251,7 +263,7 @@ fn run(
 /// Publishes the runner's figures; `page` is (events, time) of the page
 /// just folded.
 fn publish(
-    runner: &mut Runner<JsFold>,
+    runner: &mut Runner<Box<dyn crate::Fold>>,
     info: &Mutex<Info>,
     paused: bool,
     page: Option<(u64, Duration)>,
@@ -334,7 +346,7 @@ fn obey(cmd: Command, w: &mut Worker<'_>) -> Result<bool, RunnerError> {
 }
 
 fn replay(
-    runner: &mut Runner<JsFold>,
+    runner: &mut Runner<Box<dyn crate::Fold>>,
     position: u64,
     read: Result<hindsight_store::AllSlice, StoreError>,
 ) -> Result<bool, String> {

@@ -270,3 +270,63 @@ fn a_batch_stops_at_a_failing_event_and_undoes_only_it() {
         assert_eq!(f.state("a", false), Some(json!({ "seen": [0, 1, 5] })));
     }
 }
+
+/// Folded on several sandboxes, a per-stream projection gives exactly the
+/// states, parked events and output of one sandbox, also when it fails
+/// mid-page and when it resumes from a checkpoint with another number of
+/// shards.
+#[tokio::test]
+async fn a_parallel_fold_equals_a_single_one() {
+    use hindsight_projections::js::parallel::ParallelJsFold;
+    let store = MemoryStore::default();
+    for i in 0..3000u64 {
+        let (t, data) =
+            if i % 97 == 5 { ("Bad", json!({ "i": i })) } else { ("Placed", json!({ "i": i, "total": i % 13 })) };
+        store
+            .append(&format!("order-{}", (i * 7) % 23), ExpectedVersion::Any, vec![NewEvent::new(t, data)])
+            .await
+            .unwrap();
+    }
+    let src = "fromCategory('order').foreachStream().when({ $init: () => ({ n: 0, total: 0, last: -1 }), \
+        Placed: (s, e) => { s.n += 1; s.total += e.data.total; s.last = e.position; if (e.data.i % 50 === 0) emit('echo', 'E', { i: e.data.i }); }, \
+        Bad: (s, e) => { s.n += 1; throw new Error('bad ' + e.data.i); } })";
+    let dir = tempfile::tempdir().unwrap();
+    let mut single =
+        Runner::open_fold(JsFold::new(src, Limits::default()).unwrap(), dir.path().join("one"), FailurePolicy::Park)
+            .unwrap()
+            .attempts(1)
+            .page_events(700);
+    single.run_to(&store, 3000).await.unwrap();
+    let expect_states = single.fold_mut().save().unwrap().get().to_string();
+    let expect_parked: Vec<u64> = single.parked().iter().map(|p| p.position).collect();
+    let expect_out: Vec<u64> = single.take_outbox().iter().map(|e| e.position).collect();
+    assert_eq!(expect_parked.len(), 31);
+
+    let open = |shards| {
+        let fold = ParallelJsFold::new(src, Limits::default(), shards).unwrap().expect("per stream");
+        Runner::open_fold(fold, dir.path().join("many"), FailurePolicy::Park)
+            .unwrap()
+            .attempts(1)
+            .page_events(700)
+            .checkpoint_every(500)
+    };
+    let mut first = open(3);
+    first.advance(&store, 3000, 2).await.unwrap();
+    let mut out: Vec<u64> = first.take_outbox().iter().map(|e| e.position).collect();
+    let at_checkpoint = first.checkpointed().unwrap();
+    drop(first); // a crash: what the checkpoint holds survives
+    let mut second = open(2);
+    assert_eq!(second.position(), Some(at_checkpoint));
+    second.run_to(&store, 3000).await.unwrap();
+    out.retain(|&p| p <= at_checkpoint);
+    out.extend(second.take_outbox().iter().map(|e| e.position));
+    let states: serde_json::Value = serde_json::from_str(second.fold_mut().save().unwrap().get()).unwrap();
+    assert_eq!(states, serde_json::from_str::<serde_json::Value>(&expect_states).unwrap());
+    assert_eq!(second.parked().iter().map(|p| p.position).collect::<Vec<_>>(), expect_parked);
+    out.dedup();
+    assert_eq!(out, expect_out, "the same output, once per input event");
+    assert!(
+        ParallelJsFold::new("fromAll().when({ $any: (s) => s })", Limits::default(), 2).unwrap().is_none(),
+        "one partition: not split"
+    );
+}

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use hindsight_projections::js::parallel::ParallelJsFold;
 use hindsight_projections::js::{baseline, JsFold, Limits};
 use hindsight_projections::{builtin::StreamCounts, FailurePolicy, Fold, Runner};
 use hindsight_store::{AppendPart, EventReader, ExpectedVersion, NewEvent, ReadAll};
@@ -100,6 +101,11 @@ pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow
     .await?;
     let source = format!("fromCategory('order').foreachStream().when({ORDER_HANDLERS})");
     let js = rebuild(&store, &bench_dir.path, "js", || Ok(JsFold::new(&source, Limits::default())?)).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).max(2);
+    let js_parallel = rebuild(&store, &bench_dir.path, "js-parallel", || {
+        ParallelJsFold::new(&source, Limits::default(), cores)?.ok_or_else(|| anyhow::anyhow!("not per stream"))
+    })
+    .await?;
     // The same events, read once, for the bare loop.
     let mut events = Vec::with_capacity(head as usize);
     let mut from = 0;
@@ -124,6 +130,9 @@ pub async fn projection(dir: Option<&Path>, args: BenchProjectionArgs) -> anyhow
                   "seconds": rust.0, "cpu_seconds": rust.1, "partitions": rust.2 },
         "js": { "projection": "per-stream order totals (JavaScript, sandboxed, through the runner)", "events_per_sec": rate(head, js.0),
                 "events_per_cpu_sec": rate(head, js.1), "seconds": js.0, "cpu_seconds": js.1, "partitions": js.2 },
+        "js_parallel": { "projection": "the same, folded on one sandbox per core (by stream)", "sandboxes": cores,
+                         "events_per_sec": rate(head, js_parallel.0), "events_per_cpu_sec": rate(head, js_parallel.1),
+                         "seconds": js_parallel.0, "partitions": js_parallel.2 },
         "bare_quickjs": { "events_per_sec": rate(head, bare.seconds), "note": "the same handlers in one QuickJS loop over the same events, parsing each event's data" },
         "bare_quickjs_preparsed": { "events_per_sec": rate(head, preparsed.seconds), "note": "the same loop over data parsed beforehand (untimed)" },
         "live_lag": lag,

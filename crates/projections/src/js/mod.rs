@@ -27,6 +27,7 @@ use crate::fold::Fold;
 use crate::HandlerError;
 
 pub mod baseline;
+pub mod parallel;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
@@ -34,7 +35,7 @@ const PRELUDE: &str = include_str!("prelude.js");
 const HOST_CALL_TIME: Duration = Duration::from_secs(600);
 
 /// Events per call into the sandbox.
-const BATCH_EVENTS: usize = 1000;
+pub(crate) const BATCH_EVENTS: usize = 1000;
 
 /// Allocation between runs of the cycle collector.
 const GC_THRESHOLD_BYTES: usize = 64 << 20;
@@ -178,15 +179,19 @@ impl JsFold {
 
     /// One call into the sandbox for a run of events (see `foldBatch`).
     fn apply_chunk(&mut self, events: &[RecordedEvent]) -> Result<(), (usize, HandlerError)> {
-        let rows = batch_rows(events);
-        match self.call_host::<Option<String>>("foldBatch", |a| a.push_arg(rows.as_str()), self.budget.call_time) {
-            Ok(out) => self.keep_emitted(out).map_err(|e| (events.len().saturating_sub(1), e)),
+        self.fold_rows(&batch_rows(events), events.len())
+    }
+
+    /// Folds `len` events given as [`batch_rows`] in one call.
+    pub fn fold_rows(&mut self, rows: &str, len: usize) -> Result<(), (usize, HandlerError)> {
+        match self.call_host::<Option<String>>("foldBatch", |a| a.push_arg(rows), self.budget.call_time) {
+            Ok(out) => self.keep_emitted(out).map_err(|e| (len.saturating_sub(1), e)),
             Err(e) => {
                 let at = self.call_host::<f64>("progress", |_| Ok(()), HOST_CALL_TIME).map_or(0, |p| p as usize);
                 let out = self.call_host::<Option<String>>("takeOutput", |_| Ok(()), HOST_CALL_TIME).ok().flatten();
                 self.rollback();
                 let _ = self.keep_emitted(out);
-                Err((at.min(events.len().saturating_sub(1)), e))
+                Err((at.min(len.saturating_sub(1)), e))
             }
         }
     }
@@ -278,11 +283,10 @@ fn push_event<'js>(
 /// A page of events as the JSON rows `foldBatch` takes:
 /// `[stream, type, version, position, timestampUs, data, metadata|0, tags|0, id]`
 /// (the data and metadata are JSON text already: copied, not re-encoded).
-fn batch_rows(events: &[RecordedEvent]) -> String {
-    let bytes: usize = events.iter().map(|e| e.data.len() + e.stream.len() + e.event_type.len() + 96).sum();
-    let mut out = String::with_capacity(bytes + 2);
+pub fn batch_rows<'e>(events: impl IntoIterator<Item = &'e RecordedEvent>) -> String {
+    let mut out = String::with_capacity(16 << 10);
     out.push('[');
-    for (i, e) in events.iter().enumerate() {
+    for (i, e) in events.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
