@@ -176,6 +176,10 @@ async fn states_survive_a_restart_and_bad_requests_are_refused() {
     }
     let (status, v) = api.call(reqwest::Method::GET, "/v1/projections/nope", None).await;
     assert_eq!((status, v["error"].as_str()), (404, Some("projection_not_found")));
+    let (status, v) = api.put("x", "builtin:nope", "park").await;
+    assert!(status == 400 && v["message"].as_str().unwrap().contains("type_counts"), "{v}");
+    // A built-in Rust projection, by name.
+    assert_eq!(api.put("types", "builtin:type_counts", "park").await.0, 200);
     api.put("totals", FIXED, "park").await;
     orders(&api).await;
     api.caught_up("totals").await;
@@ -184,6 +188,9 @@ async fn states_survive_a_restart_and_bad_requests_are_refused() {
     let parts = api.get("/v1/projections/totals/partitions?after=order-1&limit=2").await;
     assert_eq!(parts, json!({ "partitions": ["order-2"], "next_after": null }));
     let before = api.state("totals", "order-0").await;
+    api.caught_up("types").await;
+    assert_eq!(api.state("types", "Placed").await["state"], 12);
+    assert_eq!(api.state("types", "Joined").await["state"], 1);
     assert_eq!(api.call(reqwest::Method::POST, "/v1/projections/totals/pause", None).await.1["status"], "paused");
     assert!(server.terminate());
 
@@ -198,8 +205,10 @@ async fn states_survive_a_restart_and_bad_requests_are_refused() {
     let after = api.state("totals", "order-0").await;
     assert_eq!(after["state"]["total"].as_u64(), before["state"]["total"].as_u64().map(|t| t + 100));
     assert_eq!(after["position"], 13);
-    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/projections/totals", None).await;
-    assert_eq!(status, 204);
+    for name in ["totals", "types"] {
+        let (status, _) = api.call(reqwest::Method::DELETE, &format!("/v1/projections/{name}"), None).await;
+        assert_eq!(status, 204);
+    }
     assert_eq!(api.get("/v1/projections").await, json!({ "projections": [] }));
 }
 

@@ -12,7 +12,7 @@ use hindsight_store::EventReader;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::js::{JsFold, Limits};
+use crate::js::Limits;
 use crate::{FailurePolicy, Fold, Parked, Runner, RunnerError};
 
 /// Every partition's state, by key.
@@ -48,7 +48,8 @@ pub async fn fold_history(
     scratch: &Path,
 ) -> Result<(States, Vec<Parked>), RunnerError> {
     let _ = std::fs::remove_dir_all(scratch);
-    let fold = JsFold::new(source, limits).map_err(|e| RunnerError::States(crate::HandlerError::new(e.message)))?;
+    let fold =
+        crate::builtin::fold_for(source, limits, 1).map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
     let mut runner =
         Runner::open_fold(fold, scratch, FailurePolicy::Park)?.checkpoint_every(1 << 60).page_events(10_000);
     if let Some(p) = position {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::compare::{self, States};
-use crate::js::{JsFold, Limits};
+use crate::js::Limits;
 use crate::worker::{self, Command, Handle, Spec};
 use crate::{FailurePolicy, Parked, Status};
 
@@ -284,8 +284,8 @@ impl Registry {
         if !matches!(on_error, "park" | "stop") {
             return Err(RegistryError::Invalid(format!("on_error {on_error:?}: use \"park\" or \"stop\"")));
         }
-        JsFold::new(source, self.settings.limits)
-            .map_err(|e| RegistryError::Invalid(format!("the source: {}", e.message)))?;
+        crate::builtin::fold_for(source, self.settings.limits, 1)
+            .map_err(|e| RegistryError::Invalid(format!("the source: {e}")))?;
         let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
         let existing = self.lock().get(name).map(|l| l.definition.clone());
         let Some(mut definition) = existing else {
@@ -620,8 +620,8 @@ impl Registry {
     /// What `source` would change if it replaced the projection's: folded
     /// over the history the live states reflect, without touching them.
     pub async fn dry_run(&self, name: &str, source: &str) -> Result<compare::Diff, RegistryError> {
-        JsFold::new(source, self.settings.limits)
-            .map_err(|e| RegistryError::Invalid(format!("the source: {}", e.message)))?;
+        crate::builtin::fold_for(source, self.settings.limits, 1)
+            .map_err(|e| RegistryError::Invalid(format!("the source: {e}")))?;
         let (live, candidate, position, failed) = self.against_live(name, source).await?;
         Ok(compare::diff(&live, &candidate, position, failed))
     }

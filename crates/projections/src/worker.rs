@@ -12,8 +12,7 @@ use hindsight_store::{EventReader, ReadAll, StoreError};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::js::parallel::ParallelJsFold;
-use crate::js::{JsFold, Limits};
+use crate::js::Limits;
 use crate::outbox::Outbox;
 use crate::registry::Tuning;
 use crate::{FailurePolicy, Fold, Parked, Runner, RunnerError, Status};
@@ -115,7 +114,7 @@ pub struct Handle {
 /// Checkpoint when caught up, but not more often than this.
 const CAUGHT_UP_CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
-/// Starts a worker for a definition already checked by [`JsFold::new`].
+/// Starts a worker for a definition already checked by [`crate::builtin::fold_for`].
 pub fn start(
     name: &str,
     spec: Spec,
@@ -152,16 +151,6 @@ pub fn start(
 
 pub fn lock(info: &Mutex<Info>) -> std::sync::MutexGuard<'_, Info> {
     info.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The sandbox(es) for a definition: a per-stream projection is folded on
-/// `spec.shards` sandboxes at once, anything else on one.
-fn js_fold(spec: &Spec) -> Result<Box<dyn crate::Fold>, RunnerError> {
-    let bad = |e: crate::js::DefinitionError| RunnerError::States(crate::HandlerError::new(e.message));
-    if let Some(parallel) = ParallelJsFold::new(&spec.source, spec.limits, spec.shards).map_err(bad)? {
-        return Ok(Box::new(parallel));
-    }
-    Ok(Box::new(JsFold::new(&spec.source, spec.limits).map_err(bad)?))
 }
 
 /// A worker's moving parts.
@@ -222,7 +211,8 @@ fn run(
     mut rx: mpsc::UnboundedReceiver<Command>,
     info: &Mutex<Info>,
 ) -> Result<(), RunnerError> {
-    let fold = js_fold(&spec)?;
+    let fold = crate::builtin::fold_for(&spec.source, spec.limits, spec.shards)
+        .map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
     // The worker checkpoints itself, after publishing (see `settle`).
     let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
     let t = spec.tuning;
