@@ -77,9 +77,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ProjectionArgs {
-    /// The server that runs the projections.
-    #[arg(long, alias = "url", env = "HINDSIGHT_URL", default_value = "http://127.0.0.1:7113", global = true)]
-    pub server: String,
+    /// The server that runs the projections [default: http://127.0.0.1:7113,
+    /// and when nothing answers there, the data directory itself].
+    #[arg(long, alias = "url", env = "HINDSIGHT_URL", global = true)]
+    pub server: Option<String>,
     /// Print the server's JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,

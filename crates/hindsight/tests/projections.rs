@@ -504,3 +504,43 @@ async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_on_success
     assert_eq!(api.state("flaky", "").await["state"], json!({ "ok": 2 }));
     assert!(Instant::now() < deadline);
 }
+
+/// With no server, the CLI works on the data directory itself.
+#[test]
+fn the_cli_works_on_the_data_directory_when_no_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> =
+        (0..30).map(|i| format!(r#"{{"stream":"order-{}","type":"Placed","data":{{"total":{i}}}}}"#, i % 3)).collect();
+    assert!(common::import(dir.path(), &lines).status.success());
+    let file = dir.path().join("totals.js");
+    std::fs::write(&file, FIXED).unwrap();
+    // A port nothing listens on stands in for "no server at the default address".
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("projection")
+            .args(args)
+            .env_remove("HINDSIGHT_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = cli(&["create", "totals", "--file", file.to_str().unwrap(), "--wait"]);
+    assert!(ok && stdout.starts_with("totals  running  v1  at 29  lag 0 events"), "{stdout}{stderr}");
+    let (ok, stdout, stderr) = cli(&["state", "totals", "--partition", "order-2", "--json"]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["state"], json!({ "total": (0..30).filter(|i| i % 3 == 2).sum::<u64>(), "n": 10 }));
+    let (ok, stdout, _) = cli(&["list"]);
+    assert!(ok && stdout.contains("totals  running  v1  at 29"), "{stdout}");
+    // A server started later picks the projection up where the CLI left it.
+    let server = Server::start(dir.path(), &[]);
+    let out = common::run(dir.path(), &["projection", "--server", &server.url, "status", "totals", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["position"], 29);
+}

@@ -580,6 +580,54 @@ impl Registry {
         }))
     }
 
+    /// `{"partition", "state", "position"}`: a partition's state and the
+    /// position it reflects (the answer of the API and the CLI).
+    pub async fn state_answer(&self, name: &str, partition: &str) -> Result<serde_json::Value, RegistryError> {
+        let key = partition.to_string();
+        let (state, position) = self.ask(name, |reply| Command::State { partition: key, reply }).await?;
+        Ok(serde_json::json!({ "partition": partition, "state": state, "position": position }))
+    }
+
+    /// `{"partitions": [...], "next_after"}`: partition keys in order.
+    pub async fn partitions_answer(
+        &self,
+        name: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let keys = self.ask(name, |reply| Command::Partitions { after, limit, reply }).await?;
+        let next_after = (keys.len() == limit).then(|| keys.last().cloned()).flatten();
+        Ok(serde_json::json!({ "partitions": keys, "next_after": next_after }))
+    }
+
+    /// `{"parked": [...]}`.
+    pub async fn parked_answer(&self, name: &str) -> Result<serde_json::Value, RegistryError> {
+        let parked = self.ask(name, |reply| Command::Parked { reply }).await?;
+        Ok(serde_json::json!({ "parked": parked }))
+    }
+
+    /// Replays (`replay`) or drops (`discard`) a parked event: its answer,
+    /// or None when no event is parked there.
+    pub async fn parked_action(
+        &self,
+        name: &str,
+        position: u64,
+        action: &str,
+    ) -> Result<Option<serde_json::Value>, RegistryError> {
+        match action {
+            "replay" => match self.ask(name, |reply| Command::Replay { position, reply }).await? {
+                Ok(replayed) => Ok(Some(serde_json::json!({ "position": position, "replayed": replayed }))),
+                Err(e) if e.starts_with("no event is parked") => Ok(None),
+                Err(e) => Err(RegistryError::Gone(format!("replaying: {e}"))),
+            },
+            "discard" => Ok(self
+                .ask(name, |reply| Command::Discard { position, reply })
+                .await?
+                .then(|| serde_json::json!({ "position": position, "discarded": true }))),
+            other => Err(RegistryError::Invalid(format!("no action {other:?}: use replay or discard"))),
+        }
+    }
+
     pub fn summaries(&self) -> Vec<Summary> {
         self.names().iter().filter_map(|n| self.summary(n).ok()).collect()
     }

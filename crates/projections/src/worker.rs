@@ -136,16 +136,20 @@ pub fn start(
         caught_up_at: Instant::now(),
     }));
     let (tx, rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let published = info.clone();
     let thread = std::thread::Builder::new()
         .name(format!("projection-{}", name.chars().take(4).collect::<String>()))
         .stack_size(8 << 20)
         .spawn(move || {
-            if let Err(e) = run(spec, &*reader, &rt, rx, &published) {
+            if let Err(e) = run(spec, &*reader, &rt, rx, &published, &ready_tx) {
                 tracing::error!(error = %e, "projection worker stopped");
                 lock(&published).error = Some(e.to_string());
             }
+            let _ = ready_tx.send(());
         })?;
+    // Answer for it only once it has loaded its checkpoint.
+    let _ = ready_rx.recv();
     Ok(Handle { commands: tx, info, thread: Some(thread) })
 }
 
@@ -210,6 +214,7 @@ fn run(
     rt: &tokio::runtime::Handle,
     mut rx: mpsc::UnboundedReceiver<Command>,
     info: &Mutex<Info>,
+    ready: &std::sync::mpsc::Sender<()>,
 ) -> Result<(), RunnerError> {
     let fold = crate::builtin::fold_for(&spec.source, spec.limits, spec.shards)
         .map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
@@ -221,6 +226,7 @@ fn run(
     let mut w = Worker { runner, outbox, paused: spec.paused, last_checkpoint: Instant::now(), reader, rt, info };
     let mut watch = reader.watch_next_position();
     publish(&mut w.runner, info, w.paused, None, reader);
+    let _ = ready.send(());
     loop {
         while let Ok(cmd) = rx.try_recv() {
             if !obey(cmd, &mut w)? {

@@ -7,6 +7,7 @@ mod import;
 mod info;
 mod input;
 mod projection;
+mod projection_local;
 mod read;
 mod repair;
 mod serve;
@@ -48,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(url) => info::over_http(&url).await,
             None => info::run(dir, args.json),
         },
-        Command::Projection(args) => projection::run(args).await,
+        Command::Projection(args) => projection::run(dir, args).await,
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,

@@ -1,6 +1,7 @@
 //! `hindsight projection ...`: projections on a running server, through
-//! the Rust client. Text for people by default, the server's JSON with
-//! `--json`.
+//! the Rust client, or, when no server answers at the default address,
+//! on the data directory itself (`projection_local.rs`). Text for people
+//! by default, the server's JSON with `--json`.
 
 use std::process::ExitCode;
 
@@ -11,10 +12,30 @@ use serde_json::Value;
 
 use crate::cli::{ProjectionArgs, ProjectionCommand};
 
-pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.server);
+/// The server's default address, tried when `--server` is not given.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7113";
+
+pub async fn run(dir: &std::path::Path, args: ProjectionArgs) -> anyhow::Result<ExitCode> {
+    let (answer, shape) = match &args.server {
+        Some(url) => over_http(&Client::new(url), &args.command).await?,
+        None => match over_http(&Client::new(DEFAULT_SERVER), &args.command).await {
+            Err(e) if is_unreachable(&e) => super::projection_local::run(dir, &args.command).await?,
+            other => other?,
+        },
+    };
+    print(&answer, if args.json { Shape::Json } else { shape });
+    // verify fails when the rebuild differs from the live states.
+    Ok(if answer["ok"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Nothing listens at the address (as opposed to a server that answered).
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<hindsight_client::ClientError>(), Some(hindsight_client::ClientError::Transport(t)) if t.is_connect())
+}
+
+async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Result<(Value, Shape)> {
     let n = |name: &str| encode_path(name);
-    let (answer, shape) = match &args.command {
+    Ok(match command {
         ProjectionCommand::Create { name, file, on_error, wait } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             let put = client.put_projection(name, &source, on_error).await?;
@@ -54,10 +75,7 @@ pub async fn run(args: ProjectionArgs) -> anyhow::Result<ExitCode> {
         ProjectionCommand::Verify { name } => {
             (client.projection_call(Method::POST, &format!("{}/verify", n(name))).await?, Shape::Json)
         }
-    };
-    print(&answer, if args.json { Shape::Json } else { shape });
-    // verify fails when the rebuild differs from the live states.
-    Ok(if answer["ok"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    })
 }
 
 /// Follows a (re)build with a progress bar (events done, rate, ETA) until
@@ -95,7 +113,7 @@ async fn control(client: &Client, name: &str, action: &str) -> anyhow::Result<(V
 }
 
 #[derive(Clone, Copy)]
-enum Shape {
+pub enum Shape {
     Status,
     List,
     Json,

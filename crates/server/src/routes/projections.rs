@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hindsight_projections::registry::{Registry, RegistryError};
-use hindsight_projections::worker::Command;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -120,9 +119,7 @@ pub async fn state(
     Path(name): Path<String>,
     Query(q): Query<ProjectionStateQuery>,
 ) -> Result<Response, ApiError> {
-    let partition = q.partition.clone();
-    let (value, position) = registry(&state)?.ask(&name, |reply| Command::State { partition, reply }).await?;
-    Ok(axum::Json(json!({ "partition": q.partition, "state": value, "position": position })).into_response())
+    Ok(axum::Json(registry(&state)?.state_answer(&name, &q.partition).await?).into_response())
 }
 
 /// Partition keys, in order, a page at a time.
@@ -138,18 +135,14 @@ pub async fn partitions(
     if limit == 0 || limit > PARTITIONS_MAX {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..={PARTITIONS_MAX}")));
     }
-    let after = q.after.clone();
-    let keys = registry(&state)?.ask(&name, |reply| Command::Partitions { after, limit, reply }).await?;
-    let next_after = (keys.len() == limit).then(|| keys.last().cloned()).flatten();
-    Ok(axum::Json(json!({ "partitions": keys, "next_after": next_after })).into_response())
+    Ok(axum::Json(registry(&state)?.partitions_answer(&name, q.after, limit).await?).into_response())
 }
 
 /// Events set aside, each with its error, stack and the state before it.
 #[utoipa::path(get, path = "/v1/projections/{name}/parked", params(("name" = String, Path, description = "projection name")),
     responses((status = 200, description = "{\"parked\": [...]}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn parked(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let parked = registry(&state)?.ask(&name, |reply| Command::Parked { reply }).await?;
-    Ok(axum::Json(json!({ "parked": parked })).into_response())
+    Ok(axum::Json(registry(&state)?.parked_answer(&name).await?).into_response())
 }
 
 /// `replay` a parked event (after a fix) or `discard` it.
@@ -161,23 +154,16 @@ pub async fn parked_action(
     State(state): State<AppState>,
     Path((name, position, action)): Path<(String, u64, String)>,
 ) -> Result<Response, ApiError> {
-    let registry = registry(&state)?;
-    let not_parked =
-        || ApiError::new(StatusCode::NOT_FOUND, "not_parked", format!("no event is parked at position {position}"));
-    match action.as_str() {
-        "replay" => match registry.ask(&name, |reply| Command::Replay { position, reply }).await? {
-            Ok(replayed) => Ok(axum::Json(json!({ "position": position, "replayed": replayed })).into_response()),
-            Err(e) if e.starts_with("no event is parked") => Err(not_parked()),
-            Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "replay_failed", e)),
-        },
-        "discard" => match registry.ask(&name, |reply| Command::Discard { position, reply }).await? {
-            true => Ok(axum::Json(json!({ "position": position, "discarded": true })).into_response()),
-            false => Err(not_parked()),
-        },
-        other => Err(ApiError::new(
+    if !matches!(action.as_str(), "replay" | "discard") {
+        let message = format!("no action {action:?}: use replay or discard");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", message));
+    }
+    match registry(&state)?.parked_action(&name, position, &action).await? {
+        Some(answer) => Ok(axum::Json(answer).into_response()),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no action {other:?}: use replay or discard"),
+            "not_parked",
+            format!("no event is parked at position {position}"),
         )),
     }
 }
