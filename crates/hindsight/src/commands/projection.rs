@@ -39,7 +39,7 @@ async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Resu
         ProjectionCommand::Create { name, file, on_error, wait } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             let put = client.put_projection(name, &source, on_error).await?;
-            let put = if *wait { follow(&client, name, &put).await? } else { put };
+            let put = if *wait { follow(client, name, &put).await? } else { put };
             (put, Shape::Status)
         }
         ProjectionCommand::List => (client.projection_call(Method::GET, "").await?, Shape::List),
@@ -53,9 +53,9 @@ async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Resu
             let path = format!("{}/partitions?limit={limit}{after}", n(name));
             (client.projection_call(Method::GET, &path).await?, Shape::Json)
         }
-        ProjectionCommand::Pause { name } => control(&client, name, "pause").await?,
-        ProjectionCommand::Resume { name } => control(&client, name, "resume").await?,
-        ProjectionCommand::Reset { name } => control(&client, name, "reset").await?,
+        ProjectionCommand::Pause { name } => control(client, name, "pause").await?,
+        ProjectionCommand::Resume { name } => control(client, name, "resume").await?,
+        ProjectionCommand::Reset { name } => control(client, name, "reset").await?,
         ProjectionCommand::Delete { name } => (client.projection_call(Method::DELETE, &n(name)).await?, Shape::Deleted),
         ProjectionCommand::Parked { name } => {
             (client.projection_call(Method::GET, &format!("{}/parked", n(name))).await?, Shape::Json)
