@@ -544,3 +544,36 @@ fn the_cli_works_on_the_data_directory_when_no_server_runs() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["position"], 29);
 }
+
+/// A projection that is behind and makes no progress for longer than the
+/// stall threshold is reported stalled (status, /ready, /metrics), and
+/// running again once it moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_without_progress_is_reported_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), "127.0.0.1:0", &[], &[("HINDSIGHT_PROJECTION_STALL_SECS", "0.3")]);
+    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    // About 50-100 ms an event (a loop, under the 250 ms budget): a page of 40 takes seconds.
+    let slow = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s) => { let x = 0; for (let i = 0; i < 4e6; i++) x += i; s.n += 1; } })";
+    api.put("slow", slow, "park").await;
+    let batch: Vec<Value> = (0..40).map(|i| json!({ "type": "T", "data": { "i": i } })).collect();
+    api.call(reqwest::Method::POST, "/v1/streams/s-1", Some(json!({ "events": batch }))).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stalled = loop {
+        let s = api.get("/v1/projections/slow").await;
+        if s["status"] == "stalled" {
+            break s;
+        }
+        assert!(Instant::now() < deadline && s["lag_events"] != 0, "never reported stalled: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(stalled["lag_events"].as_u64().unwrap() > 0);
+    assert!(api.get("/ready").await["attention"].to_string().contains("projection slow is stalled"));
+    let metrics = api.client.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hindsight_projection_status{projection=\"slow\",status=\"stalled\"} 1"), "{metrics}");
+    let done = api.caught_up("slow").await;
+    assert_eq!(done["status"], "running");
+    // On a slow machine an event may run over its budget and be parked.
+    let n = api.state("slow", "").await["state"]["n"].as_u64().unwrap();
+    assert_eq!(n + done["parked"].as_u64().unwrap(), 40);
+}

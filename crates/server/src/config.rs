@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// Where projections keep their definitions and states; None: the
     /// server runs no projections.
     pub projections_dir: Option<std::path::PathBuf>,
+    /// A projection behind the log without progress for this long is
+    /// reported stalled.
+    pub projection_stall_after: Duration,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
+            projection_stall_after: Duration::from_secs(30),
         }
     }
 }

@@ -43,7 +43,10 @@ pub async fn serve(
         connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
     let projections = match &config.projections_dir {
         Some(dir) => {
-            let settings = hindsight_projections::registry::Settings::default();
+            let settings = hindsight_projections::registry::Settings {
+                stall_after: config.projection_stall_after,
+                ..Default::default()
+            };
             let registry = hindsight_projections::registry::Registry::open(
                 dir,
                 store.clone(),

@@ -139,6 +139,10 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
     }
     let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
     server.projections_dir = Some(data_dir.join("projections"));
+    if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {
+        let secs: f64 = secs.parse().context("HINDSIGHT_PROJECTION_STALL_SECS must be a number of seconds")?;
+        server.projection_stall_after = Duration::from_secs_f64(secs.max(0.0));
+    }
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
     let addr = listener.local_addr()?;

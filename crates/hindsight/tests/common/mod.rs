@@ -46,11 +46,16 @@ impl Server {
     }
 
     pub fn start_at(dir: &Path, listen: &str, extra: &[&str]) -> Server {
+        Self::start_with_env(dir, listen, extra, &[])
+    }
+
+    pub fn start_with_env(dir: &Path, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(dir)
             .args(["serve", "--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .env("HINDSIGHT_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
