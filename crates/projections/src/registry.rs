@@ -144,14 +144,18 @@ pub struct Settings {
     pub limits: Limits,
     /// Behind the log and without progress for this long: stalled.
     pub stall_after: Duration,
-    /// Sandboxes (threads) a per-stream projection folds on: the cores.
+    /// Sandboxes (threads) a per-stream projection folds on.
     pub shards: usize,
 }
 
 impl Default for Settings {
+    /// One sandbox per core but one (left to reading the log and routing
+    /// the events), and a single one below four cores: on two cores the
+    /// split measured no faster (219-261k events/s against 236k).
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30), shards: cores }
+        let shards = if cores >= 4 { cores - 1 } else { 1 };
+        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30), shards }
     }
 }
 
