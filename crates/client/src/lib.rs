@@ -273,12 +273,14 @@ impl Client {
 
     /// What `source` would change if it replaced the projection's (a dry
     /// run over the history the live states reflect).
-    pub async fn projection_dry_run(&self, name: &str, source: &str) -> Result<Value, ClientError> {
-        let body = hindsight_wire::ProjectionPut {
-            source: source.to_string(),
-            on_error: "park".to_string(),
-            ..Default::default()
-        };
+    pub async fn projection_dry_run(
+        &self,
+        name: &str,
+        source: &str,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        let body = hindsight_wire::DryRunRequest { source: source.to_string(), from, to };
         let url = format!("{}/v1/projections/{}/dry-run", self.base, encode_path(name));
         Ok(check(self.http.post(url).json(&body).send().await?).await?.json().await?)
     }

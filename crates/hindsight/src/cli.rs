@@ -156,6 +156,13 @@ pub enum ProjectionCommand {
         name: String,
         #[arg(long)]
         file: PathBuf,
+        /// Only from this position: the current source and the candidate
+        /// are both folded over the range and compared.
+        #[arg(long)]
+        from: Option<u64>,
+        /// The range's last position [default: the live position].
+        #[arg(long)]
+        to: Option<u64>,
     },
     /// Rebuild in a scratch area and compare with the live states (exit 1
     /// and the first differing partition when they differ).

@@ -311,6 +311,19 @@ async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
     assert_eq!(d["changed"][0]["patch"], json!([{ "op": "replace", "path": "/total", "value": 44 }]));
     assert_eq!(d["failed"][0]["position"], 12);
     assert_eq!(api.state("totals", "order-1").await, before, "nothing live changed");
+    // Over a range: the current source and the candidate, both from nothing over positions 6..=12.
+    let body = json!({ "source": candidate, "from": 6, "to": 12 });
+    let (status, d) = api.call(reqwest::Method::POST, "/v1/projections/totals/dry-run", Some(body)).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["changed"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(
+        d["changed"][0]["patch"],
+        json!([{ "op": "replace", "path": "/total", "value": 34 }]),
+        "7 + 10, doubled"
+    );
+    let body = json!({ "source": candidate, "from": 9, "to": 3 });
+    let (status, d) = api.call(reqwest::Method::POST, "/v1/projections/totals/dry-run", Some(body)).await;
+    assert_eq!((status, d["error"].as_str()), (400, Some("invalid_range")));
     let (status, v) = api.call(reqwest::Method::POST, "/v1/projections/totals/verify", None).await;
     assert_eq!((status, &v["ok"]), (200, &json!(true)), "{v}");
 

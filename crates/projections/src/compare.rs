@@ -38,20 +38,23 @@ pub struct Diff {
     pub failed: Vec<Parked>,
 }
 
-/// Folds `$all` up to `position` (inclusive) with `source` in a scratch
-/// directory: the states and the events it failed on.
+/// Folds `$all` from `from` up to `position` (inclusive) with `source`,
+/// from nothing, in a scratch directory: the states and the events it
+/// failed on.
 pub async fn fold_history(
     source: &str,
     limits: Limits,
     reader: &dyn EventReader,
-    position: Option<u64>,
+    (from, position): (u64, Option<u64>),
     scratch: &Path,
 ) -> Result<(States, Vec<Parked>), RunnerError> {
     let _ = std::fs::remove_dir_all(scratch);
     let fold =
         crate::builtin::fold_for(source, limits, 1).map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
-    let mut runner =
-        Runner::open_fold(fold, scratch, FailurePolicy::Park)?.checkpoint_every(1 << 60).page_events(10_000);
+    let mut runner = Runner::open_fold(fold, scratch, FailurePolicy::Park)?
+        .checkpoint_every(1 << 60)
+        .page_events(10_000)
+        .starting_after(from.checked_sub(1));
     if let Some(p) = position {
         runner.advance(reader, p + 1, usize::MAX).await?;
     }

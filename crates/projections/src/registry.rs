@@ -651,6 +651,18 @@ impl Registry {
             .await?
             .map_err(|e| RegistryError::Gone(format!("reading its states: {e}")))?;
         let live: States = serde_json::from_str(&json).map_err(|e| RegistryError::Gone(e.to_string()))?;
+        let (candidate, failed) = self.scratch_fold(name, source, (0, position)).await?;
+        Ok((live, candidate, position, failed))
+    }
+
+    /// Folds `source` over a range of `$all` in a scratch area, on a
+    /// thread of its own (the sandbox never runs on the async workers).
+    async fn scratch_fold(
+        &self,
+        name: &str,
+        source: &str,
+        range: (u64, Option<u64>),
+    ) -> Result<(States, Vec<Parked>), RegistryError> {
         let (tx, rx) = oneshot::channel();
         let (source, reader, rt, limits) =
             (source.to_string(), self.reader.clone(), self.rt.clone(), self.settings.limits);
@@ -659,23 +671,41 @@ impl Registry {
             .name("projection-scratch".into())
             .stack_size(8 << 20)
             .spawn(move || {
-                let _ = tx.send(rt.block_on(compare::fold_history(&source, limits, &*reader, position, &scratch)));
+                let _ = tx.send(rt.block_on(compare::fold_history(&source, limits, &*reader, range, &scratch)));
             })
             .map_err(io("starting a scratch fold"))?;
-        let (candidate, failed) = rx
-            .await
+        rx.await
             .map_err(|_| RegistryError::Gone("the scratch fold stopped".into()))?
-            .map_err(|e| RegistryError::Invalid(format!("the scratch fold: {e}")))?;
-        Ok((live, candidate, position, failed))
+            .map_err(|e| RegistryError::Invalid(format!("the scratch fold: {e}")))
     }
 
     /// What `source` would change if it replaced the projection's: folded
     /// over the history the live states reflect, without touching them.
-    pub async fn dry_run(&self, name: &str, source: &str) -> Result<compare::Diff, RegistryError> {
+    /// With a range (`from`, and `to` or the live position), the current
+    /// source and the candidate are both folded over just that range,
+    /// from nothing, and compared.
+    pub async fn dry_run(
+        &self,
+        name: &str,
+        source: &str,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Result<compare::Diff, RegistryError> {
         crate::builtin::fold_for(source, self.settings.limits, 1)
             .map_err(|e| RegistryError::Invalid(format!("the source: {e}")))?;
-        let (live, candidate, position, failed) = self.against_live(name, source).await?;
-        Ok(compare::diff(&live, &candidate, position, failed))
+        if from.is_none() && to.is_none() {
+            let (live, candidate, position, failed) = self.against_live(name, source).await?;
+            return Ok(compare::diff(&live, &candidate, position, failed));
+        }
+        let to = match to {
+            Some(to) => Some(to),
+            None => self.info(name)?.position,
+        };
+        let current = self.definition(name)?.current().map(|v| v.source.clone()).unwrap_or_default();
+        let range = (from.unwrap_or(0), to);
+        let (base, _) = self.scratch_fold(name, &current, range).await?;
+        let (candidate, failed) = self.scratch_fold(name, source, range).await?;
+        Ok(compare::diff(&base, &candidate, to, failed))
     }
 
     /// Rebuilds the projection's current source in a scratch area and

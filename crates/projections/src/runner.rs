@@ -135,6 +135,14 @@ impl<F: Fold> Runner<F> {
         })
     }
 
+    /// Starts after `position` instead of where the checkpoint says (a
+    /// fold of part of history).
+    pub fn starting_after(mut self, position: Option<u64>) -> Self {
+        self.position = position;
+        self.checkpointed = position;
+        self
+    }
+
     /// Checkpoint at least every `positions` positions (default 10,000).
     pub fn checkpoint_every(mut self, positions: u64) -> Self {
         self.checkpoint_every = positions.max(1);

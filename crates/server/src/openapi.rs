@@ -80,6 +80,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         wire::StatusResponse,
         wire::ErrorBody,
         wire::ProjectionPut,
+        wire::DryRunRequest,
     ))
 )]
 struct ApiDoc;

@@ -223,6 +223,24 @@ fn park() -> String {
     "park".to_string()
 }
 
+/// `POST /v1/projections/{name}/dry-run`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DryRunRequest {
+    /// The candidate definition.
+    pub source: String,
+    /// Only the events from this position: then both the current source
+    /// and the candidate are folded over the range, from nothing, and
+    /// compared (instead of the candidate over all history against the
+    /// live states).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    /// The last position of the range (default: the live position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
+}
+
 /// `GET /v1/projections/{name}/state`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]

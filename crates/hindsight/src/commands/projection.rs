@@ -68,9 +68,9 @@ async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Resu
             let path = format!("{}/parked/{position}/discard", n(name));
             (client.projection_call(Method::POST, &path).await?, Shape::Json)
         }
-        ProjectionCommand::DryRun { name, file } => {
+        ProjectionCommand::DryRun { name, file, from, to } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-            (client.projection_dry_run(name, &source).await?, Shape::Json)
+            (client.projection_dry_run(name, &source, *from, *to).await?, Shape::Json)
         }
         ProjectionCommand::Verify { name } => {
             (client.projection_call(Method::POST, &format!("{}/verify", n(name))).await?, Shape::Json)

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::wire::{ErrorBody, PartitionsQuery, ProjectionPut, ProjectionStateQuery};
+use crate::wire::{DryRunRequest, ErrorBody, PartitionsQuery, ProjectionPut, ProjectionStateQuery};
 
 const PARTITIONS_DEFAULT: usize = 100;
 const PARTITIONS_MAX: usize = 10_000;
@@ -172,15 +172,20 @@ pub async fn parked_action(
 /// without touching them, and answers what it would change: partitions
 /// added, removed and changed (each as an RFC 6902 patch from the live
 /// state), and the events it failed on.
-#[utoipa::path(post, path = "/v1/projections/{name}/dry-run", request_body = ProjectionPut,
+#[utoipa::path(post, path = "/v1/projections/{name}/dry-run", request_body = DryRunRequest,
     params(("name" = String, Path, description = "projection name")),
     responses((status = 200, description = "{\"position\", \"added\", \"removed\", \"changed\": [{\"partition\", \"patch\"}], \"failed\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(body): Json<ProjectionPut>,
+    Json(body): Json<DryRunRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(axum::Json(registry(&state)?.dry_run(&name, &body.source).await?).into_response())
+    if let (Some(from), Some(to)) = (body.from, body.to) {
+        if from > to {
+            return Err(ApiError::bad_request("invalid_range", format!("from {from} is after to {to}")));
+        }
+    }
+    Ok(axum::Json(registry(&state)?.dry_run(&name, &body.source, body.from, body.to).await?).into_response())
 }
 
 /// Rebuilds the current source in a scratch area and compares it with the
