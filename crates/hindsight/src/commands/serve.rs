@@ -138,11 +138,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         config.append_queue_depth = depth;
     }
     let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    server.projections_dir = Some(data_dir.join("projections"));
-    if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {
-        let secs: f64 = secs.parse().context("HINDSIGHT_PROJECTION_STALL_SECS must be a number of seconds")?;
-        server.projection_stall_after = Duration::from_secs_f64(secs.max(0.0));
-    }
+    projection_settings(&mut server, &data_dir)?;
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
     let addr = listener.local_addr()?;
@@ -157,4 +153,16 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
     tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
     hindsight_server::serve(listener, Arc::new(store), server, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Projections live beside the store; HINDSIGHT_PROJECTION_STALL_SECS sets
+/// how long one may be behind without progress before it is reported
+/// stalled (default 30 s).
+fn projection_settings(server: &mut ServerConfig, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    server.projections_dir = Some(data_dir.join("projections"));
+    if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {
+        let secs: f64 = secs.parse().context("HINDSIGHT_PROJECTION_STALL_SECS must be a number of seconds")?;
+        server.projection_stall_after = Duration::from_secs_f64(secs.max(0.0));
+    }
+    Ok(())
 }
