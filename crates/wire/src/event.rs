@@ -5,7 +5,7 @@ use hindsight_store::RecordedEvent;
 
 /// A JSON string literal of `s`: as is between quotes when nothing in it
 /// needs escaping (names and tags almost never do), else serde_json's.
-fn json_str(out: &mut String, s: &str) {
+pub fn json_str(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push('"');
         out.push_str(s);

@@ -9,6 +9,6 @@ mod event;
 mod types;
 
 pub use error::WireError;
-pub use event::{event_json, write_event};
+pub use event::{event_json, json_str, write_event};
 pub use hindsight_store::timestamp::{parse_rfc3339, rfc3339};
 pub use types::*;

@@ -626,12 +626,8 @@ async fn fill(
     rare_every: u64,
     data: &JsonText,
 ) -> anyhow::Result<()> {
-    let mut in_flight = std::collections::VecDeque::new();
-    let mut queued = store.next_position();
-    let mut i = 0u64;
     let batch_events = rare_every.clamp(1, 1000);
-    while queued < events {
-        let n = (events - queued).min(batch_events);
+    fill_with(store, events, batch_events, |i, n| {
         let rare = n == batch_events && rare_every <= 1000;
         let batch = (0..n - u64::from(rare)).map(|_| NewEvent::new("BenchEvent", data.clone())).collect();
         let mut parts = vec![hindsight_store::AppendPart {
@@ -646,7 +642,25 @@ async fn fill(
                 events: vec![NewEvent::new("RareEvent", data.clone())],
             });
         }
-        in_flight.push_back(store.enqueue_multi(parts).await?);
+        parts
+    })
+    .await
+}
+
+/// Appends `batch(i, n)` (the i-th append, of n events) until the store
+/// holds `events`, keeping 16 appends in flight through group commit.
+pub async fn fill_with(
+    store: &hindsight_store_embedded::EmbeddedStore,
+    events: u64,
+    batch_events: u64,
+    mut batch: impl FnMut(u64, u64) -> Vec<hindsight_store::AppendPart>,
+) -> anyhow::Result<()> {
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut queued = store.next_position();
+    let mut i = 0u64;
+    while queued < events {
+        let n = (events - queued).min(batch_events.max(1));
+        in_flight.push_back(store.enqueue_multi(batch(i, n)).await?);
         if in_flight.len() >= 16 {
             if let Some(f) = in_flight.pop_front() {
                 f.await?;

@@ -26,39 +26,25 @@ const ORDER_HANDLERS: &str = r#"{
   Cancelled: (s, e) => ({ ...s, status: 'cancelled' }),
 }"#;
 
-/// Appends `events` order events in batches of 1,000 (one stream each),
-/// 16 appends in flight.
+/// Appends `events` order events in batches of 1,000 (one stream each).
 async fn fill_orders(store: &hindsight_store_embedded::EmbeddedStore, events: u64, streams: u64) -> anyhow::Result<()> {
-    let mut in_flight = std::collections::VecDeque::new();
-    let (mut queued, mut batch) = (store.next_position(), 0u64);
-    while queued < events {
-        let n = (events - queued).min(1000);
+    let first = store.next_position();
+    super::bench::fill_with(store, events, 1000, |batch, n| {
         let list = (0..n)
             .map(|i| {
-                let k = queued + i;
+                let k = first + batch * 1000 + i;
                 let t = ["Placed", "Placed", "Paid", "Cancelled"][(k % 4) as usize];
                 let data = json!({ "total": k % 997, "customer": format!("c{}", k % 5000), "note": "x".repeat(40) });
                 NewEvent::new(t, data)
             })
             .collect();
-        let part = AppendPart {
+        vec![AppendPart {
             stream: format!("order-{}", batch % streams.max(1)),
             expected: ExpectedVersion::Any,
             events: list,
-        };
-        in_flight.push_back(store.enqueue_multi(vec![part]).await?);
-        if in_flight.len() >= 16 {
-            if let Some(f) = in_flight.pop_front() {
-                f.await?;
-            }
-        }
-        queued += n;
-        batch += 1;
-    }
-    for f in in_flight {
-        f.await?;
-    }
-    Ok(())
+        }]
+    })
+    .await
 }
 
 /// Runs a fold over the whole log three times from scratch: the best

@@ -291,9 +291,9 @@ pub fn batch_rows<'e>(events: impl IntoIterator<Item = &'e RecordedEvent>) -> St
             out.push(',');
         }
         out.push('[');
-        push_json_str(&mut out, &e.stream);
+        hindsight_wire::json_str(&mut out, &e.stream);
         out.push(',');
-        push_json_str(&mut out, &e.event_type);
+        hindsight_wire::json_str(&mut out, &e.event_type);
         let _ = write!(out, ",{},{},{},", e.version, e.position, e.timestamp_us);
         out.push_str(&e.data);
         out.push(',');
@@ -308,16 +308,6 @@ pub fn batch_rows<'e>(events: impl IntoIterator<Item = &'e RecordedEvent>) -> St
     }
     out.push(']');
     out
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
-    }
 }
 
 /// The store filter a definition reads through (its handlers' types when

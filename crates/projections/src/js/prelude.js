@@ -151,19 +151,26 @@
     cur.key = key; cur.batch = true; cur.row = row;
     run(key, s, handler, ev);
   };
+  // What a row folds into: its handler, its event and its partition (the
+  // clock and randomness set to the event's); null when nothing.
+  const target = (r) => {
+    if (only !== null && !only.has(r[0])) return null;
+    const handler = def.handlers[r[1]] ?? def.handlers.$any;
+    if (handler === undefined) return null;
+    enter(r[3], r[4]);
+    const ev = rowEvent(r);
+    const key = keyOf(ev);
+    return key === null ? null : { handler, ev, key };
+  };
   // Folds partition `key` again from its state before the batch through
   // the batch's rows before `upTo`.
   const refold = (key, upTo) => {
     const snap = firstSeen.get(key);
     if (snap === undefined || snap === null) states.delete(key); else states.set(key, JSON.parse(snap));
     for (let j = 0; j < upTo; j++) {
-      const r = lastRows[j];
-      if (only !== null && !only.has(r[0])) continue;
-      const handler = def.handlers[r[1]] ?? def.handlers.$any;
-      if (handler === undefined) continue;
-      enter(r[3], r[4]);
-      const ev = rowEvent(r);
-      if (keyOf(ev) !== key) continue;
+      const t = target(lastRows[j]);
+      if (t === null || t.key !== key) continue;
+      const { handler, ev } = t;
       let s = states.get(key);
       if (s === undefined) s = init();
       const next = handler(s, ev);
@@ -206,14 +213,8 @@
       batchOut.length = 0;
       for (let i = 0; i < rows.length; i++) {
         progress = i;
-        const r = rows[i];
-        if (only !== null && !only.has(r[0])) continue;
-        const handler = def.handlers[r[1]] ?? def.handlers.$any;
-        if (handler === undefined) continue;
-        enter(r[3], r[4]);
-        const ev = rowEvent(r);
-        const key = keyOf(ev);
-        if (key !== null) applyBatched(key, handler, ev, i);
+        const t = target(rows[i]);
+        if (t !== null) applyBatched(t.key, t.handler, t.ev, i);
       }
       progress = rows.length;
       return batchOut.length === 0 ? undefined : JSON.stringify(batchOut);
