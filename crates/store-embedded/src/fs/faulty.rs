@@ -69,16 +69,11 @@ impl FileHandle for FaultyFile {
         if self.faults.disk_full.load(Ordering::SeqCst) {
             return Err(enospc());
         }
-        let left = self.faults.space_left_bytes.load(Ordering::SeqCst);
-        if left >= 0 && buf.len() as i64 > left {
-            let fits = left as usize;
+        let fits = super::take_space(&self.faults.space_left_bytes, buf.len());
+        if fits < buf.len() {
             self.inner.write_all_at(&buf[..fits], offset)?;
-            self.faults.space_left_bytes.store(0, Ordering::SeqCst);
             self.faults.disk_full.store(true, Ordering::SeqCst);
             return Err(enospc());
-        }
-        if left >= 0 {
-            self.faults.space_left_bytes.fetch_sub(buf.len() as i64, Ordering::SeqCst);
         }
         self.inner.write_all_at(buf, offset)
     }

@@ -16,6 +16,24 @@ use std::sync::Arc;
 pub use faulty::{Faults, FaultyFs};
 pub use sim::{RandomFaults, SimFaults, SimFs};
 
+/// Takes up to `want` bytes from a simulated disk's free space (negative:
+/// unlimited) and returns how many fit. One atomic update, so a test that
+/// lifts the limit while the writer preallocates is never overwritten by
+/// the writer's stale count.
+fn take_space(left: &std::sync::atomic::AtomicI64, want: usize) -> usize {
+    use std::sync::atomic::Ordering;
+    let mut fits = want;
+    let _ = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+        if l < 0 {
+            fits = want;
+            return None;
+        }
+        fits = want.min(l as usize);
+        Some(l - fits as i64)
+    });
+    fits
+}
+
 /// An open file: positional reads and writes, so readers and the writer
 /// share one handle without a cursor.
 pub trait FileHandle: Send + Sync {
@@ -135,5 +153,40 @@ impl Fs for StdFs {
     fn available_bytes(&self, path: &Path) -> io::Result<u64> {
         let s = rustix::fs::statvfs(path)?;
         Ok(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[test]
+    fn lifting_the_space_limit_is_never_undone_by_a_concurrent_write() {
+        for _ in 0..20 {
+            let left = std::sync::Arc::new(AtomicI64::new(1 << 40));
+            let writer = {
+                let left = left.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        super::take_space(&left, 4096);
+                    }
+                })
+            };
+            std::thread::yield_now();
+            left.store(-1, Ordering::SeqCst);
+            writer.join().unwrap();
+            assert_eq!(left.load(Ordering::SeqCst), -1, "the limit came back");
+        }
+    }
+
+    #[test]
+    fn a_write_takes_what_fits() {
+        let left = AtomicI64::new(10);
+        assert_eq!(super::take_space(&left, 4), 4);
+        assert_eq!(super::take_space(&left, 100), 6);
+        assert_eq!(super::take_space(&left, 1), 0);
+        let unlimited = AtomicI64::new(-1);
+        assert_eq!(super::take_space(&unlimited, 1 << 20), 1 << 20);
+        assert_eq!(unlimited.load(Ordering::SeqCst), -1);
     }
 }

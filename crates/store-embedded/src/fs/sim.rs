@@ -438,12 +438,8 @@ impl FileHandle for SimFile {
         if let Some(e) = faults.roll(self.ino, Call::Write, offset) {
             return Err(e);
         }
-        let left = faults.space_left_bytes.load(Ordering::SeqCst);
-        let (fits, full) =
-            if left >= 0 && buf.len() as i64 > left { (left as usize, true) } else { (buf.len(), false) };
-        if left >= 0 {
-            faults.space_left_bytes.store(left - fits as i64, Ordering::SeqCst);
-        }
+        let fits = super::take_space(&faults.space_left_bytes, buf.len());
+        let full = fits < buf.len();
         self.with_inode(|inode| {
             let start = offset as usize;
             let end = start + fits;
