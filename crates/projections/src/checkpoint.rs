@@ -30,6 +30,11 @@ pub struct Saved {
     pub states: Box<RawValue>,
     pub parked: Vec<Parked>,
     pub status: Status,
+    /// Output a rebuilding version holds for the live version it will
+    /// replace (see `outbox`): kept with the states it came from, so a
+    /// restart during a rebuild neither loses it nor folds it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_output: Vec<crate::Emitted>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +97,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(dir.path()).unwrap().is_none());
         let states = RawValue::from_string(r#"{"a":3,"b":{"x":[5]}}"#.into()).unwrap();
-        let saved = Saved { position: Some(41), states, parked: Vec::new(), status: Status::Running };
+        let saved =
+            Saved { position: Some(41), states, parked: Vec::new(), status: Status::Running, held_output: Vec::new() };
         store(dir.path(), &saved).unwrap();
         let loaded = load(dir.path()).unwrap().unwrap();
         assert_eq!((loaded.position, loaded.states.get()), (Some(41), saved.states.get()));

@@ -4,8 +4,12 @@
 //! input position, index). A crash between publishing and the checkpoint
 //! folds the same events again and publishes the same ids again, which
 //! the store answers as a retry: each input event's output is published
-//! exactly once. A rebuild keeps its output to itself until it takes
-//! over, then publishes what the version it replaces had not.
+//! exactly once. A rebuild holds its output until it takes over, then
+//! publishes what the version it replaces had not: output for input
+//! events the live version has already passed is let go, the rest is
+//! held, in the rebuild's checkpoint too (a restart neither loses it nor
+//! folds it again), and a rebuild holding [`HELD_MAX`] events waits for
+//! the live version to catch up rather than drop any.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,10 +21,9 @@ use uuid::Uuid;
 
 use crate::Emitted;
 
-/// Output a version that does not publish (yet) keeps, newest last; older
-/// output is dropped (a rebuild takes over only once caught up, so only
-/// its most recent output can be missing from the live version's).
-const KEPT_MAX: usize = 100_000;
+/// Output a version that does not publish (yet) holds at most; at this
+/// many it folds no further until the live version passes some of it.
+pub const HELD_MAX: usize = 100_000;
 
 /// Attempts to publish one event before the projection faults.
 const PUBLISH_ATTEMPTS: u32 = 5;
@@ -28,9 +31,9 @@ const PUBLISH_ATTEMPTS: u32 = 5;
 pub struct Outbox {
     name: String,
     store: Option<Arc<dyn EventStore>>,
-    /// Publishes when true; keeps its output otherwise.
+    /// Publishes when true; holds its output otherwise.
     active: bool,
-    kept: VecDeque<Emitted>,
+    held: VecDeque<Emitted>,
     pub published: u64,
 }
 
@@ -50,28 +53,57 @@ pub fn emitted_id(name: &str, position: u64, index: u32) -> Uuid {
 
 impl Outbox {
     pub fn new(name: &str, store: Option<Arc<dyn EventStore>>, active: bool) -> Self {
-        Outbox { name: name.to_string(), store, active, kept: VecDeque::new(), published: 0 }
+        Outbox { name: name.to_string(), store, active, held: VecDeque::new(), published: 0 }
     }
 
-    /// Publishes `out` when live; keeps it otherwise.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Publishes `out` when live; holds it otherwise.
     pub async fn take(&mut self, out: Vec<Emitted>) -> Result<(), StoreError> {
         if self.active {
             return self.publish(out).await;
         }
-        self.kept.extend(out);
-        while self.kept.len() > KEPT_MAX {
-            self.kept.pop_front();
-        }
+        self.held.extend(out);
         Ok(())
     }
 
-    /// Becomes the live version: publishes the kept output of input
+    /// Lets go of held output for input events up to `live` (the live
+    /// version's position: it has published its own output for them).
+    pub fn release_through(&mut self, live: Option<u64>) {
+        let Some(live) = live else { return };
+        while self.held.front().is_some_and(|e| e.position <= live) {
+            self.held.pop_front();
+        }
+    }
+
+    /// Holds what a checkpoint held (after a restart).
+    pub fn hold(&mut self, output: Vec<Emitted>) {
+        self.held.extend(output);
+    }
+
+    /// The output held, for the checkpoint.
+    pub fn held(&self) -> Vec<Emitted> {
+        self.held.iter().cloned().collect()
+    }
+
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// True when a rebuild holds as much as it may.
+    pub fn is_full(&self) -> bool {
+        self.held.len() >= HELD_MAX
+    }
+
+    /// Becomes the live version: publishes the held output of input
     /// events after `after` (what the replaced version had published).
     pub async fn activate(&mut self, after: Option<u64>) -> Result<(), StoreError> {
         self.active = true;
-        let kept: Vec<Emitted> =
-            std::mem::take(&mut self.kept).into_iter().filter(|e| after.is_none_or(|a| e.position > a)).collect();
-        self.publish(kept).await
+        self.release_through(after);
+        let held: Vec<Emitted> = std::mem::take(&mut self.held).into();
+        self.publish(held).await
     }
 
     async fn publish(&mut self, out: Vec<Emitted>) -> Result<(), StoreError> {

@@ -240,10 +240,18 @@ impl Registry {
         self.dir.join(name).join(format!("v{version}"))
     }
 
-    fn spawn(&self, definition: &Definition, version: &Version, active: bool) -> Result<Handle, RegistryError> {
+    /// Starts a version's worker: the live one (`live` None) or a rebuild
+    /// beside the live one whose info `live` is.
+    fn spawn(
+        &self,
+        definition: &Definition,
+        version: &Version,
+        live: Option<Arc<Mutex<worker::Info>>>,
+    ) -> Result<Handle, RegistryError> {
         let spec = Spec {
             name: definition.name.clone(),
-            active,
+            active: live.is_none(),
+            live,
             store: Some(self.store.clone()),
             tuning: definition.tuning,
             shards: self.settings.shards,
@@ -262,9 +270,9 @@ impl Registry {
     fn start(&self, definition: Definition) -> Result<(), RegistryError> {
         let current =
             definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
-        let handle = self.spawn(&definition, current, true)?;
+        let handle = self.spawn(&definition, current, None)?;
         let next = match definition.rebuilding() {
-            Some(v) => Some((v.version, self.spawn(&definition, v, false)?)),
+            Some(v) => Some((v.version, self.spawn(&definition, v, Some(handle.info.clone()))?)),
             None => None,
         };
         self.lock().insert(definition.name.clone(), Live { definition, handle, next });
@@ -350,7 +358,9 @@ impl Registry {
             let _ = std::fs::remove_dir_all(self.version_dir(name, version));
         }
         if let Some(newest) = definition.versions.last() {
-            let handle = self.spawn(&definition, newest, false)?;
+            let live = self.lock().get(name).map(|l| l.handle.info.clone());
+            let live = live.ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+            let handle = self.spawn(&definition, newest, Some(live))?;
             if let Some(l) = self.lock().get_mut(name) {
                 l.next = Some((newest.version, handle));
             }
@@ -365,7 +375,9 @@ impl Registry {
 
     /// Switches every rebuilt version that has caught up with the log in
     /// for the one it replaces: from then on it answers, and the old one
-    /// is stopped and its states removed.
+    /// is stopped and its states removed. A rebuild that holds all the
+    /// output it may for a live version that cannot move (faulted, or its
+    /// worker failed) takes over where it is, ahead of that version.
     async fn switch_caught_up(&self) {
         let head = self.reader.next_position();
         let ready: Vec<String> = self
@@ -374,7 +386,12 @@ impl Registry {
             .filter(|(_, l)| {
                 l.next.as_ref().is_some_and(|(_, h)| {
                     let i = worker::lock(&h.info);
-                    i.error.is_none() && i.status == Status::Running && i.position.map_or(0, |p| p + 1) >= head
+                    let caught_up = i.position.map_or(0, |p| p + 1) >= head;
+                    let blocked = i.held_output >= crate::outbox::HELD_MAX && {
+                        let old = worker::lock(&l.handle.info);
+                        old.error.is_some() || old.status != Status::Running
+                    };
+                    i.error.is_none() && i.status == Status::Running && (caught_up || blocked)
                 })
             })
             .map(|(k, _)| k.clone())
@@ -581,6 +598,7 @@ impl Registry {
         Some(serde_json::json!({
             "version": version, "position": info.position, "events_done": done, "events_left": left,
             "events_per_sec": (info.events_per_sec * 10.0).round() / 10.0, "eta_seconds": eta, "fault": fault,
+            "held_output": info.held_output,
         }))
     }
 

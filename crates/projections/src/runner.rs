@@ -81,6 +81,8 @@ pub struct Runner<F: Fold> {
     checkpointed: Option<u64>,
     /// Derived events emitted since the last `take_outbox`.
     outbox: Vec<crate::Emitted>,
+    /// Output held for a live version, as the checkpoint had it.
+    held_output: Vec<crate::Emitted>,
     /// Pause between attempts at a failing event (doubling).
     retry_backoff: std::time::Duration,
     breaker: Option<Breaker>,
@@ -111,12 +113,12 @@ impl<F: Fold> Runner<F> {
             }
             Err(e) => return Err(e.into()),
         };
-        let (position, parked, status) = match saved {
+        let (position, parked, status, held_output) = match saved {
             Some(saved) => {
                 fold.load(&saved.states).map_err(RunnerError::States)?;
-                (saved.position, saved.parked, saved.status)
+                (saved.position, saved.parked, saved.status, saved.held_output)
             }
-            None => (None, Vec::new(), Status::Running),
+            None => (None, Vec::new(), Status::Running, Vec::new()),
         };
         Ok(Runner {
             fold,
@@ -130,6 +132,7 @@ impl<F: Fold> Runner<F> {
             status,
             checkpointed: position,
             outbox: Vec::new(),
+            held_output,
             retry_backoff: std::time::Duration::ZERO,
             breaker: None,
         })
@@ -190,6 +193,11 @@ impl<F: Fold> Runner<F> {
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
         self
+    }
+
+    /// The output the checkpoint held for a live version (once).
+    pub fn take_held_output(&mut self) -> Vec<crate::Emitted> {
+        std::mem::take(&mut self.held_output)
     }
 
     pub fn position(&self) -> Option<u64> {
@@ -334,8 +342,15 @@ impl<F: Fold> Runner<F> {
 
     /// Writes the checkpoint now.
     pub fn checkpoint(&mut self) -> Result<(), RunnerError> {
+        self.checkpoint_holding(Vec::new())
+    }
+
+    /// Writes the checkpoint now, with output held for the live version
+    /// (published or dropped by the caller later; see `outbox`).
+    pub fn checkpoint_holding(&mut self, held_output: Vec<crate::Emitted>) -> Result<(), RunnerError> {
         let states = self.fold.save().map_err(RunnerError::States)?;
-        let saved = Saved { position: self.position, states, parked: self.parked.clone(), status: self.status.clone() };
+        let (parked, status) = (self.parked.clone(), self.status.clone());
+        let saved = Saved { position: self.position, states, parked, status, held_output };
         checkpoint::store(&self.dir, &saved)?;
         self.checkpointed = self.position;
         Ok(())

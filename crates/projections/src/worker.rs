@@ -34,6 +34,8 @@ pub struct Info {
     pub events_per_sec: f64,
     /// The circuit breaker: "open" or "half_open"; None when closed.
     pub circuit: Option<&'static str>,
+    /// Emitted events a rebuild holds for the live version to reach.
+    pub held_output: usize,
     /// The worker cannot run (its checkpoint cannot be read or written,
     /// or the log cannot be read); None when it can.
     pub error: Option<String>,
@@ -42,6 +44,27 @@ pub struct Info {
     /// When it last had taken every event of the log into account.
     #[serde(skip)]
     pub caught_up_at: Instant,
+}
+
+impl Info {
+    /// A worker's info before it has folded anything.
+    pub fn new(paused: bool) -> Self {
+        Info {
+            paused,
+            position: None,
+            checkpointed: None,
+            status: Status::Running,
+            partitions: 0,
+            parked: 0,
+            events_done: 0,
+            events_per_sec: 0.0,
+            error: None,
+            circuit: None,
+            held_output: 0,
+            last_progress: Instant::now(),
+            caught_up_at: Instant::now(),
+        }
+    }
 }
 
 /// A query or order for a worker, answered between pages.
@@ -102,6 +125,8 @@ pub struct Spec {
     pub dir: PathBuf,
     pub limits: Limits,
     pub paused: bool,
+    /// A rebuild's view of the live version it is to replace.
+    pub live: Option<Arc<Mutex<Info>>>,
 }
 
 /// A worker's handle: its orders channel and its published info.
@@ -121,20 +146,7 @@ pub fn start(
     reader: Arc<dyn EventReader>,
     rt: tokio::runtime::Handle,
 ) -> std::io::Result<Handle> {
-    let info = Arc::new(Mutex::new(Info {
-        paused: spec.paused,
-        position: None,
-        checkpointed: None,
-        status: Status::Running,
-        partitions: 0,
-        parked: 0,
-        events_done: 0,
-        events_per_sec: 0.0,
-        error: None,
-        circuit: None,
-        last_progress: Instant::now(),
-        caught_up_at: Instant::now(),
-    }));
+    let info = Arc::new(Mutex::new(Info::new(spec.paused)));
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let published = info.clone();
@@ -166,6 +178,7 @@ struct Worker<'a> {
     reader: &'a dyn EventReader,
     rt: &'a tokio::runtime::Handle,
     info: &'a Mutex<Info>,
+    live: Option<Arc<Mutex<Info>>>,
 }
 
 impl Worker<'_> {
@@ -173,20 +186,36 @@ impl Worker<'_> {
         self.runner.position().map_or(0, |p| p + 1)
     }
 
-    /// Publishes what the fold emitted, then checkpoints when one is due
-    /// (never before the output is out: a crash folds it again).
+    /// Publishes what the fold emitted (a rebuild: holds what the live
+    /// version has not passed), then checkpoints when one is due (never
+    /// before the output is out: a crash folds it again).
     fn settle(&mut self, force: bool) -> Result<(), RunnerError> {
         let out = self.runner.take_outbox();
         self.rt.block_on(self.outbox.take(out))?;
+        self.release_held();
         let behind_checkpoint = self.done().saturating_sub(self.runner.checkpointed().map_or(0, |p| p + 1));
         let caught_up = self.done() >= self.reader.next_position();
         let due = behind_checkpoint >= CHECKPOINT_EVERY_EVENTS
             || (behind_checkpoint > 0 && caught_up && self.last_checkpoint.elapsed() >= CAUGHT_UP_CHECKPOINT_EVERY);
         if due || (force && behind_checkpoint > 0) {
-            self.runner.checkpoint()?;
-            self.last_checkpoint = Instant::now();
+            self.checkpoint()?;
         }
         Ok(())
+    }
+
+    /// Checkpoints with the output a rebuild holds.
+    fn checkpoint(&mut self) -> Result<(), RunnerError> {
+        self.runner.checkpoint_holding(self.outbox.held())?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// A rebuild lets go of output for what the live version has passed.
+    fn release_held(&mut self) {
+        if let (false, Some(live)) = (self.outbox.is_active(), &self.live) {
+            let through = lock(live).position;
+            self.outbox.release_through(through);
+        }
     }
 
     /// Folds one page when there is something to fold; false when idle.
@@ -196,11 +225,18 @@ impl Worker<'_> {
         if self.paused || open || self.runner.status() != &Status::Running || from >= head {
             return Ok(false);
         }
+        if self.outbox.is_full() {
+            // A rebuild as far ahead of the live version as it may be.
+            self.release_held();
+            if self.outbox.is_full() {
+                return Ok(false);
+            }
+        }
         let started = Instant::now();
         self.rt.block_on(self.runner.advance(self.reader, head, 1))?;
         self.settle(false)?;
         let page = (self.done().saturating_sub(from), started.elapsed());
-        publish(&mut self.runner, self.info, self.paused, Some(page), self.reader);
+        publish(self, Some(page));
         Ok(true)
     }
 }
@@ -222,10 +258,12 @@ fn run(
     let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
     let t = spec.tuning;
     runner.tune(t.retries + 1, Duration::from_millis(t.retry_backoff_ms), t.breaker());
-    let outbox = Outbox::new(&spec.name, spec.store.clone(), spec.active);
-    let mut w = Worker { runner, outbox, paused: spec.paused, last_checkpoint: Instant::now(), reader, rt, info };
+    let mut outbox = Outbox::new(&spec.name, spec.store.clone(), spec.active);
+    outbox.hold(runner.take_held_output());
+    let (paused, live) = (spec.paused, spec.live);
+    let mut w = Worker { runner, outbox, paused, last_checkpoint: Instant::now(), reader, rt, info, live };
     let mut watch = reader.watch_next_position();
-    publish(&mut w.runner, info, w.paused, None, reader);
+    publish(&mut w, None);
     let _ = ready.send(());
     loop {
         while let Ok(cmd) = rx.try_recv() {
@@ -237,7 +275,7 @@ fn run(
             continue;
         }
         w.settle(true)?;
-        publish(&mut w.runner, info, w.paused, None, reader);
+        publish(&mut w, None);
         let cmd = rt.block_on(async {
             tokio::select! {
                 cmd = rx.recv() => Some(cmd),
@@ -258,13 +296,8 @@ fn run(
 
 /// Publishes the runner's figures; `page` is (events, time) of the page
 /// just folded.
-fn publish(
-    runner: &mut Runner<Box<dyn crate::Fold>>,
-    info: &Mutex<Info>,
-    paused: bool,
-    page: Option<(u64, Duration)>,
-    reader: &dyn EventReader,
-) {
+fn publish(w: &mut Worker<'_>, page: Option<(u64, Duration)>) {
+    let (runner, info, paused, reader) = (&mut w.runner, w.info, w.paused, w.reader);
     let partitions = runner.fold().partition_count();
     let caught_up = runner.position().map_or(0, |p| p + 1) >= reader.next_position();
     let mut i = lock(info);
@@ -293,6 +326,7 @@ fn publish(
     i.status = runner.status().clone();
     i.partitions = partitions;
     i.parked = runner.parked().len();
+    i.held_output = w.outbox.held_len();
 }
 
 /// Carries out one command; false when the worker is to stop.
@@ -320,7 +354,7 @@ fn obey(cmd: Command, w: &mut Worker<'_>) -> Result<bool, RunnerError> {
         }
         Command::Discard { position, reply } => {
             let _ = reply.send(runner.discard_parked(position));
-            runner.checkpoint()?;
+            w.checkpoint()?;
         }
         Command::Pause => w.paused = true,
         Command::Resume => w.paused = false,
