@@ -13,9 +13,12 @@
 //!   changed, with the old and new value ([`writeset`]), kept per pointer,
 //!   so blame and watch are lookups, never replays.
 //!
-//! Everything here reads through a fold and the events it is given; it
-//! never touches a store, so it works the same on the live log, on a
-//! read-only view of the past or on a fork.
+//! The index is pure logic over a fold and the events it is given;
+//! [`streams`] feeds it through the reader contract ([`EventReader`]), never
+//! the live store, so it answers the same on the live log, a read-only
+//! view of the past or a fork.
+//!
+//! [`EventReader`]: hindsight_store::EventReader
 
 // Operating errors are handled, never unwrapped (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -24,6 +27,7 @@ pub mod document;
 pub mod keyframes;
 pub mod pointer;
 pub mod predicate;
+pub mod streams;
 pub mod subject;
 pub mod writeset;
 

@@ -13,6 +13,10 @@ use crate::config::ServerConfig;
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
+/// Streams whose history index is kept in memory at most (the least
+/// recently asked is dropped first; it is rebuilt when asked again).
+const HISTORIES_CACHED: usize = 1_000;
+
 pub struct Shared {
     pub store: Arc<dyn EventStore>,
     pub config: ServerConfig,
@@ -21,6 +25,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// The live projections; None when the server runs none.
     pub projections: Option<Arc<hindsight_projections::registry::Registry>>,
+    /// Streams' history indexes (documents, blame, watch), built as asked.
+    pub histories: hindsight_history::streams::Streams,
 }
 
 impl std::ops::Deref for AppState {
@@ -32,7 +38,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: ServerConfig, stopping: watch::Receiver<bool>) -> Self {
-        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle(), projections: None }))
+        Self::with_projections(store, config, stopping, None)
     }
 
     pub fn with_projections(
@@ -41,6 +47,14 @@ impl AppState {
         stopping: watch::Receiver<bool>,
         projections: Option<Arc<hindsight_projections::registry::Registry>>,
     ) -> Self {
-        AppState(Arc::new(Shared { store, config, stopping, metrics: crate::metrics::handle(), projections }))
+        let histories = hindsight_history::streams::Streams::new(Default::default(), HISTORIES_CACHED);
+        AppState(Arc::new(Shared {
+            store,
+            config,
+            stopping,
+            metrics: crate::metrics::handle(),
+            projections,
+            histories,
+        }))
     }
 }

@@ -376,3 +376,79 @@ pub fn filter(
             .unwrap_or_default(),
     }
 }
+
+/// `GET /v1/streams/{stream}/state`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeStateQuery {
+    /// The point: `position:N`, `version:N` or `time:<RFC 3339>` (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+/// `GET /v1/streams/{stream}/history`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeHistoryQuery {
+    /// Changes after this point (default: from the start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Changes up to and including this point (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// At most this many changes (default 100, at most 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/streams/{stream}/diff`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeDiffQuery {
+    /// The first point.
+    pub from: String,
+    /// The second point (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `patch` (default: an RFC 6902 patch) or `side-by-side`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// `GET /v1/streams/{stream}/blame`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeBlameQuery {
+    /// An RFC 6901 JSON Pointer, e.g. `/status` ("" is the whole document).
+    pub pointer: String,
+    /// The point (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// Earlier values listed at most (default 20, at most 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/streams/{stream}/watch`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeWatchQuery {
+    /// An RFC 6901 JSON Pointer, e.g. `/balance`.
+    pub pointer: String,
+    /// `eq ne lt le gt ge changed exists missing`.
+    pub op: String,
+    /// The JSON value compared with (`eq` to `ge`), e.g. `0` or `"cancelled"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `backward` (default: the nearest at or before `from`) or `forward` (after it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The point searched from (default: now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}

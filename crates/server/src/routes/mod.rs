@@ -5,6 +5,7 @@ pub(crate) mod ops;
 pub(crate) mod projections;
 pub(crate) mod read;
 pub(crate) mod subscribe;
+pub(crate) mod time;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -24,6 +25,11 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/v1/streams/{stream}", post(append::append).get(read::read_stream))
         .route("/v1/streams/{stream}/info", get(read::stream_info))
+        .route("/v1/streams/{stream}/state", get(time::state))
+        .route("/v1/streams/{stream}/history", get(time::history))
+        .route("/v1/streams/{stream}/diff", get(time::diff))
+        .route("/v1/streams/{stream}/blame", get(time::blame))
+        .route("/v1/streams/{stream}/watch", get(time::watch))
         .route("/v1/append", post(append::append_multi))
         .route("/v1/all", get(read::read_all))
         .route("/v1/position", get(read::position))

@@ -1,0 +1,141 @@
+//! Time travel over a stream's document from the outside, over HTTP: the
+//! state at each kind of point, history, diff (both formats), blame with
+//! its history, watch both ways, and clear errors for bad pointers, ops,
+//! values, points and unknown streams.
+
+mod common;
+
+use common::Server;
+use serde_json::{json, Value};
+
+struct Api {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn append(&self, stream: &str, event_type: &str, data: Value) {
+        let body = json!({ "events": [{ "type": event_type, "data": data, "metadata": { "correlation_id": "c-1" } }] });
+        let r = self.http.post(format!("{}/v1/streams/{stream}", self.url)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    async fn ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    async fn error(&self, path: &str) -> (u16, String) {
+        let (status, body) = self.get(path).await;
+        assert_ne!(status, 200, "{path} answered {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        (status, body["error"].as_str().unwrap().to_string())
+    }
+}
+
+/// account-1: v0 opened (position 0), v1 deposit (1), v2 overdrawn (3),
+/// v3 tagged (4), v4 closed (5); account-2 at position 2.
+async fn build(api: &Api) {
+    api.append("account-1", "Opened", json!({ "owner": "ann", "balance": 0, "status": "open" })).await;
+    api.append("account-1", "Deposited", json!({ "balance": 50 })).await;
+    api.append("account-2", "Opened", json!({ "balance": 5 })).await;
+    api.append("account-1", "Withdrawn", json!({ "balance": -20 })).await;
+    api.append("account-1", "Tagged", json!({ "tags": { "vip": true } })).await;
+    api.append("account-1", "Closed", json!({ "status": "closed", "tags": { "vip": null } })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_document_at_any_point_its_history_blame_and_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    build(&api).await;
+    let base = "/v1/streams/account-1";
+
+    // State at each kind of point.
+    let then = api.ok(&format!("{base}/state?as_of=version:1")).await;
+    assert_eq!(then["state"], json!({ "owner": "ann", "balance": 50, "status": "open" }));
+    assert_eq!((then["version"].as_u64(), then["position"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(api.ok(&format!("{base}/state?as_of=position:2")).await["state"], then["state"]);
+    let now = api.ok(&format!("{base}/state")).await;
+    assert_eq!(now["state"], json!({ "owner": "ann", "balance": -20, "status": "closed", "tags": {} }));
+    assert_eq!(now["events_folded"], 5, "{now}");
+    assert_eq!(now["keyframe_position"], Value::Null);
+
+    // History: what each event after version 0 changed.
+    let h = api.ok(&format!("{base}/history?from=version:0&limit=2")).await;
+    let changes = h["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["event"]["type"], "Deposited");
+    assert_eq!(changes[0]["patch"], json!([{ "op": "replace", "path": "/balance", "value": 50 }]));
+    assert!(changes[0]["event"].get("data").is_none());
+    assert_eq!(h["next_from"], "position:3");
+    let rest = api.ok(&format!("{base}/history?from=position:3")).await;
+    let types: Vec<&str> =
+        rest["changes"].as_array().unwrap().iter().map(|c| c["event"]["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Tagged", "Closed"]);
+    assert_eq!(rest["next_from"], Value::Null);
+
+    // Diff: the patch turns the old document into the new one.
+    let d = api.ok(&format!("{base}/diff?from=version:1")).await;
+    let mut doc = then["state"].clone();
+    json_patch::patch(&mut doc, &serde_json::from_value::<json_patch::Patch>(d["patch"].clone()).unwrap()).unwrap();
+    assert_eq!(doc, now["state"]);
+    let side = api.ok(&format!("{base}/diff?from=version:1&to=version:2&format=side-by-side")).await;
+    assert_eq!(side["changed"], json!(["/balance"]));
+    assert_eq!(side["to"]["state"]["balance"], -20);
+
+    // Blame: who set the status, and what it was before.
+    let b = api.ok(&format!("{base}/blame?pointer=/status")).await;
+    assert_eq!((b["value"].clone(), b["event"]["type"].clone()), (json!("closed"), json!("Closed")));
+    assert_eq!(b["event"]["metadata"]["correlation_id"], "c-1");
+    assert_eq!(b["history"][0]["value"], "open");
+    assert_eq!(b["history"][0]["event"]["version"], 0);
+    assert_eq!(b["more"], false);
+    let b = api.ok(&format!("{base}/blame?pointer=/balance&as_of=version:1")).await;
+    assert_eq!((b["value"].clone(), b["event"]["version"].clone()), (json!(50), json!(1)));
+    // A container blames the newest change under it, naming the leaves.
+    let b = api.ok(&format!("{base}/blame?pointer=/tags")).await;
+    assert_eq!(b["event"]["type"], "Closed");
+    assert_eq!(b["value"], json!({}));
+    let pointers: Vec<&str> = b["writes"].as_array().unwrap().iter().map(|w| w["pointer"].as_str().unwrap()).collect();
+    assert_eq!(pointers, ["/tags", "/tags/vip"]);
+
+    // Watch: when did the balance first go below zero?
+    let w = api.ok(&format!("{base}/watch?pointer=/balance&op=lt&value=0")).await;
+    assert_eq!((w["found"].clone(), w["event"]["version"].clone()), (json!(true), json!(2)));
+    assert_eq!((w["value"].clone(), w["previous"].clone()), (json!(-20), json!(50)));
+    let w = api.ok(&format!("{base}/watch?pointer=/balance&op=lt&value=0&direction=forward&from=version:0")).await;
+    assert_eq!(w["event"]["version"], 2);
+    let w = api.ok(&format!("{base}/watch?pointer=/status&op=eq&value=%22closed%22&from=version:3")).await;
+    assert_eq!(w["found"], false);
+    let w = api.ok(&format!("{base}/watch?pointer=/tags/vip&op=exists")).await;
+    assert_eq!(w["event"]["type"], "Tagged");
+    let w = api.ok(&format!("{base}/watch?pointer=/balance&op=gt&value=100")).await;
+    assert_eq!((w["found"].clone(), w["event"].clone()), (json!(false), Value::Null));
+
+    // Errors name what is wrong.
+    assert_eq!(api.error(&format!("{base}/blame?pointer=status")).await, (400, "invalid_query".into()));
+    assert_eq!(api.error(&format!("{base}/blame?pointer=/nope")).await, (404, "never_set".into()));
+    assert_eq!(api.error(&format!("{base}/watch?pointer=/balance&op=between")).await, (400, "invalid_query".into()));
+    assert_eq!(api.error(&format!("{base}/watch?pointer=/balance&op=lt")).await, (400, "invalid_query".into()));
+    assert_eq!(api.error(&format!("{base}/watch?pointer=/balance&op=eq&value=closed")).await.0, 400);
+    assert_eq!(api.error(&format!("{base}/state?as_of=position:99")).await.0, 400);
+    assert_eq!(api.error(&format!("{base}/state?as_of=yesterday")).await.0, 400);
+    assert_eq!(api.error(&format!("{base}/diff?to=version:1")).await.0, 400);
+    assert_eq!(api.error(&format!("{base}/diff?from=version:1&format=table")).await.0, 400);
+    assert_eq!(api.error(&format!("{base}/history?from=version:3&until=version:1")).await.0, 400);
+    assert_eq!(api.error("/v1/streams/account-9/state").await, (404, "stream_not_found".into()));
+    assert_eq!(api.error("/v1/streams/account-2/state?as_of=position:1").await, (404, "stream_not_found".into()));
+
+    // New events are seen by the next question.
+    api.append("account-1", "Reopened", json!({ "status": "open" })).await;
+    assert_eq!(api.ok(&format!("{base}/blame?pointer=/status")).await["event"]["type"], "Reopened");
+}

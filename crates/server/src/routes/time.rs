@@ -1,0 +1,135 @@
+//! Time travel over a stream's document (its events' data applied as
+//! JSON Merge Patches): the state at any point, the changes between two
+//! points, the event that set a field, and when a field first met a
+//! condition. The work is `hindsight-history`'s, through the reader.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use hindsight_history::streams::HistoryError;
+use hindsight_history::{Op, Predicate};
+use hindsight_store::{AsOf, StoreError};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::extract::{Path, Query};
+use crate::state::AppState;
+use crate::wire::{ErrorBody, TimeBlameQuery, TimeDiffQuery, TimeHistoryQuery, TimeStateQuery, TimeWatchQuery};
+
+const LIMIT_MAX: usize = 10_000;
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::Store(e) => e.into(),
+            HistoryError::StreamNotFound(stream) => {
+                ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", format!("stream {stream:?} does not exist"))
+                    .with_details(serde_json::json!({ "stream": stream }))
+            }
+            HistoryError::Invalid(m) => ApiError::bad_request("invalid_query", m),
+            e @ HistoryError::NeverSet { .. } => ApiError::new(StatusCode::NOT_FOUND, "never_set", e.to_string()),
+        }
+    }
+}
+
+fn point(s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
+    s.map(|s| s.parse::<AsOf>().map_err(|e| ApiError::from(StoreError::from(e)))).transpose()
+}
+
+fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match l {
+        Some(0) => Err(ApiError::bad_request("invalid_query", "limit must be at least 1")),
+        l => Ok(l.unwrap_or(default).min(LIMIT_MAX)),
+    }
+}
+
+/// The stream's document as of a point.
+#[utoipa::path(get, path = "/v1/streams/{stream}/state",
+    params(("stream" = String, Path, description = "stream name"), TimeStateQuery),
+    responses((status = 200, description = "{\"stream\", \"state\", \"position\", \"version\", \"keyframe_position\", \"events_folded\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn state(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<TimeStateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let at = point(q.as_of.as_deref())?;
+    Ok(Json(state.histories.state(&*state.store, &stream, at).await?))
+}
+
+/// The events that changed the document between two points, each with
+/// the RFC 6902 patch it caused.
+#[utoipa::path(get, path = "/v1/streams/{stream}/history",
+    params(("stream" = String, Path, description = "stream name"), TimeHistoryQuery),
+    responses((status = 200, description = "{\"stream\", \"changes\": [{\"event\", \"patch\"}], \"next_from\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<TimeHistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (from, until) = (point(q.from.as_deref())?, point(q.until.as_deref())?);
+    let limit = limit(q.limit, 100)?;
+    Ok(Json(state.histories.history(&*state.store, &stream, from, until, limit).await?))
+}
+
+/// What changed in the document between two points.
+#[utoipa::path(get, path = "/v1/streams/{stream}/diff",
+    params(("stream" = String, Path, description = "stream name"), TimeDiffQuery),
+    responses((status = 200, description = "{\"patch\": [...]} or, side by side, both states and the changed pointers"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<TimeDiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let side_by_side = match q.format.as_deref() {
+        None | Some("patch") => false,
+        Some("side-by-side") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request("invalid_query", format!("format {other:?}: use patch or side-by-side")))
+        }
+    };
+    let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
+    let to = point(q.to.as_deref())?;
+    Ok(Json(state.histories.diff(&*state.store, &stream, from, to, side_by_side).await?))
+}
+
+/// The event that set what a JSON Pointer holds, and its earlier values.
+#[utoipa::path(get, path = "/v1/streams/{stream}/blame",
+    params(("stream" = String, Path, description = "stream name"), TimeBlameQuery),
+    responses((status = 200, description = "{\"pointer\", \"value\", \"event\", \"writes\", \"history\": [{\"value\", \"event\", \"writes\"}], \"more\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn blame(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<TimeBlameQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let at = point(q.as_of.as_deref())?;
+    let limit = limit(q.limit, 20)?;
+    Ok(Json(state.histories.blame(&*state.store, &stream, &q.pointer, at, limit).await?))
+}
+
+/// The nearest event at which a condition on a JSON Pointer became true.
+#[utoipa::path(get, path = "/v1/streams/{stream}/watch",
+    params(("stream" = String, Path, description = "stream name"), TimeWatchQuery),
+    responses((status = 200, description = "{\"found\", \"event\", \"value\", \"previous\", \"writes\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn watch(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    Query(q): Query<TimeWatchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let op: Op = q.op.parse().map_err(|e: String| ApiError::bad_request("invalid_query", e))?;
+    let value = q
+        .value
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("value must be JSON (quote strings): {e}")))?;
+    let predicate = Predicate::new(op, value).map_err(|e| ApiError::bad_request("invalid_query", e))?;
+    let backward = match q.direction.as_deref() {
+        None | Some("backward") | Some("backwards") => true,
+        Some("forward") | Some("forwards") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request("invalid_query", format!("direction {other:?}: use backward or forward")))
+        }
+    };
+    let from = point(q.from.as_deref())?;
+    Ok(Json(state.histories.watch(&*state.store, &stream, &q.pointer, &predicate, from, backward).await?))
+}
