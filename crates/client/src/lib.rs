@@ -297,6 +297,13 @@ impl Client {
         Ok(r.json().await?)
     }
 
+    /// Any GET under the API (`path` like `/v1/streams/a/state?as_of=...`,
+    /// already encoded), its JSON answer.
+    pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        Ok(check(r).await?.json().await?)
+    }
+
     pub async fn info(&self) -> Result<Value, ClientError> {
         let r = self.http.get(format!("{}/v1/info", self.base)).send().await?;
         Ok(check(r).await?.json().await?)

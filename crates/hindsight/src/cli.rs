@@ -70,9 +70,109 @@ pub enum Command {
     StreamInfo(StreamInfoArgs),
     /// Create, inspect and control projections on a running server.
     Projection(ProjectionArgs),
+    /// A stream's document as of a point: its events' data applied in
+    /// order as JSON Merge Patches.
+    At(AtArgs),
+    /// The events that changed a stream's document, each with the JSON
+    /// Patch it caused.
+    History(HistoryArgs),
+    /// What changed in a stream's document between two points.
+    Diff(DiffArgs),
+    /// The event that set a field (a JSON Pointer such as /status), and
+    /// the field's earlier values with the events that set them.
+    Blame(BlameArgs),
+    /// The nearest event at which a condition on a field became true,
+    /// e.g. when /balance first went below 0.
+    Watch(WatchArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// What a time-travel command looks at, and where.
+#[derive(Debug, Args)]
+pub struct TimeTarget {
+    /// The stream whose document to look at.
+    #[arg(long)]
+    pub stream: String,
+    /// A running server [default: http://127.0.0.1:7113, and when nothing
+    /// answers there, the data directory itself].
+    #[arg(long, alias = "url", env = "HINDSIGHT_URL")]
+    pub server: Option<String>,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AtArgs {
+    #[command(flatten)]
+    pub target: TimeTarget,
+    /// The point: position:N, version:N or time:<RFC 3339> [default: now].
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: TimeTarget,
+    /// Changes after this point [default: from the start].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Changes up to and including this point [default: now].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many changes.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: TimeTarget,
+    /// The first point.
+    #[arg(long)]
+    pub from: String,
+    /// The second point [default: now].
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Both documents and the fields that differ, instead of a JSON Patch.
+    #[arg(long)]
+    pub side_by_side: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BlameArgs {
+    #[command(flatten)]
+    pub target: TimeTarget,
+    /// The field, as an RFC 6901 JSON Pointer ("" is the whole document).
+    pub pointer: String,
+    /// The point [default: now].
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Earlier values listed at most.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub target: TimeTarget,
+    /// The field, as an RFC 6901 JSON Pointer.
+    pub pointer: String,
+    /// eq, ne, lt, le, gt, ge, changed, exists or missing.
+    pub op: String,
+    /// The JSON value compared with (eq to ge), e.g. 0 or '"cancelled"'.
+    pub value: Option<String>,
+    /// Search forward from the point (after it) instead of backward.
+    #[arg(long)]
+    pub forward: bool,
+    /// The point searched from [default: now].
+    #[arg(long)]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,9 +37,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // A store's refusal prints as the API would answer it.
-            match e.downcast_ref::<hindsight_store::StoreError>() {
-                Some(store_error) => eprintln!("{}", output::error_json(store_error)),
-                None => eprintln!("error: {e:#}"),
+            if let Some(store_error) = e.downcast_ref::<hindsight_store::StoreError>() {
+                eprintln!("{}", output::error_json(store_error));
+            } else if let Some(history_error) = e.downcast_ref::<hindsight_history::streams::HistoryError>() {
+                eprintln!("{}", history_error.to_wire().body());
+            } else {
+                eprintln!("error: {e:#}");
             }
             ExitCode::FAILURE
         }

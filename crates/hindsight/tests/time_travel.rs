@@ -139,3 +139,61 @@ async fn a_streams_document_at_any_point_its_history_blame_and_watch() {
     api.append("account-1", "Reopened", json!({ "status": "open" })).await;
     assert_eq!(api.ok(&format!("{base}/blame?pointer=/status")).await["event"]["type"], "Reopened");
 }
+
+/// The CLI answers the same with a server and on the data directory
+/// alone (`--json`), prints text by default, and fails on a watch that
+/// finds nothing and on bad input with the API's error.
+#[test]
+fn the_cli_travels_in_time_with_and_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = [
+        r#"{"stream":"order-1","type":"Placed","data":{"total":30,"status":"placed"},"metadata":{"correlation_id":"k-7"}}"#,
+        r#"{"stream":"order-2","type":"Placed","data":{"total":5}}"#,
+        r#"{"stream":"order-1","type":"Discounted","data":{"total":-3}}"#,
+        r#"{"stream":"order-1","type":"Cancelled","data":{"status":"cancelled"}}"#,
+    ];
+    let out = common::import(d, &lines);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let asks: [&[&str]; 6] = [
+        &["at", "--stream", "order-1", "--as-of", "version:1"],
+        &["history", "--stream", "order-1", "--from", "version:0"],
+        &["diff", "--stream", "order-1", "--from", "version:0", "--side-by-side"],
+        &["blame", "--stream", "order-1", "/status"],
+        &["watch", "--stream", "order-1", "/total", "lt", "0"],
+        &["watch", "--stream", "order-1", "/status", "eq", r#""shipped""#],
+    ];
+    let json_of = |out: std::process::Output| -> Value { serde_json::from_slice(&out.stdout).unwrap() };
+    let local: Vec<Value> = asks.iter().map(|a| json_of(common::run(d, &[a, &["--json"][..]].concat()))).collect();
+    assert_eq!(local[0]["state"], json!({ "total": -3, "status": "placed" }));
+    assert_eq!(local[3]["event"]["type"], "Cancelled");
+    assert_eq!(local[4]["event"]["version"], 1);
+    assert_eq!(local[5]["found"], false);
+
+    // Text for people.
+    let text = |args: &[&str]| {
+        let out = common::run(d, args);
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (ok, blame) = text(asks[3]);
+    assert!(ok);
+    assert!(blame.starts_with("/status = \"cancelled\"\nset by Cancelled  position 3  version 2"), "{blame}");
+    assert!(blame.contains("\"placed\"") && blame.contains("correlation_id k-7"), "{blame}");
+    let (ok, watch) = text(asks[5]);
+    assert!(!ok, "a watch that finds nothing fails");
+    assert_eq!(watch, "/status eq \"shipped\": never\n");
+    let bad = common::run(d, &["blame", "--stream", "order-1", "status"]);
+    assert!(!bad.status.success());
+    let err: Value = serde_json::from_str(String::from_utf8_lossy(&bad.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(err["error"], "invalid_query");
+
+    // The same answers through a server.
+    let server = Server::start(d, &[]);
+    for (ask, want) in asks.iter().zip(&local) {
+        let got = json_of(common::run(d, &[ask, &["--json", "--server", &server.url][..]].concat()));
+        assert_eq!(&got, want, "{ask:?}");
+    }
+    let bad = common::run(d, &["blame", "--stream", "order-1", "status", "--server", &server.url]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_query"));
+}

@@ -58,6 +58,17 @@ impl Predicate {
         Ok(Predicate { op, value: if needs { value } else { None } })
     }
 
+    /// From the API's and the CLI's text: an op name and, for the
+    /// comparisons, a JSON value (`0`, `"cancelled"`).
+    pub fn parse(op: &str, value: Option<&str>) -> Result<Self, String> {
+        let op: Op = op.parse()?;
+        let value = value
+            .map(serde_json::from_str::<Value>)
+            .transpose()
+            .map_err(|e| format!("value must be JSON (quote a string: \"closed\"): {e}"))?;
+        Predicate::new(op, value)
+    }
+
     /// Whether the state predicate holds for `v` (missing: None). Numbers
     /// compare as numbers, strings as strings; values of other kinds, or
     /// of different kinds, are never less or greater. `changed` is not a

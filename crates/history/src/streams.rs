@@ -29,6 +29,46 @@ pub enum HistoryError {
     NeverSet { stream: String, pointer: String },
 }
 
+impl HistoryError {
+    /// The error as the API answers it (status, code, message, details),
+    /// which the CLI prints too.
+    pub fn to_wire(&self) -> hindsight_wire::WireError {
+        use hindsight_wire::WireError;
+        match self {
+            HistoryError::Store(e) => WireError::from_store(e),
+            HistoryError::StreamNotFound(stream) => {
+                WireError::new(404, "stream_not_found", self.to_string()).with_details(json!({ "stream": stream }))
+            }
+            HistoryError::Invalid(_) => WireError::new(400, "invalid_query", self.to_string()),
+            HistoryError::NeverSet { stream, pointer } => WireError::new(404, "never_set", self.to_string())
+                .with_details(json!({ "stream": stream, "pointer": pointer })),
+        }
+    }
+}
+
+/// `backward` (the default) or `forward`: true for backward.
+pub fn backward(direction: Option<&str>) -> Result<bool, HistoryError> {
+    match direction {
+        None | Some("backward" | "backwards") => Ok(true),
+        Some("forward" | "forwards") => Ok(false),
+        Some(other) => Err(HistoryError::Invalid(format!("direction {other:?}: use backward or forward"))),
+    }
+}
+
+/// `patch` (the default) or `side-by-side`: true for side by side.
+pub fn side_by_side(format: Option<&str>) -> Result<bool, HistoryError> {
+    match format {
+        None | Some("patch") => Ok(false),
+        Some("side-by-side") => Ok(true),
+        Some(other) => Err(HistoryError::Invalid(format!("format {other:?}: use patch or side-by-side"))),
+    }
+}
+
+/// A point in the store's as-of syntax.
+pub fn point(text: Option<&str>) -> Result<Option<AsOf>, HistoryError> {
+    text.map(|t| t.parse::<AsOf>().map_err(|e| HistoryError::Store(e.into()))).transpose()
+}
+
 /// Events read per page when building or folding.
 const PAGE: usize = 1_000;
 

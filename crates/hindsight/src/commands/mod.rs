@@ -12,6 +12,7 @@ mod read;
 mod repair;
 mod serve;
 mod tail;
+mod time;
 mod verify;
 
 use std::path::Path;
@@ -50,6 +51,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => info::run(dir, args.json),
         },
         Command::Projection(args) => projection::run(dir, args).await,
+        Command::At(a) => time::run(dir, &a.target, time::Question::At { as_of: a.as_of }).await,
+        Command::History(a) => {
+            let q = time::Question::History { from: a.from, until: a.until, limit: a.limit };
+            time::run(dir, &a.target, q).await
+        }
+        Command::Diff(a) => {
+            let q = time::Question::Diff { from: a.from, to: a.to, side_by_side: a.side_by_side };
+            time::run(dir, &a.target, q).await
+        }
+        Command::Blame(a) => {
+            let q = time::Question::Blame { pointer: a.pointer, as_of: a.as_of, limit: a.limit };
+            time::run(dir, &a.target, q).await
+        }
+        Command::Watch(a) => {
+            let q = time::Question::Watch {
+                pointer: a.pointer,
+                op: a.op,
+                value: a.value,
+                forward: a.forward,
+                from: a.from,
+            };
+            time::run(dir, &a.target, q).await
+        }
         Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,

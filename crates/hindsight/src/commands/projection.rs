@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::cli::{ProjectionArgs, ProjectionCommand};
 
 /// The server's default address, tried when `--server` is not given.
-const DEFAULT_SERVER: &str = "http://127.0.0.1:7113";
+pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:7113";
 
 pub async fn run(dir: &std::path::Path, args: ProjectionArgs) -> anyhow::Result<ExitCode> {
     let (answer, shape) = match &args.server {
@@ -29,7 +29,7 @@ pub async fn run(dir: &std::path::Path, args: ProjectionArgs) -> anyhow::Result<
 }
 
 /// Nothing listens at the address (as opposed to a server that answered).
-fn is_unreachable(e: &anyhow::Error) -> bool {
+pub(crate) fn is_unreachable(e: &anyhow::Error) -> bool {
     matches!(e.downcast_ref::<hindsight_client::ClientError>(), Some(hindsight_client::ClientError::Transport(t)) if t.is_connect())
 }
 

@@ -4,11 +4,10 @@
 //! condition. The work is `hindsight-history`'s, through the reader.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
-use hindsight_history::streams::HistoryError;
-use hindsight_history::{Op, Predicate};
-use hindsight_store::{AsOf, StoreError};
+use hindsight_history::streams::{self, HistoryError};
+use hindsight_history::Predicate;
+use hindsight_store::AsOf;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -21,19 +20,15 @@ const LIMIT_MAX: usize = 10_000;
 impl From<HistoryError> for ApiError {
     fn from(e: HistoryError) -> Self {
         match e {
+            // Logged, and its detail kept from clients, like any store error.
             HistoryError::Store(e) => e.into(),
-            HistoryError::StreamNotFound(stream) => {
-                ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", format!("stream {stream:?} does not exist"))
-                    .with_details(serde_json::json!({ "stream": stream }))
-            }
-            HistoryError::Invalid(m) => ApiError::bad_request("invalid_query", m),
-            e @ HistoryError::NeverSet { .. } => ApiError::new(StatusCode::NOT_FOUND, "never_set", e.to_string()),
+            e => ApiError(e.to_wire()),
         }
     }
 }
 
 fn point(s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
-    s.map(|s| s.parse::<AsOf>().map_err(|e| ApiError::from(StoreError::from(e)))).transpose()
+    Ok(streams::point(s)?)
 }
 
 fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
@@ -80,13 +75,7 @@ pub async fn diff(
     Path(stream): Path<String>,
     Query(q): Query<TimeDiffQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let side_by_side = match q.format.as_deref() {
-        None | Some("patch") => false,
-        Some("side-by-side") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request("invalid_query", format!("format {other:?}: use patch or side-by-side")))
-        }
-    };
+    let side_by_side = streams::side_by_side(q.format.as_deref())?;
     let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
     let to = point(q.to.as_deref())?;
     Ok(Json(state.histories.diff(&*state.store, &stream, from, to, side_by_side).await?))
@@ -115,21 +104,9 @@ pub async fn watch(
     Path(stream): Path<String>,
     Query(q): Query<TimeWatchQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let op: Op = q.op.parse().map_err(|e: String| ApiError::bad_request("invalid_query", e))?;
-    let value = q
-        .value
-        .as_deref()
-        .map(serde_json::from_str::<Value>)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("value must be JSON (quote strings): {e}")))?;
-    let predicate = Predicate::new(op, value).map_err(|e| ApiError::bad_request("invalid_query", e))?;
-    let backward = match q.direction.as_deref() {
-        None | Some("backward") | Some("backwards") => true,
-        Some("forward") | Some("forwards") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request("invalid_query", format!("direction {other:?}: use backward or forward")))
-        }
-    };
+    let predicate =
+        Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
+    let backward = streams::backward(q.direction.as_deref())?;
     let from = point(q.from.as_deref())?;
     Ok(Json(state.histories.watch(&*state.store, &stream, &q.pointer, &predicate, from, backward).await?))
 }

@@ -1,0 +1,237 @@
+//! `hindsight at|history|diff|blame|watch`: time travel over a stream's
+//! document, through a running server or, when none answers at the
+//! default address, on the data directory with the same code the server
+//! runs (`hindsight-history`). Text for people by default, the API's JSON
+//! with `--json`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hindsight_client::{encode_path, Client};
+use hindsight_history::streams::{self, Streams};
+use hindsight_history::Predicate;
+use serde_json::Value;
+
+use super::projection::{is_unreachable, DEFAULT_SERVER};
+use crate::cli::TimeTarget;
+
+/// What is asked, with the points as given (parsed where answered).
+pub enum Question {
+    At { as_of: Option<String> },
+    History { from: Option<String>, until: Option<String>, limit: usize },
+    Diff { from: String, to: Option<String>, side_by_side: bool },
+    Blame { pointer: String, as_of: Option<String>, limit: usize },
+    Watch { pointer: String, op: String, value: Option<String>, forward: bool, from: Option<String> },
+}
+
+pub async fn run(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<ExitCode> {
+    let answer = match &target.server {
+        Some(url) => over_http(&Client::new(url), &target.stream, &q).await?,
+        None => match over_http(&Client::new(DEFAULT_SERVER), &target.stream, &q).await {
+            Err(e) if is_unreachable(&e) => local(dir, &target.stream, &q).await?,
+            other => other?,
+        },
+    };
+    if target.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", text(&q, &answer));
+    }
+    // A watch that finds nothing fails, as grep does.
+    Ok(if answer["found"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `&name=value` for each given value, encoded.
+fn params(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if let Some(v) = value {
+            out.push(if out.is_empty() { '?' } else { '&' });
+            out.push_str(&format!("{name}={}", encode_path(v)));
+        }
+    }
+    out
+}
+
+async fn over_http(client: &Client, stream: &str, q: &Question) -> anyhow::Result<Value> {
+    let base = format!("/v1/streams/{}", encode_path(stream));
+    let path = match q {
+        Question::At { as_of } => format!("{base}/state{}", params(&[("as_of", as_of.as_deref())])),
+        Question::History { from, until, limit } => {
+            let limit = limit.to_string();
+            let p = params(&[("from", from.as_deref()), ("until", until.as_deref()), ("limit", Some(&limit))]);
+            format!("{base}/history{p}")
+        }
+        Question::Diff { from, to, side_by_side } => {
+            let format = side_by_side.then_some("side-by-side");
+            format!("{base}/diff{}", params(&[("from", Some(from)), ("to", to.as_deref()), ("format", format)]))
+        }
+        Question::Blame { pointer, as_of, limit } => {
+            let limit = limit.to_string();
+            let p = params(&[("pointer", Some(pointer)), ("as_of", as_of.as_deref()), ("limit", Some(&limit))]);
+            format!("{base}/blame{p}")
+        }
+        Question::Watch { pointer, op, value, forward, from } => {
+            let direction = if *forward { "forward" } else { "backward" };
+            let p = params(&[
+                ("pointer", Some(pointer)),
+                ("op", Some(op)),
+                ("value", value.as_deref()),
+                ("direction", Some(direction)),
+                ("from", from.as_deref()),
+            ]);
+            format!("{base}/watch{p}")
+        }
+    };
+    Ok(client.get_json(&path).await?)
+}
+
+async fn local(dir: &std::path::Path, stream: &str, q: &Question) -> anyhow::Result<Value> {
+    let store = Arc::new(super::open_existing(dir)?);
+    let reader = &*store;
+    let histories = Streams::new(Default::default(), 1);
+    let answer = match q {
+        Question::At { as_of } => histories.state(reader, stream, streams::point(as_of.as_deref())?).await,
+        Question::History { from, until, limit } => {
+            let (from, until) = (streams::point(from.as_deref())?, streams::point(until.as_deref())?);
+            histories.history(reader, stream, from, until, *limit).await
+        }
+        Question::Diff { from, to, side_by_side } => {
+            let from: hindsight_store::AsOf =
+                from.parse().map_err(|e: hindsight_store::InvalidInput| hindsight_store::StoreError::from(e))?;
+            histories.diff(reader, stream, from, streams::point(to.as_deref())?, *side_by_side).await
+        }
+        Question::Blame { pointer, as_of, limit } => {
+            histories.blame(reader, stream, pointer, streams::point(as_of.as_deref())?, *limit).await
+        }
+        Question::Watch { pointer, op, value, forward, from } => {
+            let predicate = Predicate::parse(op, value.as_deref()).map_err(streams::HistoryError::Invalid)?;
+            let from = streams::point(from.as_deref())?;
+            histories.watch(reader, stream, pointer, &predicate, from, !forward).await
+        }
+    };
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close()?;
+    }
+    Ok(answer?)
+}
+
+/// One line about an event: `Closed  position 5  version 4  <time>`.
+fn event_line(e: &Value) -> String {
+    let mut line = format!(
+        "{}  position {}  version {}  {}",
+        e["type"].as_str().unwrap_or("?"),
+        e["position"],
+        e["version"],
+        e["timestamp"].as_str().unwrap_or("")
+    );
+    for key in ["correlation_id", "causation_id", "traceparent"] {
+        if let Some(v) = e["metadata"].get(key) {
+            line.push_str(&format!("  {key} {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+        }
+    }
+    line
+}
+
+fn shown(v: &Value) -> String {
+    if v.is_null() {
+        "(missing)".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+fn patch_lines(patch: &Value, indent: &str) -> String {
+    let mut out = String::new();
+    for op in patch.as_array().into_iter().flatten() {
+        let value = op.get("value").map(|v| format!(" = {v}")).unwrap_or_default();
+        out.push_str(&format!(
+            "{indent}{} {}{value}\n",
+            op["op"].as_str().unwrap_or("?"),
+            op["path"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// The answer as text.
+fn text(q: &Question, a: &Value) -> String {
+    match q {
+        Question::At { .. } => {
+            let from = a["keyframe_position"].as_u64().map_or("the start".to_string(), |p| format!("position {p}"));
+            format!(
+                "{} as of position {} (version {}; {} events folded from the keyframe at {from})\n{}\n",
+                a["stream"].as_str().unwrap_or(""),
+                a["position"],
+                a["version"],
+                a["events_folded"],
+                serde_json::to_string_pretty(&a["state"]).unwrap_or_default()
+            )
+        }
+        Question::History { .. } => {
+            let mut out = String::new();
+            for c in a["changes"].as_array().into_iter().flatten() {
+                out.push_str(&format!("{}\n{}", event_line(&c["event"]), patch_lines(&c["patch"], "    ")));
+            }
+            if out.is_empty() {
+                out.push_str("no changes\n");
+            }
+            if let Some(next) = a["next_from"].as_str() {
+                out.push_str(&format!("more: --from {next}\n"));
+            }
+            out
+        }
+        Question::Diff { side_by_side: false, .. } => {
+            let lines = patch_lines(&a["patch"], "");
+            if lines.is_empty() {
+                "no difference\n".to_string()
+            } else {
+                lines
+            }
+        }
+        Question::Diff { side_by_side: true, .. } => {
+            let mut out = format!("position {} -> position {}\n", a["from"]["position"], a["to"]["position"]);
+            for p in a["changed"].as_array().into_iter().flatten() {
+                let p = p.as_str().unwrap_or("");
+                let (x, y) = (a["from"]["state"].pointer(p), a["to"]["state"].pointer(p));
+                let show = |v: Option<&Value>| v.map_or("(missing)".to_string(), Value::to_string);
+                out.push_str(&format!("{p}: {} -> {}\n", show(x), show(y)));
+            }
+            out
+        }
+        Question::Blame { pointer, .. } => blame_text(pointer, a),
+        Question::Watch { pointer, op, value, .. } => {
+            let condition = format!("{pointer} {op}{}", value.as_deref().map(|v| format!(" {v}")).unwrap_or_default());
+            if a["found"] != Value::Bool(true) {
+                return format!("{condition}: never\n");
+            }
+            format!(
+                "{condition} became true at {}\n    {} -> {}\n",
+                event_line(&a["event"]),
+                shown(&a["previous"]),
+                shown(&a["value"])
+            )
+        }
+    }
+}
+
+fn blame_text(pointer: &str, a: &Value) -> String {
+    let value = if a["exists"] == Value::Bool(true) { a["value"].to_string() } else { "(missing)".to_string() };
+    let mut out = format!("{pointer} = {value}\nset by {}\n", event_line(&a["event"]));
+    let touched: Vec<&str> =
+        a["writes"].as_array().into_iter().flatten().filter_map(|w| w["pointer"].as_str()).collect();
+    if touched.len() > 1 || touched.first().is_some_and(|p| *p != pointer) {
+        out.push_str(&format!("    changing {}\n", touched.join(", ")));
+    }
+    let history = a["history"].as_array().cloned().unwrap_or_default();
+    if !history.is_empty() {
+        out.push_str("earlier:\n");
+        for h in &history {
+            out.push_str(&format!("    {:<20} {}\n", shown(&h["value"]), event_line(&h["event"])));
+        }
+        if a["more"] == Value::Bool(true) {
+            out.push_str("    ... (--limit for more)\n");
+        }
+    }
+    out
+}
