@@ -27,6 +27,7 @@ pub mod document;
 pub mod keyframes;
 pub mod pointer;
 pub mod predicate;
+pub mod service;
 pub mod streams;
 pub mod subject;
 pub mod writeset;

@@ -89,6 +89,23 @@ impl Subject {
         self.note(position, version, changes);
     }
 
+    /// Folds one more event when `apply` says it is the subject's (Some,
+    /// with what it changed); None leaves the subject as it was.
+    pub fn fold_with(
+        &mut self,
+        position: u64,
+        version: u64,
+        apply: impl FnOnce(&mut Value) -> Option<Vec<LeafChange>>,
+    ) -> bool {
+        match apply(&mut self.state) {
+            Some(changes) => {
+                self.note(position, version, changes);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Folds one more event given the state after it (a fold that cannot
     /// say what it changed: the write set is a diff).
     pub fn fold_to(&mut self, position: u64, version: u64, after: Value) {

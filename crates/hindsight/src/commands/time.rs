@@ -8,14 +8,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hindsight_client::{encode_path, Client};
+use hindsight_history::service::{Feed, Histories};
 use hindsight_history::streams::{self, Streams};
 use hindsight_history::Predicate;
+use hindsight_store::{AsOf, StoreError};
 use serde_json::Value;
 
 use super::projection::{is_unreachable, DEFAULT_SERVER};
 use crate::cli::TimeTarget;
 
 /// What is asked, with the points as given (parsed where answered).
+#[derive(Clone)]
 pub enum Question {
     At { as_of: Option<String> },
     History { from: Option<String>, until: Option<String>, limit: usize },
@@ -28,7 +31,7 @@ pub async fn run(dir: &std::path::Path, target: &TimeTarget, q: Question) -> any
     let answer = match &target.server {
         Some(url) => over_http(&Client::new(url), &target.stream, &q).await?,
         None => match over_http(&Client::new(DEFAULT_SERVER), &target.stream, &q).await {
-            Err(e) if is_unreachable(&e) => local(dir, &target.stream, &q).await?,
+            Err(e) if is_unreachable(&e) => local(dir, &target.stream, q.clone()).await?,
             other => other?,
         },
     };
@@ -86,28 +89,35 @@ async fn over_http(client: &Client, stream: &str, q: &Question) -> anyhow::Resul
     Ok(client.get_json(&path).await?)
 }
 
-async fn local(dir: &std::path::Path, stream: &str, q: &Question) -> anyhow::Result<Value> {
+async fn local(dir: &std::path::Path, stream: &str, q: Question) -> anyhow::Result<Value> {
     let store = Arc::new(super::open_existing(dir)?);
-    let reader = &*store;
-    let histories = Streams::new(Default::default(), 1);
+    let reader: Arc<dyn hindsight_store::EventReader> = store.clone();
+    let streams = Streams::new(Default::default(), 1);
     let answer = match q {
-        Question::At { as_of } => histories.state(reader, stream, streams::point(as_of.as_deref())?).await,
+        Question::At { as_of } => {
+            let at = streams::point(as_of.as_deref())?;
+            streams.ask(reader, stream, move |h, key, feed| h.state(key, feed, at)).await
+        }
         Question::History { from, until, limit } => {
             let (from, until) = (streams::point(from.as_deref())?, streams::point(until.as_deref())?);
-            histories.history(reader, stream, from, until, *limit).await
+            streams.ask(reader, stream, move |h, key, feed| h.history(key, feed, from, until, limit)).await
         }
         Question::Diff { from, to, side_by_side } => {
-            let from: hindsight_store::AsOf =
-                from.parse().map_err(|e: hindsight_store::InvalidInput| hindsight_store::StoreError::from(e))?;
-            histories.diff(reader, stream, from, streams::point(to.as_deref())?, *side_by_side).await
+            let from: AsOf = from.parse().map_err(|e: hindsight_store::InvalidInput| StoreError::from(e))?;
+            let to = streams::point(to.as_deref())?;
+            streams.ask(reader, stream, move |h, key, feed| h.diff(key, feed, from, to, side_by_side)).await
         }
         Question::Blame { pointer, as_of, limit } => {
-            histories.blame(reader, stream, pointer, streams::point(as_of.as_deref())?, *limit).await
+            let at = streams::point(as_of.as_deref())?;
+            streams.ask(reader, stream, move |h, key, feed| h.blame(key, feed, &pointer, at, limit)).await
         }
         Question::Watch { pointer, op, value, forward, from } => {
-            let predicate = Predicate::parse(op, value.as_deref()).map_err(streams::HistoryError::Invalid)?;
+            let predicate = Predicate::parse(&op, value.as_deref()).map_err(streams::HistoryError::Invalid)?;
             let from = streams::point(from.as_deref())?;
-            histories.watch(reader, stream, pointer, &predicate, from, !forward).await
+            let ask = move |h: &Histories, key: &str, feed: &dyn Feed| {
+                h.watch(key, feed, &pointer, &predicate, from, !forward)
+            };
+            streams.ask(reader, stream, ask).await
         }
     };
     if let Ok(store) = Arc::try_unwrap(store) {

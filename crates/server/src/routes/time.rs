@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use hindsight_history::service::{Feed, Histories};
 use hindsight_history::streams::{self, HistoryError};
 use hindsight_history::Predicate;
 use hindsight_store::AsOf;
@@ -25,6 +26,16 @@ impl From<HistoryError> for ApiError {
             e => ApiError(e.to_wire()),
         }
     }
+}
+
+/// Asks the stream's history on a blocking thread.
+async fn ask(
+    state: &AppState,
+    stream: &str,
+    f: impl FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send + 'static,
+) -> Result<Value, ApiError> {
+    let reader: std::sync::Arc<dyn hindsight_store::EventReader> = state.store.clone();
+    Ok(state.histories.ask(reader, stream, f).await?)
 }
 
 fn point(s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
@@ -48,7 +59,7 @@ pub async fn state(
     Query(q): Query<TimeStateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let at = point(q.as_of.as_deref())?;
-    Ok(Json(state.histories.state(&*state.store, &stream, at).await?))
+    Ok(Json(ask(&state, &stream, move |h, key, feed| h.state(key, feed, at)).await?))
 }
 
 /// The events that changed the document between two points, each with
@@ -63,7 +74,7 @@ pub async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let (from, until) = (point(q.from.as_deref())?, point(q.until.as_deref())?);
     let limit = limit(q.limit, 100)?;
-    Ok(Json(state.histories.history(&*state.store, &stream, from, until, limit).await?))
+    Ok(Json(ask(&state, &stream, move |h, key, feed| h.history(key, feed, from, until, limit)).await?))
 }
 
 /// What changed in the document between two points.
@@ -78,7 +89,7 @@ pub async fn diff(
     let side_by_side = streams::side_by_side(q.format.as_deref())?;
     let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
     let to = point(q.to.as_deref())?;
-    Ok(Json(state.histories.diff(&*state.store, &stream, from, to, side_by_side).await?))
+    Ok(Json(ask(&state, &stream, move |h, key, feed| h.diff(key, feed, from, to, side_by_side)).await?))
 }
 
 /// The event that set what a JSON Pointer holds, and its earlier values.
@@ -92,7 +103,7 @@ pub async fn blame(
 ) -> Result<Json<Value>, ApiError> {
     let at = point(q.as_of.as_deref())?;
     let limit = limit(q.limit, 20)?;
-    Ok(Json(state.histories.blame(&*state.store, &stream, &q.pointer, at, limit).await?))
+    Ok(Json(ask(&state, &stream, move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit)).await?))
 }
 
 /// The nearest event at which a condition on a JSON Pointer became true.
@@ -108,5 +119,7 @@ pub async fn watch(
         Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
     let backward = streams::backward(q.direction.as_deref())?;
     let from = point(q.from.as_deref())?;
-    Ok(Json(state.histories.watch(&*state.store, &stream, &q.pointer, &predicate, from, backward).await?))
+    let ask_watch =
+        move |h: &Histories, key: &str, feed: &dyn Feed| h.watch(key, feed, &q.pointer, &predicate, from, backward);
+    Ok(Json(ask(&state, &stream, ask_watch).await?))
 }

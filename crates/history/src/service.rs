@@ -1,0 +1,392 @@
+//! Answers about subjects' pasts, for any kind of subject: a [`Feed`]
+//! says how a subject's events are found, read again and folded (a
+//! stream's document in `streams.rs`, a projection partition in the
+//! projections crate), and [`Histories`] keeps each subject's index,
+//! built on first use and caught up on each later question, and builds
+//! the answers (state, history, diff, blame, watch) the API and the CLI
+//! print. Everything here blocks (folds may run a sandbox that cannot
+//! move between threads): callers run it on a blocking thread, and feeds
+//! read through [`tokio::runtime::Handle::block_on`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use hindsight_store::{AsOf, RecordedEvent, StoreError};
+use serde_json::{json, Value};
+
+use crate::subject::{Change, EventRef};
+use crate::writeset::{self, LeafChange};
+use crate::{pointer, Predicate, Spacing, Subject};
+
+/// Why a question about the past has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{kind} {name:?} does not exist")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("nothing at {pointer} in {kind} {name:?} was ever set as of that point")]
+    NeverSet { kind: &'static str, name: String, pointer: String },
+    /// The work could not be finished (a thread panicked, a runtime went).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl HistoryError {
+    /// The error as the API answers it (status, code, message, details),
+    /// which the CLI prints too.
+    pub fn to_wire(&self) -> hindsight_wire::WireError {
+        use hindsight_wire::WireError;
+        match self {
+            HistoryError::Store(e) => WireError::from_store(e),
+            HistoryError::NotFound { kind, name } => {
+                WireError::new(404, not_found_code(kind), self.to_string()).with_details(json!({ *kind: name }))
+            }
+            HistoryError::Invalid(_) => WireError::new(400, "invalid_query", self.to_string()),
+            HistoryError::NeverSet { kind, name, pointer } => WireError::new(404, "never_set", self.to_string())
+                .with_details(json!({ *kind: name, "pointer": pointer })),
+            HistoryError::Failed(_) => WireError::new(500, "internal_error", self.to_string()),
+        }
+    }
+}
+
+fn not_found_code(kind: &str) -> &'static str {
+    match kind {
+        "stream" => "stream_not_found",
+        _ => "partition_not_found",
+    }
+}
+
+/// Folds one subject's events; may hold a sandbox, so it lives on the
+/// thread that made it.
+pub trait Folder {
+    /// Folds `event` into `state` and says what changed; None when the
+    /// event is not the subject's (another partition) or its handler
+    /// failed (the live projection parks it: it changes nothing).
+    fn fold(&mut self, state: &mut Value, event: &RecordedEvent) -> Result<Option<Vec<LeafChange>>, HistoryError>;
+}
+
+/// How one kind of subject is found, read and folded. Its reads block.
+pub trait Feed: Send + Sync {
+    /// ("stream", name) or ("partition", key): how answers name it.
+    fn label(&self) -> (&'static str, &str);
+    /// The stream `version:N` points refer to, if any.
+    fn version_stream(&self) -> Option<&str>;
+    fn init(&self) -> Value;
+    /// Candidate events in log order from position `from` on, at most
+    /// `limit`; `last` is the subject's last event so far.
+    fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, HistoryError>;
+    /// The subject's events at `refs`, in order.
+    fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError>;
+    fn folder(&self) -> Result<Box<dyn Folder + '_>, HistoryError>;
+    /// The exclusive end position `at` resolves to (None: the head).
+    fn end(&self, at: Option<AsOf>) -> Result<u64, HistoryError>;
+    /// One past the last committed position now.
+    fn head(&self) -> u64;
+}
+
+/// Events read per page when building or folding.
+pub const PAGE: usize = 1_000;
+
+struct Cached {
+    subject: RwLock<Subject>,
+    used: AtomicU64,
+    /// Every candidate event below this position has been seen.
+    through: AtomicU64,
+}
+
+/// Subjects' history indexes by key, built as asked, at most `capacity`
+/// of them (the least recently asked go first).
+pub struct Histories {
+    spacing: Spacing,
+    capacity: usize,
+    cache: Mutex<HashMap<String, Arc<Cached>>>,
+    tick: AtomicU64,
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Histories {
+    pub fn new(spacing: Spacing, capacity: usize) -> Self {
+        Histories { spacing, capacity: capacity.max(1), cache: Mutex::new(HashMap::new()), tick: AtomicU64::new(0) }
+    }
+
+    /// Forgets every subject whose key starts with `prefix` (a projection
+    /// deleted or reset).
+    pub fn forget(&self, prefix: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| !k.starts_with(prefix));
+    }
+
+    /// The subject's index, caught up through `end` (exclusive).
+    fn subject(&self, key: &str, feed: &dyn Feed, end: u64) -> Result<Arc<Cached>, HistoryError> {
+        let cached = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if !cache.contains_key(key) && cache.len() >= self.capacity {
+                let oldest = cache.iter().min_by_key(|(_, c)| c.used.load(Ordering::Relaxed)).map(|(k, _)| k.clone());
+                oldest.map(|k| cache.remove(&k));
+            }
+            let new = || Cached {
+                subject: RwLock::new(Subject::new(feed.init(), self.spacing)),
+                used: AtomicU64::new(0),
+                through: AtomicU64::new(0),
+            };
+            cache.entry(key.to_string()).or_insert_with(|| Arc::new(new())).clone()
+        };
+        cached.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        if cached.through.load(Ordering::Acquire) < end {
+            let mut s = cached.subject.write().unwrap_or_else(|p| p.into_inner());
+            catch_up(&mut s, &cached.through, feed)?;
+        }
+        Ok(cached)
+    }
+}
+
+/// Folds every candidate event the subject has not seen.
+fn catch_up(s: &mut Subject, through: &AtomicU64, feed: &dyn Feed) -> Result<(), HistoryError> {
+    let mut folder = feed.folder()?;
+    // Every candidate below `head` is in the pages read from here on.
+    let head = feed.head();
+    let mut from = through.load(Ordering::Acquire);
+    loop {
+        let page = feed.after(s.events().last(), from, PAGE)?;
+        for e in &page {
+            let mut fold_error = None;
+            s.fold_with(e.position, e.version, |state| match folder.fold(state, e) {
+                Ok(changes) => changes,
+                Err(err) => {
+                    fold_error = Some(err);
+                    None
+                }
+            });
+            if let Some(err) = fold_error {
+                return Err(err);
+            }
+            from = e.position + 1;
+        }
+        through.fetch_max(from, Ordering::AcqRel);
+        if page.len() < PAGE {
+            through.fetch_max(head, Ordering::AcqRel);
+            return Ok(());
+        }
+    }
+}
+
+/// The subject's name in answers: `{"stream": name}` or `{"partition": key}`.
+fn named(feed: &dyn Feed, mut fields: Value) -> Value {
+    let (kind, name) = feed.label();
+    if let Value::Object(m) = &mut fields {
+        m.insert(kind.to_string(), Value::String(name.to_string()));
+    }
+    fields
+}
+
+fn not_found(feed: &dyn Feed) -> HistoryError {
+    let (kind, name) = feed.label();
+    HistoryError::NotFound { kind, name: name.to_string() }
+}
+
+/// The state after the subject's first `count` events: the keyframe
+/// before it and the events after, read and folded. Also answers the
+/// keyframe's position and how many events were folded onto it.
+fn state_at(feed: &dyn Feed, s: &Subject, count: usize) -> Result<(Value, Option<u64>, usize), HistoryError> {
+    let (frame, rest) = s.plan(count);
+    let mut state = (*frame.state).clone();
+    let mut folder = feed.folder()?;
+    for chunk in rest.chunks(PAGE) {
+        for e in feed.read(chunk)? {
+            folder.fold(&mut state, &e)?;
+        }
+    }
+    Ok((state, frame.position, rest.len()))
+}
+
+impl Histories {
+    /// The state as of a point: `{<kind>, "state", "position", "version",
+    /// "keyframe_position", "events_folded"}`.
+    pub fn state(&self, key: &str, feed: &dyn Feed, at: Option<AsOf>) -> Result<Value, HistoryError> {
+        let end = feed.end(at)?;
+        let cached = self.subject(key, feed, end)?;
+        let s = read_lock(&cached.subject);
+        let count = s.count_before(end);
+        if count == 0 {
+            return Err(not_found(feed));
+        }
+        let (state, keyframe, folded) = state_at(feed, &s, count)?;
+        let last = s.events()[count - 1];
+        Ok(named(
+            feed,
+            json!({
+                "state": state, "position": last.position, "version": last.version,
+                "keyframe_position": keyframe, "events_folded": folded,
+            }),
+        ))
+    }
+
+    /// The events after `from` through `until` that changed the state,
+    /// oldest first, each with the RFC 6902 patch it caused; at most
+    /// `limit`, then `next_from` is where the next page starts.
+    pub fn history(
+        &self,
+        key: &str,
+        feed: &dyn Feed,
+        from: Option<AsOf>,
+        until: Option<AsOf>,
+        limit: usize,
+    ) -> Result<Value, HistoryError> {
+        let until_end = feed.end(until)?;
+        let from_end = from.map(|f| feed.end(Some(f))).transpose()?;
+        let cached = self.subject(key, feed, until_end)?;
+        let s = read_lock(&cached.subject);
+        if s.events().is_empty() {
+            return Err(not_found(feed));
+        }
+        let (first, last) = (from_end.map_or(0, |e| s.count_before(e)), s.count_before(until_end));
+        if first > last {
+            return Err(HistoryError::Invalid("from is after until".into()));
+        }
+        let (mut state, _, _) = state_at(feed, &s, first)?;
+        let mut folder = feed.folder()?;
+        let mut changes: Vec<Value> = Vec::new();
+        let mut next_from = None;
+        'pages: for chunk in s.events()[first..last].chunks(PAGE) {
+            for e in feed.read(chunk)? {
+                let before = state.clone();
+                folder.fold(&mut state, &e)?;
+                if before == state {
+                    continue;
+                }
+                if changes.len() == limit {
+                    let last = changes.last().and_then(|c| c["event"]["position"].as_u64()).unwrap_or(0);
+                    next_from = Some(format!("position:{last}"));
+                    break 'pages;
+                }
+                changes.push(json!({ "event": summary(&e), "patch": json_patch::diff(&before, &state) }));
+            }
+        }
+        Ok(named(feed, json!({ "changes": changes, "next_from": next_from })))
+    }
+
+    /// What changed between two points: an RFC 6902 patch from the first
+    /// state to the second, or (`side_by_side`) both states and the
+    /// leaves that differ.
+    pub fn diff(
+        &self,
+        key: &str,
+        feed: &dyn Feed,
+        from: AsOf,
+        to: Option<AsOf>,
+        side_by_side: bool,
+    ) -> Result<Value, HistoryError> {
+        let (a_end, b_end) = (feed.end(Some(from))?, feed.end(to)?);
+        let cached = self.subject(key, feed, a_end.max(b_end))?;
+        let s = read_lock(&cached.subject);
+        if s.events().is_empty() {
+            return Err(not_found(feed));
+        }
+        let side = |count: usize| s.events()[..count].last().map(|e| e.position);
+        let (a_count, b_count) = (s.count_before(a_end), s.count_before(b_end));
+        let (a, _, _) = state_at(feed, &s, a_count)?;
+        let (b, _, _) = state_at(feed, &s, b_count)?;
+        let (a_at, b_at) = (side(a_count), side(b_count));
+        if side_by_side {
+            let changed: Vec<String> = writeset::changes(Some(&a), Some(&b)).into_iter().map(|c| c.pointer).collect();
+            let body = json!({
+                "from": { "position": a_at, "state": a }, "to": { "position": b_at, "state": b }, "changed": changed,
+            });
+            return Ok(named(feed, body));
+        }
+        let patch = json_patch::diff(&a, &b);
+        Ok(named(feed, json!({ "from_position": a_at, "to_position": b_at, "patch": patch })))
+    }
+
+    /// The event that set what `at` holds as of a point, what it changed
+    /// there, and up to `limit` earlier changes (newest first).
+    pub fn blame(
+        &self,
+        key: &str,
+        feed: &dyn Feed,
+        at: &str,
+        as_of: Option<AsOf>,
+        limit: usize,
+    ) -> Result<Value, HistoryError> {
+        pointer::check(at).map_err(HistoryError::Invalid)?;
+        let end = feed.end(as_of)?;
+        let cached = self.subject(key, feed, end)?;
+        let s = read_lock(&cached.subject);
+        let count = s.count_before(end);
+        if count == 0 {
+            return Err(not_found(feed));
+        }
+        let (kind, name) = feed.label();
+        let never = || HistoryError::NeverSet { kind, name: name.to_string(), pointer: at.to_string() };
+        let blame = s.blame(at, count, limit).ok_or_else(never)?;
+        let value = match leaf_value(&blame.current, at) {
+            Some(v) => Some(v),
+            None => state_at(feed, &s, count)?.0.pointer(at).cloned(),
+        };
+        let history: Vec<Value> =
+            blame.history.iter().map(|c| change_json(feed, c, at)).collect::<Result<_, HistoryError>>()?;
+        let current = change_json(feed, &blame.current, at)?;
+        let body = json!({
+            "pointer": at, "exists": value.is_some(), "value": value,
+            "event": current["event"], "writes": current["writes"], "history": history, "more": blame.more,
+        });
+        Ok(named(feed, body))
+    }
+
+    /// The nearest event, backward from a point (at or before it) or
+    /// forward (after it), at which `predicate` on `at` became true.
+    pub fn watch(
+        &self,
+        key: &str,
+        feed: &dyn Feed,
+        at: &str,
+        predicate: &Predicate,
+        from: Option<AsOf>,
+        backward: bool,
+    ) -> Result<Value, HistoryError> {
+        pointer::check(at).map_err(HistoryError::Invalid)?;
+        let end = feed.end(from)?;
+        let cached = self.subject(key, feed, feed.head().max(end))?;
+        let s = read_lock(&cached.subject);
+        if s.events().is_empty() {
+            return Err(not_found(feed));
+        }
+        let found = s.watch(at, predicate, s.count_before(end), backward);
+        let change = found.as_ref().map(|c| change_json(feed, c, at)).transpose()?.unwrap_or(Value::Null);
+        let exact = found.as_ref().and_then(|c| c.writes.iter().find(|w| w.pointer == at));
+        let body = json!({
+            "pointer": at, "found": found.is_some(), "event": change.get("event"), "writes": change.get("writes"),
+            "value": exact.map(|w| &w.new), "previous": exact.map(|w| &w.old),
+        });
+        Ok(named(feed, body))
+    }
+}
+
+/// The leaf a change left at exactly `at`, when it set one there.
+fn leaf_value(c: &Change, at: &str) -> Option<Value> {
+    c.writes.iter().find(|w| w.pointer == at).and_then(|w| w.new.clone())
+}
+
+/// A change as JSON: the event (without its data), the leaves it changed
+/// at or under the pointer, and the leaf value it left at the pointer.
+fn change_json(feed: &dyn Feed, c: &Change, at: &str) -> Result<Value, HistoryError> {
+    let e = feed.read(std::slice::from_ref(&c.event))?.into_iter().next();
+    let e =
+        e.ok_or_else(|| StoreError::Backend(format!("the event at position {} could not be read", c.event.position)))?;
+    Ok(json!({ "value": leaf_value(c, at), "event": summary(&e), "writes": c.writes }))
+}
+
+/// An event as the API writes it, without its data.
+fn summary(e: &RecordedEvent) -> Value {
+    let mut v: Value = serde_json::from_str(&hindsight_wire::event_json(e)).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("data");
+    }
+    v
+}
