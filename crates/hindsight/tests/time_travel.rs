@@ -197,3 +197,107 @@ fn the_cli_travels_in_time_with_and_without_a_server() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_query"));
 }
+
+const TOTALS: &str = r#"
+fromCategory('order').foreachStream().when({
+  $init: () => ({ total: 0, status: 'new', lines: 0 }),
+  Placed: (s, e) => { s.total = e.data.total; s.status = 'placed'; },
+  LineAdded: (s, e) => { s.lines += 1; s.total += e.data.amount; },
+  Cancelled: (s, e) => ({ ...s, status: 'cancelled' }),
+  Bad: (s, e) => { throw new Error('bad event'); },
+})
+"#;
+
+const BY_CUSTOMER: &str = r#"
+fromCategory('order').partitionBy(e => e.data.customer).when({
+  $init: () => ({ orders: 0 }),
+  Placed: (s, e) => { s.orders += 1; s.last = e.stream; },
+})
+"#;
+
+impl Api {
+    async fn put(&self, name: &str, source: &str) {
+        let body = json!({ "source": source, "on_error": "park" });
+        let r = self.http.put(format!("{}/v1/projections/{name}", self.url)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    /// Waits until version `version` answers and has taken every event in.
+    async fn settled(&self, name: &str, version: u64) {
+        for _ in 0..1000 {
+            let s = self.ok(&format!("/v1/projections/{name}")).await;
+            if s["version"] == version && s["rebuild"].is_null() && s["lag_events"] == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{name} never settled at version {version}");
+    }
+}
+
+/// A projection partition at any point, folded by the version live then
+/// (or the one asked for), with history, diff, blame and watch; a parked
+/// event changes nothing; keyed partitions too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_partition_at_any_point_by_the_version_live_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    api.put("totals", TOTALS).await;
+    api.put("customers", BY_CUSTOMER).await;
+    api.append("order-1", "Placed", json!({ "total": 10, "customer": "c-1" })).await; // 0
+    api.append("order-2", "Placed", json!({ "total": 5, "customer": "c-1" })).await; // 1
+    api.append("order-1", "LineAdded", json!({ "amount": 3 })).await; // 2
+    api.append("order-1", "Bad", json!({})).await; // 3: parked
+    api.append("order-1", "Cancelled", json!({})).await; // 4
+    api.settled("totals", 1).await;
+    api.settled("customers", 1).await;
+    let p = "/v1/projections/totals";
+
+    let at = api.ok(&format!("{p}/state?partition=order-1&as_of=position:3")).await;
+    assert_eq!(at["state"], json!({ "total": 13, "status": "placed", "lines": 1 }));
+    assert_eq!((at["partition"].clone(), at["position"].clone()), (json!("order-1"), json!(2)));
+    let live = api.ok(&format!("{p}/state?partition=order-1")).await;
+    assert_eq!(live["state"], json!({ "total": 13, "status": "cancelled", "lines": 1 }));
+    let now = api.ok(&format!("{p}/state?partition=order-1&as_of=position:4")).await;
+    assert_eq!(now["state"], live["state"], "time travel to the head equals the live state");
+
+    let b = api.ok(&format!("{p}/blame?partition=order-1&pointer=/status")).await;
+    assert_eq!((b["value"].clone(), b["event"]["position"].clone()), (json!("cancelled"), json!(4)));
+    assert_eq!(b["history"][0]["value"], "placed");
+    assert_eq!(b["history"][0]["writes"][0]["old"], "new", "the initial state's value");
+    let w = api.ok(&format!("{p}/watch?partition=order-1&pointer=/total&op=gt&value=12")).await;
+    assert_eq!(w["event"]["type"], "LineAdded");
+    let h = api.ok(&format!("{p}/history?partition=order-1")).await;
+    let types: Vec<&str> = h["changes"].as_array().unwrap().iter().map(|c| c["event"]["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Placed", "LineAdded", "Cancelled"], "the parked event changed nothing");
+    let d = api.ok(&format!("{p}/diff?partition=order-1&from=position:0&to=version:1")).await;
+    assert_eq!(d["patch"], json!([{ "op": "replace", "path": "/lines", "value": 1 }, { "op": "replace", "path": "/total", "value": 13 }]));
+
+    // A keyed partition (its events are spread over streams).
+    let c = api.ok("/v1/projections/customers/state?partition=c-1&as_of=position:1").await;
+    assert_eq!(c["state"], json!({ "orders": 2, "last": "order-2" }));
+    let c = api.ok("/v1/projections/customers/blame?partition=c-1&pointer=/last").await;
+    assert_eq!(c["event"]["stream"], "order-2");
+
+    // A new version: points before its switch fold with version 1, later
+    // ones (and version=2) with version 2; neither's keyframes serve the other.
+    api.put("totals", &TOTALS.replace("s.total = e.data.total;", "s.total = 2 * e.data.total;")).await;
+    api.settled("totals", 2).await;
+    api.append("order-1", "LineAdded", json!({ "amount": 1 })).await; // 5
+    api.settled("totals", 2).await;
+    let v1 = api.ok(&format!("{p}/state?partition=order-1&as_of=position:2")).await;
+    assert_eq!(v1["state"]["total"], 13);
+    let v2 = api.ok(&format!("{p}/state?partition=order-1&as_of=position:2&version=2")).await;
+    assert_eq!(v2["state"]["total"], 23);
+    let later = api.ok(&format!("{p}/state?partition=order-1&as_of=position:5")).await;
+    assert_eq!(later["state"]["total"], 24);
+    assert_eq!(api.ok(&format!("{p}/state?partition=order-1")).await["state"], later["state"]);
+
+    // Errors.
+    assert_eq!(api.error("/v1/projections/nope/state?as_of=position:1").await, (404, "projection_not_found".into()));
+    assert_eq!(api.error(&format!("{p}/state?partition=order-1&version=9")).await, (404, "version_not_found".into()));
+    assert_eq!(api.error(&format!("{p}/state?partition=order-9&as_of=position:1")).await, (404, "partition_not_found".into()));
+    assert_eq!(api.error(&format!("{p}/blame?partition=order-1&pointer=/nope")).await, (404, "never_set".into()));
+    assert_eq!(api.error("/v1/streams/order-1/state?partition=x").await, (400, "invalid_query".into()));
+}

@@ -56,6 +56,8 @@ impl HistoryError {
 fn not_found_code(kind: &str) -> &'static str {
     match kind {
         "stream" => "stream_not_found",
+        "projection" => "projection_not_found",
+        "version" => "version_not_found",
         _ => "partition_not_found",
     }
 }
@@ -78,7 +80,7 @@ pub trait Feed: Send + Sync {
     fn init(&self) -> Value;
     /// Candidate events in log order from position `from` on, at most
     /// `limit`; `last` is the subject's last event so far.
-    fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, HistoryError>;
+    fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Page, HistoryError>;
     /// The subject's events at `refs`, in order.
     fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError>;
     fn folder(&self) -> Result<Box<dyn Folder + '_>, HistoryError>;
@@ -86,6 +88,15 @@ pub trait Feed: Send + Sync {
     fn end(&self, at: Option<AsOf>) -> Result<u64, HistoryError>;
     /// One past the last committed position now.
     fn head(&self) -> u64;
+}
+
+/// Candidate events, and where the next page starts.
+pub struct Page {
+    pub events: Vec<RecordedEvent>,
+    /// Every candidate below this position is in this page or before it.
+    pub next_from: u64,
+    /// No candidate is left below the head the read saw.
+    pub done: bool,
 }
 
 /// Events read per page when building or folding.
@@ -154,7 +165,7 @@ fn catch_up(s: &mut Subject, through: &AtomicU64, feed: &dyn Feed) -> Result<(),
     let mut from = through.load(Ordering::Acquire);
     loop {
         let page = feed.after(s.events().last(), from, PAGE)?;
-        for e in &page {
+        for e in &page.events {
             let mut fold_error = None;
             s.fold_with(e.position, e.version, |state| match folder.fold(state, e) {
                 Ok(changes) => changes,
@@ -166,10 +177,10 @@ fn catch_up(s: &mut Subject, through: &AtomicU64, feed: &dyn Feed) -> Result<(),
             if let Some(err) = fold_error {
                 return Err(err);
             }
-            from = e.position + 1;
         }
+        from = from.max(page.next_from);
         through.fetch_max(from, Ordering::AcqRel);
-        if page.len() < PAGE {
+        if page.done {
             through.fetch_max(head, Ordering::AcqRel);
             return Ok(());
         }

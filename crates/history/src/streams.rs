@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 
 pub use crate::service::HistoryError;
-use crate::service::{Feed, Folder, Histories};
+use crate::service::{Feed, Folder, Histories, Page};
 use crate::subject::EventRef;
 use crate::writeset::LeafChange;
 use crate::{document, Spacing};
@@ -92,8 +92,10 @@ impl Feed for StreamFeed {
         document::init()
     }
 
-    fn after(&self, last: Option<&EventRef>, _from: u64, limit: usize) -> Result<Vec<RecordedEvent>, HistoryError> {
-        self.read_from(last.map_or(0, |e| e.version + 1), limit)
+    fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Page, HistoryError> {
+        let events = self.read_from(last.map_or(0, |e| e.version + 1), limit)?;
+        let next_from = events.last().map_or(from, |e| e.position + 1);
+        Ok(Page { done: events.len() < limit, events, next_from })
     }
 
     fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError> {

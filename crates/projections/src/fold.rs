@@ -58,6 +58,12 @@ pub trait Fold {
     fn take_emitted(&mut self) -> Vec<Emitted> {
         Vec::new()
     }
+
+    /// True when every event's partition is its stream (`foreachStream`):
+    /// a partition's events are then that stream's.
+    fn partitions_are_streams(&self) -> bool {
+        false
+    }
 }
 
 /// A fold chosen at run time (one sandbox or several).
@@ -92,6 +98,9 @@ impl Fold for Box<dyn Fold> {
     fn take_emitted(&mut self) -> Vec<Emitted> {
         (**self).take_emitted()
     }
+    fn partitions_are_streams(&self) -> bool {
+        (**self).partitions_are_streams()
+    }
 }
 
 /// A derived event a projection emitted while folding the event at
@@ -124,6 +133,10 @@ fn encoding(e: serde_json::Error) -> HandlerError {
 }
 
 impl<P: Projection> Fold for RustFold<P> {
+    fn partitions_are_streams(&self) -> bool {
+        matches!(self.projection.partitioning(), Partitioning::ForEachStream)
+    }
+
     fn selects(&self) -> Filter {
         self.projection.selects()
     }

@@ -20,6 +20,7 @@ pub mod builtin;
 pub mod checkpoint;
 pub mod compare;
 mod fold;
+pub mod history;
 pub mod js;
 pub mod outbox;
 mod projection;

@@ -31,6 +31,11 @@ pub struct Version {
     pub hash: String,
     pub created_at: String,
     pub source: String,
+    /// The head of the log when it took over (the first version: none;
+    /// it answers from the start): time travel folds a point with the
+    /// version that was live then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<u64>,
 }
 
 /// How a projection handles failing events.
@@ -171,10 +176,12 @@ pub struct Registry {
     dir: PathBuf,
     /// Where emitted events are published.
     store: Arc<dyn EventStore>,
-    reader: Arc<dyn EventReader>,
-    rt: tokio::runtime::Handle,
-    settings: Settings,
+    pub(crate) reader: Arc<dyn EventReader>,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) settings: Settings,
     live: Mutex<BTreeMap<String, Live>>,
+    /// Partitions' history indexes (time travel), built as asked.
+    pub(crate) histories: Arc<hindsight_history::service::Histories>,
 }
 
 /// A name may be used in a URL and as a directory as it is.
@@ -212,7 +219,9 @@ impl Registry {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let reader: Arc<dyn EventReader> = store.clone();
-        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live: Mutex::new(BTreeMap::new()) });
+        let histories = Arc::new(hindsight_history::service::Histories::new(Default::default(), HISTORIES_CACHED));
+        let live = Mutex::new(BTreeMap::new());
+        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories });
         let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path().join("definition.json");
@@ -370,7 +379,7 @@ impl Registry {
 
     fn version(&self, version: u64, hash: String, source: &str) -> Version {
         let created_at = hindsight_store::timestamp::rfc3339(self.reader.clock_us());
-        Version { version, hash, created_at, source: source.to_string() }
+        Version { version, hash, created_at, source: source.to_string(), activated_at: None }
     }
 
     /// Switches every rebuilt version that has caught up with the log in
@@ -404,6 +413,9 @@ impl Registry {
                 let old_version = l.definition.current().map(|v| v.version);
                 let old = std::mem::replace(&mut l.handle, handle);
                 l.definition.active = version;
+                if let Some(v) = l.definition.versions.iter_mut().find(|v| v.version == version) {
+                    v.activated_at = Some(head);
+                }
                 (l.definition.clone(), old, old_version)
             };
             let (definition, old, old_version) = switched;
@@ -462,6 +474,7 @@ impl Registry {
             return Err(RegistryError::NotFound(name.to_string()));
         }
         self.stop(name).await;
+        self.forget_history(name);
         let dir = self.dir.join(name);
         std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))
     }
@@ -752,6 +765,9 @@ async fn stop_worker(mut handle: Handle) {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
 }
+
+/// Partitions whose history index is kept in memory at most.
+const HISTORIES_CACHED: usize = 1_000;
 
 /// How often the registry looks for rebuilt versions that caught up.
 const SWITCH_CHECK_EVERY: Duration = Duration::from_millis(10);

@@ -249,6 +249,14 @@ pub struct ProjectionStateQuery {
     /// The partition (a stream, or a key); empty or absent: the single partition.
     #[serde(default)]
     pub partition: String,
+    /// The state as of a point (`position:N`, `time:<RFC 3339>`, or
+    /// `version:N` of a per-stream partition's stream), folded from the
+    /// log by the version that was live then; absent: the live state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// Fold with this version of the source (time travel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// `GET /v1/projections/{name}/partitions`.
@@ -377,11 +385,19 @@ pub fn filter(
     }
 }
 
-/// `GET /v1/streams/{stream}/state`.
+/// `GET /v1/streams/{stream}/state` and, with `as_of` or `version`,
+/// `GET /v1/projections/{name}/state`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TimeStateQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Projections only: fold with this version of the source (default:
+    /// the version that was live at the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// The point: `position:N`, `version:N` or `time:<RFC 3339>` (default: now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<String>,
@@ -392,6 +408,13 @@ pub struct TimeStateQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TimeHistoryQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Projections only: fold with this version of the source (default:
+    /// the version that was live at the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// Changes after this point (default: from the start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -408,6 +431,13 @@ pub struct TimeHistoryQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TimeDiffQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Projections only: fold with this version of the source (default:
+    /// the version that was live at the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// The first point.
     pub from: String,
     /// The second point (default: now).
@@ -423,6 +453,13 @@ pub struct TimeDiffQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TimeBlameQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Projections only: fold with this version of the source (default:
+    /// the version that was live at the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// An RFC 6901 JSON Pointer, e.g. `/status` ("" is the whole document).
     pub pointer: String,
     /// The point (default: now).
@@ -438,6 +475,13 @@ pub struct TimeBlameQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TimeWatchQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Projections only: fold with this version of the source (default:
+    /// the version that was live at the point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// An RFC 6901 JSON Pointer, e.g. `/balance`.
     pub pointer: String,
     /// `eq ne lt le gt ge changed exists missing`.

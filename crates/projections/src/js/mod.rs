@@ -361,6 +361,10 @@ impl Fold for JsFold {
         self.filter.clone()
     }
 
+    fn partitions_are_streams(&self) -> bool {
+        self.definition.partitioning == "stream" && self.streams.is_none()
+    }
+
     fn partition<'e>(&mut self, event: &'e RecordedEvent) -> Result<Option<Cow<'e, str>>, HandlerError> {
         if self.streams.as_ref().is_some_and(|s| !s.contains(&event.stream)) {
             return Ok(None);

@@ -19,7 +19,7 @@ use crate::wire::{DryRunRequest, ErrorBody, PartitionsQuery, ProjectionPut, Proj
 const PARTITIONS_DEFAULT: usize = 100;
 const PARTITIONS_MAX: usize = 10_000;
 
-fn registry(state: &AppState) -> Result<Arc<Registry>, ApiError> {
+pub(crate) fn registry(state: &AppState) -> Result<Arc<Registry>, ApiError> {
     state.projections.clone().ok_or_else(|| {
         ApiError::new(StatusCode::NOT_IMPLEMENTED, "projections_disabled", "this server runs no projections")
     })
@@ -119,6 +119,11 @@ pub async fn state(
     Path(name): Path<String>,
     Query(q): Query<ProjectionStateQuery>,
 ) -> Result<Response, ApiError> {
+    if q.as_of.is_some() || q.version.is_some() {
+        let target = super::time::Target::partition(name, Some(q.partition), q.version);
+        let query = crate::wire::TimeStateQuery { as_of: q.as_of, ..Default::default() };
+        return Ok(super::time::state_of(&state, target, query).await?.into_response());
+    }
     Ok(axum::Json(registry(&state)?.state_answer(&name, &q.partition).await?).into_response())
 }
 

@@ -1,7 +1,8 @@
 //! Time travel over a stream's document (its events' data applied as
-//! JSON Merge Patches): the state at any point, the changes between two
-//! points, the event that set a field, and when a field first met a
-//! condition. The work is `hindsight-history`'s, through the reader.
+//! JSON Merge Patches) or a projection partition's state: the state at
+//! any point, the changes between two points, the event that set a
+//! field, and when a field first met a condition. The work is
+//! `hindsight-history`'s, through the reader; these handlers parse.
 
 use axum::extract::State;
 use axum::Json;
@@ -28,14 +29,42 @@ impl From<HistoryError> for ApiError {
     }
 }
 
-/// Asks the stream's history on a blocking thread.
-async fn ask(
-    state: &AppState,
-    stream: &str,
-    f: impl FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send + 'static,
-) -> Result<Value, ApiError> {
-    let reader: std::sync::Arc<dyn hindsight_store::EventReader> = state.store.clone();
-    Ok(state.histories.ask(reader, stream, f).await?)
+/// What a question is about.
+pub enum Target {
+    Stream(String),
+    Partition { projection: String, partition: String, version: Option<u64> },
+}
+
+impl Target {
+    /// A stream route: `partition` and `version` belong to projections.
+    fn stream(stream: String, partition: &Option<String>, version: Option<u64>) -> Result<Self, ApiError> {
+        if partition.is_some() || version.is_some() {
+            let m = "partition and version are for projections (/v1/projections/{name}/...), not streams";
+            return Err(ApiError::bad_request("invalid_query", m));
+        }
+        Ok(Target::Stream(stream))
+    }
+
+    pub fn partition(projection: String, partition: Option<String>, version: Option<u64>) -> Self {
+        Target::Partition { projection, partition: partition.unwrap_or_default(), version }
+    }
+}
+
+type Ask = Box<dyn FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send>;
+
+/// Asks the target's history on a blocking thread; a partition's
+/// version is the one live at `point` unless one is named.
+async fn ask(state: &AppState, target: Target, point: Option<AsOf>, f: Ask) -> Result<Json<Value>, ApiError> {
+    let answer = match target {
+        Target::Stream(stream) => {
+            let reader: std::sync::Arc<dyn hindsight_store::EventReader> = state.store.clone();
+            state.histories.ask(reader, &stream, f).await?
+        }
+        Target::Partition { projection, partition, version } => {
+            super::projections::registry(state)?.time(&projection, &partition, version, point, f).await?
+        }
+    };
+    Ok(Json(answer))
 }
 
 fn point(s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
@@ -49,6 +78,39 @@ fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
     }
 }
 
+pub async fn state_of(state: &AppState, target: Target, q: TimeStateQuery) -> Result<Json<Value>, ApiError> {
+    let at = point(q.as_of.as_deref())?;
+    ask(state, target, at, Box::new(move |h, key, feed| h.state(key, feed, at))).await
+}
+
+async fn history_of(state: &AppState, target: Target, q: TimeHistoryQuery) -> Result<Json<Value>, ApiError> {
+    let (from, until) = (point(q.from.as_deref())?, point(q.until.as_deref())?);
+    let limit = limit(q.limit, 100)?;
+    ask(state, target, until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit))).await
+}
+
+async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<Json<Value>, ApiError> {
+    let side_by_side = streams::side_by_side(q.format.as_deref())?;
+    let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
+    let to = point(q.to.as_deref())?;
+    ask(state, target, to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side))).await
+}
+
+async fn blame_of(state: &AppState, target: Target, q: TimeBlameQuery) -> Result<Json<Value>, ApiError> {
+    let at = point(q.as_of.as_deref())?;
+    let limit = limit(q.limit, 20)?;
+    ask(state, target, at, Box::new(move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit))).await
+}
+
+async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Result<Json<Value>, ApiError> {
+    let predicate =
+        Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
+    let backward = streams::backward(q.direction.as_deref())?;
+    let from = point(q.from.as_deref())?;
+    let f = move |h: &Histories, key: &str, feed: &dyn Feed| h.watch(key, feed, &q.pointer, &predicate, from, backward);
+    ask(state, target, from, Box::new(f)).await
+}
+
 /// The stream's document as of a point.
 #[utoipa::path(get, path = "/v1/streams/{stream}/state",
     params(("stream" = String, Path, description = "stream name"), TimeStateQuery),
@@ -58,8 +120,8 @@ pub async fn state(
     Path(stream): Path<String>,
     Query(q): Query<TimeStateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = point(q.as_of.as_deref())?;
-    Ok(Json(ask(&state, &stream, move |h, key, feed| h.state(key, feed, at)).await?))
+    let target = Target::stream(stream, &q.partition, q.version)?;
+    state_of(&state, target, q).await
 }
 
 /// The events that changed the document between two points, each with
@@ -72,9 +134,8 @@ pub async fn history(
     Path(stream): Path<String>,
     Query(q): Query<TimeHistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (from, until) = (point(q.from.as_deref())?, point(q.until.as_deref())?);
-    let limit = limit(q.limit, 100)?;
-    Ok(Json(ask(&state, &stream, move |h, key, feed| h.history(key, feed, from, until, limit)).await?))
+    let target = Target::stream(stream, &q.partition, q.version)?;
+    history_of(&state, target, q).await
 }
 
 /// What changed in the document between two points.
@@ -86,10 +147,8 @@ pub async fn diff(
     Path(stream): Path<String>,
     Query(q): Query<TimeDiffQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let side_by_side = streams::side_by_side(q.format.as_deref())?;
-    let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
-    let to = point(q.to.as_deref())?;
-    Ok(Json(ask(&state, &stream, move |h, key, feed| h.diff(key, feed, from, to, side_by_side)).await?))
+    let target = Target::stream(stream, &q.partition, q.version)?;
+    diff_of(&state, target, q).await
 }
 
 /// The event that set what a JSON Pointer holds, and its earlier values.
@@ -101,9 +160,8 @@ pub async fn blame(
     Path(stream): Path<String>,
     Query(q): Query<TimeBlameQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let at = point(q.as_of.as_deref())?;
-    let limit = limit(q.limit, 20)?;
-    Ok(Json(ask(&state, &stream, move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit)).await?))
+    let target = Target::stream(stream, &q.partition, q.version)?;
+    blame_of(&state, target, q).await
 }
 
 /// The nearest event at which a condition on a JSON Pointer became true.
@@ -115,11 +173,55 @@ pub async fn watch(
     Path(stream): Path<String>,
     Query(q): Query<TimeWatchQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let predicate =
-        Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
-    let backward = streams::backward(q.direction.as_deref())?;
-    let from = point(q.from.as_deref())?;
-    let ask_watch =
-        move |h: &Histories, key: &str, feed: &dyn Feed| h.watch(key, feed, &q.pointer, &predicate, from, backward);
-    Ok(Json(ask(&state, &stream, ask_watch).await?))
+    let target = Target::stream(stream, &q.partition, q.version)?;
+    watch_of(&state, target, q).await
+}
+
+/// The events that changed a projection partition's state between two
+/// points, each with the RFC 6902 patch it caused.
+#[utoipa::path(get, path = "/v1/projections/{name}/history",
+    params(("name" = String, Path, description = "projection name"), TimeHistoryQuery),
+    responses((status = 200, description = "{\"partition\", \"changes\": [{\"event\", \"patch\"}], \"next_from\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn projection_history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<TimeHistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    history_of(&state, Target::partition(name, q.partition.clone(), q.version), q).await
+}
+
+/// What changed in a projection partition's state between two points.
+#[utoipa::path(get, path = "/v1/projections/{name}/diff",
+    params(("name" = String, Path, description = "projection name"), TimeDiffQuery),
+    responses((status = 200, description = "{\"patch\": [...]} or, side by side, both states and the changed pointers"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn projection_diff(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<TimeDiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    diff_of(&state, Target::partition(name, q.partition.clone(), q.version), q).await
+}
+
+/// The event that set what a JSON Pointer of a partition's state holds.
+#[utoipa::path(get, path = "/v1/projections/{name}/blame",
+    params(("name" = String, Path, description = "projection name"), TimeBlameQuery),
+    responses((status = 200, description = "{\"pointer\", \"value\", \"event\", \"writes\", \"history\", \"more\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn projection_blame(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<TimeBlameQuery>,
+) -> Result<Json<Value>, ApiError> {
+    blame_of(&state, Target::partition(name, q.partition.clone(), q.version), q).await
+}
+
+/// The nearest event at which a condition on a partition's state became true.
+#[utoipa::path(get, path = "/v1/projections/{name}/watch",
+    params(("name" = String, Path, description = "projection name"), TimeWatchQuery),
+    responses((status = 200, description = "{\"found\", \"event\", \"value\", \"previous\", \"writes\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn projection_watch(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<TimeWatchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    watch_of(&state, Target::partition(name, q.partition.clone(), q.version), q).await
 }
