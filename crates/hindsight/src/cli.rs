@@ -91,10 +91,23 @@ pub enum Command {
 
 /// What a time-travel command looks at, and where.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["stream", "projection"])))]
 pub struct TimeTarget {
-    /// The stream whose document to look at.
+    /// The stream whose document to look at (its events' data applied as
+    /// JSON Merge Patches).
     #[arg(long)]
-    pub stream: String,
+    pub stream: Option<String>,
+    /// The projection whose partition to look at.
+    #[arg(long, requires = "partition")]
+    pub projection: Option<String>,
+    /// The partition of --projection (a stream or a key; "" for a
+    /// projection with one partition).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Fold with this version of the projection's source [default: the
+    /// version that was live at the point].
+    #[arg(long, requires = "projection")]
+    pub version: Option<u64>,
     /// A running server [default: http://127.0.0.1:7113, and when nothing
     /// answers there, the data directory itself].
     #[arg(long, alias = "url", env = "HINDSIGHT_URL")]

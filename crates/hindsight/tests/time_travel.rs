@@ -269,10 +269,14 @@ async fn a_projection_partition_at_any_point_by_the_version_live_then() {
     let w = api.ok(&format!("{p}/watch?partition=order-1&pointer=/total&op=gt&value=12")).await;
     assert_eq!(w["event"]["type"], "LineAdded");
     let h = api.ok(&format!("{p}/history?partition=order-1")).await;
-    let types: Vec<&str> = h["changes"].as_array().unwrap().iter().map(|c| c["event"]["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        h["changes"].as_array().unwrap().iter().map(|c| c["event"]["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["Placed", "LineAdded", "Cancelled"], "the parked event changed nothing");
     let d = api.ok(&format!("{p}/diff?partition=order-1&from=position:0&to=version:1")).await;
-    assert_eq!(d["patch"], json!([{ "op": "replace", "path": "/lines", "value": 1 }, { "op": "replace", "path": "/total", "value": 13 }]));
+    assert_eq!(
+        d["patch"],
+        json!([{ "op": "replace", "path": "/lines", "value": 1 }, { "op": "replace", "path": "/total", "value": 13 }])
+    );
 
     // A keyed partition (its events are spread over streams).
     let c = api.ok("/v1/projections/customers/state?partition=c-1&as_of=position:1").await;
@@ -297,7 +301,57 @@ async fn a_projection_partition_at_any_point_by_the_version_live_then() {
     // Errors.
     assert_eq!(api.error("/v1/projections/nope/state?as_of=position:1").await, (404, "projection_not_found".into()));
     assert_eq!(api.error(&format!("{p}/state?partition=order-1&version=9")).await, (404, "version_not_found".into()));
-    assert_eq!(api.error(&format!("{p}/state?partition=order-9&as_of=position:1")).await, (404, "partition_not_found".into()));
+    assert_eq!(
+        api.error(&format!("{p}/state?partition=order-9&as_of=position:1")).await,
+        (404, "partition_not_found".into())
+    );
     assert_eq!(api.error(&format!("{p}/blame?partition=order-1&pointer=/nope")).await, (404, "never_set".into()));
     assert_eq!(api.error("/v1/streams/order-1/state?partition=x").await, (400, "invalid_query".into()));
+}
+
+/// The CLI on a projection partition: through a server, then on the data
+/// directory once the server is gone, with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_travels_in_a_projection_with_and_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    api.put("totals", TOTALS).await;
+    api.append("order-1", "Placed", json!({ "total": 10 })).await;
+    api.append("order-1", "LineAdded", json!({ "amount": 3 })).await;
+    api.append("order-1", "Cancelled", json!({})).await;
+    api.settled("totals", 1).await;
+    let target = ["--projection", "totals", "--partition", "order-1", "--json"];
+    let asks: [&[&str]; 3] = [
+        &["at", "--as-of", "position:1"],
+        &["blame", "/status"],
+        &["watch", "/total", "ge", "13", "--forward", "--from", "position:0"],
+    ];
+    let d = dir.path().to_path_buf();
+    let run = move |args: Vec<String>| {
+        let d = d.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                common::run(&d, &args)
+            })
+            .await
+            .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let mut served = Vec::new();
+    for ask in asks {
+        let args = [ask, &target[..], &["--server", &server.url][..]].concat();
+        served.push(run(args.iter().map(|s| s.to_string()).collect()).await);
+    }
+    assert_eq!(served[0]["state"], json!({ "total": 13, "status": "placed", "lines": 1 }));
+    assert_eq!(served[1]["event"]["type"], "Cancelled");
+    assert_eq!(served[2]["event"]["position"], 1);
+    assert!(server.terminate());
+    for (ask, want) in asks.iter().zip(&served) {
+        let args = [*ask, &target[..]].concat();
+        assert_eq!(&run(args.iter().map(|s| s.to_string()).collect()).await, want, "{ask:?} on the data directory");
+    }
 }

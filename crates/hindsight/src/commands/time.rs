@@ -1,5 +1,5 @@
 //! `hindsight at|history|diff|blame|watch`: time travel over a stream's
-//! document, through a running server or, when none answers at the
+//! document or a projection partition's state, through a running server or, when none answers at the
 //! default address, on the data directory with the same code the server
 //! runs (`hindsight-history`). Text for people by default, the API's JSON
 //! with `--json`.
@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hindsight_client::{encode_path, Client};
-use hindsight_history::service::{Feed, Histories};
+use hindsight_history::service::{Feed, Histories, HistoryError};
 use hindsight_history::streams::{self, Streams};
 use hindsight_history::Predicate;
+use hindsight_projections::registry::{Registry, Settings};
 use hindsight_store::{AsOf, StoreError};
 use serde_json::Value;
 
@@ -29,9 +30,9 @@ pub enum Question {
 
 pub async fn run(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<ExitCode> {
     let answer = match &target.server {
-        Some(url) => over_http(&Client::new(url), &target.stream, &q).await?,
-        None => match over_http(&Client::new(DEFAULT_SERVER), &target.stream, &q).await {
-            Err(e) if is_unreachable(&e) => local(dir, &target.stream, q.clone()).await?,
+        Some(url) => over_http(&Client::new(url), target, &q).await?,
+        None => match over_http(&Client::new(DEFAULT_SERVER), target, &q).await {
+            Err(e) if is_unreachable(&e) => local(dir, target, q.clone()).await?,
             other => other?,
         },
     };
@@ -56,68 +57,99 @@ fn params(pairs: &[(&str, Option<&str>)]) -> String {
     out
 }
 
-async fn over_http(client: &Client, stream: &str, q: &Question) -> anyhow::Result<Value> {
-    let base = format!("/v1/streams/{}", encode_path(stream));
-    let path = match q {
-        Question::At { as_of } => format!("{base}/state{}", params(&[("as_of", as_of.as_deref())])),
-        Question::History { from, until, limit } => {
-            let limit = limit.to_string();
-            let p = params(&[("from", from.as_deref()), ("until", until.as_deref()), ("limit", Some(&limit))]);
-            format!("{base}/history{p}")
-        }
-        Question::Diff { from, to, side_by_side } => {
-            let format = side_by_side.then_some("side-by-side");
-            format!("{base}/diff{}", params(&[("from", Some(from)), ("to", to.as_deref()), ("format", format)]))
-        }
-        Question::Blame { pointer, as_of, limit } => {
-            let limit = limit.to_string();
-            let p = params(&[("pointer", Some(pointer)), ("as_of", as_of.as_deref()), ("limit", Some(&limit))]);
-            format!("{base}/blame{p}")
-        }
-        Question::Watch { pointer, op, value, forward, from } => {
-            let direction = if *forward { "forward" } else { "backward" };
-            let p = params(&[
-                ("pointer", Some(pointer)),
-                ("op", Some(op)),
-                ("value", value.as_deref()),
-                ("direction", Some(direction)),
-                ("from", from.as_deref()),
-            ]);
-            format!("{base}/watch{p}")
+/// The route's path and the question's parameters.
+fn route(target: &TimeTarget, q: &Question) -> (String, Vec<(&'static str, Option<String>)>) {
+    let (base, mut pairs) = match (&target.stream, &target.projection) {
+        (Some(stream), _) => (format!("/v1/streams/{}", encode_path(stream)), Vec::new()),
+        (None, name) => {
+            let base = format!("/v1/projections/{}", encode_path(name.as_deref().unwrap_or_default()));
+            (base, vec![("partition", target.partition.clone()), ("version", target.version.map(|v| v.to_string()))])
         }
     };
-    Ok(client.get_json(&path).await?)
+    let (what, more): (&str, Vec<(&'static str, Option<String>)>) = match q {
+        Question::At { as_of } => ("state", vec![("as_of", as_of.clone())]),
+        Question::History { from, until, limit } => {
+            ("history", vec![("from", from.clone()), ("until", until.clone()), ("limit", Some(limit.to_string()))])
+        }
+        Question::Diff { from, to, side_by_side } => {
+            let format = side_by_side.then(|| "side-by-side".to_string());
+            ("diff", vec![("from", Some(from.clone())), ("to", to.clone()), ("format", format)])
+        }
+        Question::Blame { pointer, as_of, limit } => (
+            "blame",
+            vec![("pointer", Some(pointer.clone())), ("as_of", as_of.clone()), ("limit", Some(limit.to_string()))],
+        ),
+        Question::Watch { pointer, op, value, forward, from } => {
+            let direction = if *forward { "forward" } else { "backward" };
+            let pairs = vec![
+                ("pointer", Some(pointer.clone())),
+                ("op", Some(op.clone())),
+                ("value", value.clone()),
+                ("direction", Some(direction.to_string())),
+                ("from", from.clone()),
+            ];
+            ("watch", pairs)
+        }
+    };
+    pairs.extend(more);
+    (format!("{base}/{what}"), pairs)
 }
 
-async fn local(dir: &std::path::Path, stream: &str, q: Question) -> anyhow::Result<Value> {
-    let store = Arc::new(super::open_existing(dir)?);
-    let reader: Arc<dyn hindsight_store::EventReader> = store.clone();
-    let streams = Streams::new(Default::default(), 1);
-    let answer = match q {
+async fn over_http(client: &Client, target: &TimeTarget, q: &Question) -> anyhow::Result<Value> {
+    let (path, pairs) = route(target, q);
+    let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    Ok(client.get_json(&format!("{path}{}", params(&pairs))).await?)
+}
+
+type Ask = Box<dyn FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send>;
+
+/// The question as a call into the history code, and the point whose
+/// live version folds a projection partition.
+fn ask(q: Question) -> Result<(Option<AsOf>, Ask), HistoryError> {
+    Ok(match q {
         Question::At { as_of } => {
             let at = streams::point(as_of.as_deref())?;
-            streams.ask(reader, stream, move |h, key, feed| h.state(key, feed, at)).await
+            (at, Box::new(move |h, key, feed| h.state(key, feed, at)))
         }
         Question::History { from, until, limit } => {
             let (from, until) = (streams::point(from.as_deref())?, streams::point(until.as_deref())?);
-            streams.ask(reader, stream, move |h, key, feed| h.history(key, feed, from, until, limit)).await
+            (until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit)))
         }
         Question::Diff { from, to, side_by_side } => {
             let from: AsOf = from.parse().map_err(|e: hindsight_store::InvalidInput| StoreError::from(e))?;
             let to = streams::point(to.as_deref())?;
-            streams.ask(reader, stream, move |h, key, feed| h.diff(key, feed, from, to, side_by_side)).await
+            (to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side)))
         }
         Question::Blame { pointer, as_of, limit } => {
             let at = streams::point(as_of.as_deref())?;
-            streams.ask(reader, stream, move |h, key, feed| h.blame(key, feed, &pointer, at, limit)).await
+            (at, Box::new(move |h, key, feed| h.blame(key, feed, &pointer, at, limit)))
         }
         Question::Watch { pointer, op, value, forward, from } => {
-            let predicate = Predicate::parse(&op, value.as_deref()).map_err(streams::HistoryError::Invalid)?;
+            let predicate = Predicate::parse(&op, value.as_deref()).map_err(HistoryError::Invalid)?;
             let from = streams::point(from.as_deref())?;
-            let ask = move |h: &Histories, key: &str, feed: &dyn Feed| {
-                h.watch(key, feed, &pointer, &predicate, from, !forward)
-            };
-            streams.ask(reader, stream, ask).await
+            (from, Box::new(move |h, key, feed| h.watch(key, feed, &pointer, &predicate, from, !forward)))
+        }
+    })
+}
+
+/// The same on the data directory, with no server.
+async fn local(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<Value> {
+    let store = Arc::new(super::open_existing(dir)?);
+    let (point, f) = ask(q)?;
+    let answer = match (&target.stream, &target.projection) {
+        (Some(stream), _) => {
+            let reader: Arc<dyn hindsight_store::EventReader> = store.clone();
+            Streams::new(Default::default(), 1).ask(reader, stream, f).await
+        }
+        (None, name) => {
+            let dyn_store: Arc<dyn hindsight_store::EventStore> = store.clone();
+            let rt = tokio::runtime::Handle::current();
+            let registry = Registry::open(dir.join("projections"), dyn_store, rt, Settings::default())?;
+            let (name, partition) =
+                (name.as_deref().unwrap_or_default(), target.partition.as_deref().unwrap_or_default());
+            let answer = registry.time(name, partition, target.version, point, f).await;
+            registry.shutdown().await;
+            answer
         }
     };
     if let Ok(store) = Arc::try_unwrap(store) {
@@ -168,14 +200,15 @@ fn patch_lines(patch: &Value, indent: &str) -> String {
 fn text(q: &Question, a: &Value) -> String {
     match q {
         Question::At { .. } => {
+            let name = a.get("stream").or(a.get("partition")).and_then(Value::as_str).unwrap_or("");
+            let state = serde_json::to_string_pretty(&a["state"]).unwrap_or_default();
+            if a.get("events_folded").is_none() {
+                return format!("{name:?} live, at position {}\n{state}\n", a["position"]);
+            }
             let from = a["keyframe_position"].as_u64().map_or("the start".to_string(), |p| format!("position {p}"));
             format!(
-                "{} as of position {} (version {}; {} events folded from the keyframe at {from})\n{}\n",
-                a["stream"].as_str().unwrap_or(""),
-                a["position"],
-                a["version"],
-                a["events_folded"],
-                serde_json::to_string_pretty(&a["state"]).unwrap_or_default()
+                "{name:?} as of position {} (version {}; {} events folded from the keyframe at {from})\n{state}\n",
+                a["position"], a["version"], a["events_folded"]
             )
         }
         Question::History { .. } => {
