@@ -476,6 +476,25 @@ pub enum BenchCommand {
     HttpRead(BenchHttpReadArgs),
     /// Rebuilding a Rust projection (events per stream) from the log.
     Projection(BenchProjectionArgs),
+    /// Time travel: state at random points, blame and watch, on a stream
+    /// document and a projection partition with many events.
+    History(BenchHistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHistoryArgs {
+    /// Events in the store.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub events: u64,
+    /// Events of the one stream (and partition) asked about, spread evenly.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub subject_events: u64,
+    /// Questions of each kind, at random points.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: u64,
+    /// Accepted for symmetry: the output is JSON either way.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

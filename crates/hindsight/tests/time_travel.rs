@@ -407,10 +407,8 @@ async fn the_index_is_rebuilt_after_kill_9_with_the_same_answers() {
             json_patch::merge(&mut doc, &e["data"]);
         }
         assert_eq!(after[i * 3]["state"], doc, "state at version {p}");
-        let last_nested = events[..=*p as usize]
-            .iter()
-            .rposition(|e| e["data"].get("nested").is_some())
-            .map(|v| v as u64);
+        let last_nested =
+            events[..=*p as usize].iter().rposition(|e| e["data"].get("nested").is_some()).map(|v| v as u64);
         assert_eq!(after[i * 3 + 1]["event"]["version"].as_u64(), last_nested, "blame /nested at version {p}");
     }
 }

@@ -26,7 +26,7 @@ pub struct Spacing {
 
 impl Default for Spacing {
     fn default() -> Self {
-        Spacing { every: 1_000, per_octave: 256 }
+        Spacing { every: 1_000, per_octave: 1_024 }
     }
 }
 

@@ -69,6 +69,15 @@ pub trait Folder {
     /// event is not the subject's (another partition) or its handler
     /// failed (the live projection parks it: it changes nothing).
     fn fold(&mut self, state: &mut Value, event: &RecordedEvent) -> Result<Option<Vec<LeafChange>>, HistoryError>;
+
+    /// Folds a run of the subject's own events when only the state after
+    /// them is wanted (a fold may skip working out what changed).
+    fn fold_all(&mut self, state: &mut Value, events: &[RecordedEvent]) -> Result<(), HistoryError> {
+        for e in events {
+            self.fold(state, e)?;
+        }
+        Ok(())
+    }
 }
 
 /// How one kind of subject is found, read and folded. Its reads block.
@@ -81,8 +90,18 @@ pub trait Feed: Send + Sync {
     /// Candidate events in log order from position `from` on, at most
     /// `limit`; `last` is the subject's last event so far.
     fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Page, HistoryError>;
-    /// The subject's events at `refs`, in order.
+    /// The subject's events at `refs` (a run of consecutive ones), in order.
     fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError>;
+
+    /// The events at `refs` (any of the subject's, in order): one by one
+    /// unless the feed can do better.
+    fn read_scattered(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError> {
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            out.extend(self.read(std::slice::from_ref(r))?);
+        }
+        Ok(out)
+    }
     fn folder(&self) -> Result<Box<dyn Folder + '_>, HistoryError>;
     /// The exclusive end position `at` resolves to (None: the head).
     fn end(&self, at: Option<AsOf>) -> Result<u64, HistoryError>;
@@ -125,6 +144,15 @@ fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 impl Histories {
     pub fn new(spacing: Spacing, capacity: usize) -> Self {
         Histories { spacing, capacity: capacity.max(1), cache: Mutex::new(HashMap::new()), tick: AtomicU64::new(0) }
+    }
+
+    /// (subjects, events, approximate bytes) of the indexes held now.
+    pub fn stats(&self) -> (usize, usize, usize) {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.values().fold((0, 0, 0), |(n, events, bytes), c| {
+            let s = read_lock(&c.subject);
+            (n + 1, events + s.events().len(), bytes + s.approx_bytes())
+        })
     }
 
     /// Forgets every subject whose key starts with `prefix` (a projection
@@ -209,9 +237,7 @@ fn state_at(feed: &dyn Feed, s: &Subject, count: usize) -> Result<(Value, Option
     let mut state = (*frame.state).clone();
     let mut folder = feed.folder()?;
     for chunk in rest.chunks(PAGE) {
-        for e in feed.read(chunk)? {
-            folder.fold(&mut state, &e)?;
-        }
+        folder.fold_all(&mut state, &feed.read(chunk)?)?;
     }
     Ok((state, frame.position, rest.len()))
 }
@@ -340,9 +366,10 @@ impl Histories {
             Some(v) => Some(v),
             None => state_at(feed, &s, count)?.0.pointer(at).cloned(),
         };
-        let history: Vec<Value> =
-            blame.history.iter().map(|c| change_json(feed, c, at)).collect::<Result<_, HistoryError>>()?;
-        let current = change_json(feed, &blame.current, at)?;
+        let changes: Vec<&Change> = std::iter::once(&blame.current).chain(&blame.history).collect();
+        let mut described = changes_json(feed, &changes, at)?.into_iter();
+        let current = described.next().unwrap_or(Value::Null);
+        let history: Vec<Value> = described.collect();
         let body = json!({
             "pointer": at, "exists": value.is_some(), "value": value,
             "event": current["event"], "writes": current["writes"], "history": history, "more": blame.more,
@@ -369,7 +396,10 @@ impl Histories {
             return Err(not_found(feed));
         }
         let found = s.watch(at, predicate, s.count_before(end), backward);
-        let change = found.as_ref().map(|c| change_json(feed, c, at)).transpose()?.unwrap_or(Value::Null);
+        let change = match &found {
+            Some(c) => changes_json(feed, &[c], at)?.into_iter().next().unwrap_or(Value::Null),
+            None => Value::Null,
+        };
         let exact = found.as_ref().and_then(|c| c.writes.iter().find(|w| w.pointer == at));
         let body = json!({
             "pointer": at, "found": found.is_some(), "event": change.get("event"), "writes": change.get("writes"),
@@ -384,13 +414,22 @@ fn leaf_value(c: &Change, at: &str) -> Option<Value> {
     c.writes.iter().find(|w| w.pointer == at).and_then(|w| w.new.clone())
 }
 
-/// A change as JSON: the event (without its data), the leaves it changed
-/// at or under the pointer, and the leaf value it left at the pointer.
-fn change_json(feed: &dyn Feed, c: &Change, at: &str) -> Result<Value, HistoryError> {
-    let e = feed.read(std::slice::from_ref(&c.event))?.into_iter().next();
-    let e =
-        e.ok_or_else(|| StoreError::Backend(format!("the event at position {} could not be read", c.event.position)))?;
-    Ok(json!({ "value": leaf_value(c, at), "event": summary(&e), "writes": c.writes }))
+/// Changes as JSON (newest first, as given): each event (without its
+/// data), the leaves it changed at or under the pointer, and the leaf
+/// value it left at the pointer. The events are read in one go.
+fn changes_json(feed: &dyn Feed, changes: &[&Change], at: &str) -> Result<Vec<Value>, HistoryError> {
+    let mut refs: Vec<EventRef> = changes.iter().map(|c| c.event).collect();
+    refs.sort_by_key(|r| r.position);
+    let events = feed.read_scattered(&refs)?;
+    let by_position: HashMap<u64, &RecordedEvent> = events.iter().map(|e| (e.position, e)).collect();
+    let mut out = Vec::with_capacity(changes.len());
+    for c in changes {
+        let e = by_position.get(&c.event.position).ok_or_else(|| {
+            StoreError::Backend(format!("the event at position {} could not be read", c.event.position))
+        })?;
+        out.push(json!({ "value": leaf_value(c, at), "event": summary(e), "writes": c.writes }));
+    }
+    Ok(out)
 }
 
 /// An event as the API writes it, without its data.

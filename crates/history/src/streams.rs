@@ -49,6 +49,10 @@ impl Streams {
         Streams { histories: Arc::new(Histories::new(spacing, capacity)) }
     }
 
+    pub fn histories(&self) -> &Histories {
+        &self.histories
+    }
+
     /// Runs `ask` about `stream` on a blocking thread, e.g.
     /// `streams.ask(reader, "order-1", |h, key, feed| h.state(key, feed, None))`.
     pub async fn ask<T: Send + 'static>(
@@ -109,6 +113,10 @@ impl Feed for StreamFeed {
         Ok(page)
     }
 
+    fn read_scattered(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError> {
+        read_spans(refs, |from, n| self.read_from(from, n))
+    }
+
     fn folder(&self) -> Result<Box<dyn Folder + '_>, HistoryError> {
         Ok(Box::new(MergePatches))
     }
@@ -123,6 +131,31 @@ impl Feed for StreamFeed {
     fn head(&self) -> u64 {
         self.reader.next_position()
     }
+}
+
+/// The events at `refs` (in position order, all of one stream) read as
+/// runs of versions: refs close together share one read; `read(from,
+/// n)` reads n events of the stream from version `from`.
+pub fn read_spans(
+    refs: &[EventRef],
+    mut read: impl FnMut(u64, usize) -> Result<Vec<RecordedEvent>, HistoryError>,
+) -> Result<Vec<RecordedEvent>, HistoryError> {
+    /// A gap of more versions than this between two refs starts a new read.
+    const GAP_MAX: u64 = 64;
+    let mut out = Vec::with_capacity(refs.len());
+    let mut i = 0;
+    while i < refs.len() {
+        let mut j = i + 1;
+        while j < refs.len() && refs[j].version - refs[j - 1].version <= GAP_MAX {
+            j += 1;
+        }
+        let (first, last) = (refs[i].version, refs[j - 1].version);
+        let mut wanted = refs[i..j].iter().map(|r| r.position).peekable();
+        let page = read(first, (last - first + 1) as usize)?;
+        out.extend(page.into_iter().filter(|e| wanted.next_if_eq(&e.position).is_some()));
+        i = j;
+    }
+    Ok(out)
 }
 
 /// Folds a stream's events into its document.

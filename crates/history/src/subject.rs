@@ -132,6 +132,22 @@ impl Subject {
         init.pointer(p).filter(|v| !writeset::is_container(v)).cloned()
     }
 
+    /// About how many bytes the index takes in memory: events, entries
+    /// (with the values they hold) and keyframes (their states as JSON).
+    pub fn approx_bytes(&self) -> usize {
+        let value = |v: &Option<Value>| v.as_ref().map_or(0, |v| serde_json::to_string(v).map_or(0, |s| s.len()));
+        let entries: usize = self
+            .pointers
+            .iter()
+            .map(|(p, list)| {
+                p.len() + 48 + list.iter().map(|e| std::mem::size_of::<Entry>() + value(&e.value)).sum::<usize>()
+            })
+            .sum();
+        let frames: usize =
+            self.keyframes.iter().map(|f| 48 + serde_json::to_string(&*f.state).map_or(0, |s| s.len())).sum();
+        self.events.len() * std::mem::size_of::<EventRef>() + entries + frames
+    }
+
     /// How many of its events lie below the exclusive end position `end`.
     pub fn count_before(&self, end: u64) -> usize {
         self.events.partition_point(|e| e.position < end)

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use hindsight_history::service::{Feed, Folder, Histories, HistoryError, Page};
+use hindsight_history::streams::read_spans;
 use hindsight_history::writeset::{self, LeafChange};
 use hindsight_history::EventRef;
 use hindsight_store::{end_position, AsOf, EventReader, Filter, ReadAll, ReadStream, RecordedEvent, StoreError};
@@ -52,13 +53,18 @@ impl Registry {
         };
         let key = format!("projection\0{name}\0{}\0{partition}", version.hash);
         let (reader, rt, limits) = (self.reader.clone(), self.rt.clone(), self.settings.limits);
-        let (histories, partition) = (self.histories.clone(), partition.to_string());
+        let (histories, partition, probes) = (self.histories.clone(), partition.to_string(), self.probes.clone());
         tokio::task::spawn_blocking(move || {
-            let feed = PartitionFeed::new(reader, rt, version, limits, partition)?;
+            let feed = PartitionFeed::new(reader, rt, version, limits, partition, &probes)?;
             ask(&histories, &key, &feed)
         })
         .await
         .map_err(|e| HistoryError::Failed(format!("the history thread failed: {e}")))?
+    }
+
+    /// The partitions' history indexes (for figures).
+    pub fn histories(&self) -> &Histories {
+        &self.histories
     }
 
     /// Forgets the history indexes of projection `name` (deleted).
@@ -85,7 +91,14 @@ struct PartitionFeed {
     /// partitions are streams.
     filter: Filter,
     per_stream: bool,
-    init: Value,
+}
+
+/// What a version's fold reads, and whether its partitions are streams:
+/// learnt once per source (making a sandbox costs milliseconds).
+#[derive(Clone)]
+pub(crate) struct Probe {
+    filter: Filter,
+    per_stream: bool,
 }
 
 impl PartitionFeed {
@@ -95,15 +108,23 @@ impl PartitionFeed {
         version: Version,
         limits: Limits,
         partition: String,
+        probes: &std::sync::Mutex<std::collections::HashMap<String, Probe>>,
     ) -> Result<Self, HistoryError> {
-        let mut probe = fold_for(&version, limits)?;
-        let per_stream = probe.partitions_are_streams();
-        let mut filter = probe.selects();
-        if per_stream {
+        let known = probes.lock().unwrap_or_else(|p| p.into_inner()).get(&version.hash).cloned();
+        let probe = match known {
+            Some(p) => p,
+            None => {
+                let fold = fold_for(&version, limits)?;
+                let probe = Probe { filter: fold.selects(), per_stream: fold.partitions_are_streams() };
+                probes.lock().unwrap_or_else(|p| p.into_inner()).insert(version.hash.clone(), probe.clone());
+                probe
+            }
+        };
+        let mut filter = probe.filter;
+        if probe.per_stream {
             filter.stream = Some(partition.clone());
         }
-        let init = probe.state(&partition, true).unwrap_or(Value::Null);
-        Ok(PartitionFeed { reader, rt, version, limits, partition, filter, per_stream, init })
+        Ok(PartitionFeed { reader, rt, version, limits, partition, filter, per_stream: probe.per_stream })
     }
 }
 
@@ -122,7 +143,8 @@ impl Feed for PartitionFeed {
     }
 
     fn init(&self) -> Value {
-        self.init.clone()
+        let fold = fold_for(&self.version, self.limits);
+        fold.ok().and_then(|mut f| f.state(&self.partition, true)).unwrap_or(Value::Null)
     }
 
     fn after(&self, _last: Option<&EventRef>, from: u64, limit: usize) -> Result<Page, HistoryError> {
@@ -132,26 +154,27 @@ impl Feed for PartitionFeed {
     }
 
     fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError> {
-        let (Some(first), Some(last)) = (refs.first(), refs.last()) else { return Ok(Vec::new()) };
-        let events = if self.per_stream {
-            let span = (last.version - first.version + 1) as usize;
-            let read = ReadStream::forward(&self.partition).from(first.version).limit(span);
-            let page = self.rt.block_on(self.reader.read_stream(&read))?;
-            let mut wanted = refs.iter().map(|r| r.position).peekable();
-            page.into_iter().filter(|e| wanted.next_if_eq(&e.position).is_some()).collect()
-        } else {
-            let mut out = Vec::with_capacity(refs.len());
-            for r in refs {
-                let slice = self.rt.block_on(self.reader.read_all(&ReadAll::forward(r.position).limit(1)))?;
-                out.extend(slice.events.into_iter().filter(|e| e.position == r.position));
-            }
-            out
-        };
+        let events = self.read_scattered(refs)?;
         if events.len() != refs.len() {
             let what = format!("partition {:?}'s events could not be read back for its history", self.partition);
             return Err(StoreError::Backend(what).into());
         }
         Ok(events)
+    }
+
+    fn read_scattered(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError> {
+        if self.per_stream {
+            return read_spans(refs, |from, n| {
+                let read = ReadStream::forward(&self.partition).from(from).limit(n);
+                Ok(self.rt.block_on(self.reader.read_stream(&read))?)
+            });
+        }
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let slice = self.rt.block_on(self.reader.read_all(&ReadAll::forward(r.position).limit(1)))?;
+            out.extend(slice.events.into_iter().filter(|e| e.position == r.position));
+        }
+        Ok(out)
     }
 
     fn folder(&self) -> Result<Box<dyn Folder + '_>, HistoryError> {
@@ -182,18 +205,39 @@ struct PartitionFolder<'a> {
     loaded: bool,
 }
 
+impl PartitionFolder<'_> {
+    /// Hands the sandbox the state to carry on from, the first time.
+    fn load(&mut self, state: &Value) -> Result<(), HistoryError> {
+        if !self.loaded {
+            let states = serde_json::value::to_raw_value(&serde_json::json!({ self.partition: state }))
+                .map_err(|e| HistoryError::Failed(format!("encoding a state: {e}")))?;
+            self.fold.load(&states).map_err(|e| HistoryError::Failed(e.message))?;
+            self.loaded = true;
+        }
+        Ok(())
+    }
+}
+
 impl Folder for PartitionFolder<'_> {
+    /// The partition's own events, folded in the sandbox; the state is
+    /// read back once at the end.
+    fn fold_all(&mut self, state: &mut Value, events: &[RecordedEvent]) -> Result<(), HistoryError> {
+        self.load(state)?;
+        for e in events {
+            // A failing event is parked by the live projection: it changes nothing.
+            let _ = self.fold.apply(self.partition, e);
+            self.fold.take_emitted();
+        }
+        *state = self.fold.state(self.partition, true).unwrap_or(Value::Null);
+        Ok(())
+    }
+
     fn fold(&mut self, state: &mut Value, e: &RecordedEvent) -> Result<Option<Vec<LeafChange>>, HistoryError> {
         match self.fold.partition(e) {
             Ok(Some(key)) if key == self.partition => {}
             _ => return Ok(None),
         }
-        if !self.loaded {
-            let states = serde_json::value::to_raw_value(&serde_json::json!({ self.partition: &*state }))
-                .map_err(|e| HistoryError::Failed(format!("encoding a state: {e}")))?;
-            self.fold.load(&states).map_err(|e| HistoryError::Failed(e.message))?;
-            self.loaded = true;
-        }
+        self.load(state)?;
         // A failing event is parked by the live projection: it changes nothing.
         let applied = self.fold.apply(self.partition, e);
         self.fold.take_emitted();

@@ -182,6 +182,8 @@ pub struct Registry {
     live: Mutex<BTreeMap<String, Live>>,
     /// Partitions' history indexes (time travel), built as asked.
     pub(crate) histories: Arc<hindsight_history::service::Histories>,
+    /// What each source's fold reads, by hash (see `history.rs`).
+    pub(crate) probes: Arc<Mutex<std::collections::HashMap<String, crate::history::Probe>>>,
 }
 
 /// A name may be used in a URL and as a directory as it is.
@@ -221,7 +223,8 @@ impl Registry {
         let reader: Arc<dyn EventReader> = store.clone();
         let histories = Arc::new(hindsight_history::service::Histories::new(Default::default(), HISTORIES_CACHED));
         let live = Mutex::new(BTreeMap::new());
-        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories });
+        let probes = Arc::default();
+        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories, probes });
         let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path().join("definition.json");

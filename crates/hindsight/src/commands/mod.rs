@@ -2,6 +2,7 @@
 
 mod append;
 mod bench;
+mod bench_history;
 mod bench_projection;
 mod import;
 mod info;
@@ -80,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,
         Command::Bench(BenchCommand::HttpRead(args)) => bench::http_read(given, args).await,
         Command::Bench(BenchCommand::Projection(args)) => bench_projection::projection(given, args).await,
+        Command::Bench(BenchCommand::History(args)) => bench_history::history(given, args).await,
     }
 }
 
