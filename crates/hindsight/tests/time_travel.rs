@@ -412,3 +412,53 @@ async fn the_index_is_rebuilt_after_kill_9_with_the_same_answers() {
         assert_eq!(after[i * 3 + 1]["event"]["version"].as_u64(), last_nested, "blame /nested at version {p}");
     }
 }
+
+/// Snapshots: a pinned point answers like its position everywhere a point
+/// is taken (time travel and plain reads, over HTTP and on the CLI),
+/// survives a restart, and clear errors for bad bodies and unknown ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_pins_a_point_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    build(&api).await;
+    let post = |api: &Api, body: Value| {
+        let req = api.http.post(format!("{}/v1/snapshots", api.url)).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, snap) =
+        post(&api, json!({ "name": "before the withdrawal", "stream": "account-1", "as_of": "version:1" })).await;
+    assert_eq!(status, 201, "{snap}");
+    assert_eq!((snap["position"].clone(), snap["as_of"].clone()), (json!(1), json!("version:1")));
+    let id = snap["id"].as_str().unwrap().to_string();
+    let at = format!("snapshot:{id}");
+    let by_snapshot = api.ok(&format!("/v1/streams/account-1/state?as_of={at}")).await;
+    assert_eq!(by_snapshot, api.ok("/v1/streams/account-1/state?as_of=position:1").await);
+    let read = api.ok(&format!("/v1/streams/account-1?as_of={at}")).await;
+    assert_eq!(read["events"].as_array().unwrap().len(), 2);
+    assert_eq!(api.ok(&format!("/v1/streams/account-1/blame?pointer=/balance&as_of={at}")).await["value"], 50);
+    assert_eq!(api.ok("/v1/snapshots").await["snapshots"][0]["id"], json!(id));
+
+    // Bad bodies and unknown ids.
+    assert_eq!(post(&api, json!({ "as_of": "position:1" })).await.0, 400);
+    assert_eq!(post(&api, json!({ "stream": "account-1", "projection": "p" })).await.0, 400);
+    assert_eq!(post(&api, json!({ "stream": "nope-1" })).await.0, 404);
+    assert_eq!(post(&api, json!({ "stream": "account-1", "as_of": "position:999" })).await.0, 400);
+    assert_eq!(post(&api, json!({ "stream": "account-1", "colour": "red" })).await.0, 400);
+    assert_eq!(api.error("/v1/streams/account-1/state?as_of=snapshot:nope").await, (404, "snapshot_not_found".into()));
+
+    // It survives a restart, and the CLI on the data directory knows it.
+    assert!(server.terminate());
+    let out = common::run(dir.path(), &["at", "--stream", "account-1", "--as-of", &at, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), by_snapshot);
+    let server = Server::start(dir.path(), &[]);
+    api.url = server.url.clone();
+    assert_eq!(api.ok(&format!("/v1/snapshots/{id}")).await["name"], "before the withdrawal");
+    let r = api.http.delete(format!("{}/v1/snapshots/{id}", api.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(api.error(&format!("/v1/snapshots/{id}")).await, (404, "snapshot_not_found".into()));
+}

@@ -28,6 +28,7 @@ pub mod keyframes;
 pub mod pointer;
 pub mod predicate;
 pub mod service;
+pub mod snapshots;
 pub mod streams;
 pub mod subject;
 pub mod writeset;

@@ -58,6 +58,7 @@ fn not_found_code(kind: &str) -> &'static str {
         "stream" => "stream_not_found",
         "projection" => "projection_not_found",
         "version" => "version_not_found",
+        "snapshot" => "snapshot_not_found",
         _ => "partition_not_found",
     }
 }

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     /// Where projections keep their definitions and states; None: the
     /// server runs no projections.
     pub projections_dir: Option<std::path::PathBuf>,
+    /// The file named points (snapshots) are kept in; None: none are kept.
+    pub snapshots_path: Option<std::path::PathBuf>,
     /// A projection behind the log without progress for this long is
     /// reported stalled.
     pub projection_stall_after: Duration,
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
+            snapshots_path: None,
             projection_stall_after: Duration::from_secs(30),
         }
     }

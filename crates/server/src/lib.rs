@@ -58,7 +58,14 @@ pub async fn serve(
         }
         None => None,
     };
-    let state = AppState::with_projections(store.clone(), config, stop_rx.clone(), projections.clone());
+    let snapshots = match &config.snapshots_path {
+        Some(path) => {
+            Some(Arc::new(hindsight_history::snapshots::Snapshots::open(path).map_err(std::io::Error::other)?))
+        }
+        None => None,
+    };
+    let state = AppState::with_projections(store.clone(), config, stop_rx.clone(), projections.clone())
+        .with_snapshots(snapshots);
     let app = app(state);
     tokio::spawn(async move {
         shutdown.await;

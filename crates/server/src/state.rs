@@ -27,6 +27,8 @@ pub struct Shared {
     pub projections: Option<Arc<hindsight_projections::registry::Registry>>,
     /// Streams' history indexes (documents, blame, watch), built as asked.
     pub histories: hindsight_history::streams::Streams,
+    /// Named points (`snapshot:ID`); None: the server keeps none.
+    pub snapshots: Option<Arc<hindsight_history::snapshots::Snapshots>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -48,13 +50,31 @@ impl AppState {
         projections: Option<Arc<hindsight_projections::registry::Registry>>,
     ) -> Self {
         let histories = hindsight_history::streams::Streams::new(Default::default(), HISTORIES_CACHED);
-        AppState(Arc::new(Shared {
-            store,
-            config,
-            stopping,
-            metrics: crate::metrics::handle(),
-            projections,
-            histories,
-        }))
+        let metrics = crate::metrics::handle();
+        AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots: None }))
+    }
+
+    /// With the named points kept in `snapshots`.
+    pub fn with_snapshots(self, snapshots: Option<Arc<hindsight_history::snapshots::Snapshots>>) -> Self {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut shared) => {
+                shared.snapshots = snapshots;
+                AppState(Arc::new(shared))
+            }
+            Err(shared) => AppState(shared),
+        }
+    }
+
+    /// A point with `snapshot:ID` replaced by the position it pinned.
+    pub fn resolve_point(&self, point: &str) -> Result<String, crate::error::ApiError> {
+        match &self.snapshots {
+            Some(snapshots) => Ok(snapshots.resolve(point)?),
+            None if point.starts_with("snapshot:") => Err(crate::error::ApiError::new(
+                axum::http::StatusCode::NOT_IMPLEMENTED,
+                "snapshots_disabled",
+                "this server keeps no snapshots",
+            )),
+            None => Ok(point.to_string()),
+        }
     }
 }

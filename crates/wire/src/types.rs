@@ -496,3 +496,23 @@ pub struct TimeWatchQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
 }
+
+/// `POST /v1/snapshots`: pins a point under a name. One of `stream` or
+/// `projection` (with `partition`) says what it was taken of.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotCreate {
+    /// A label for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// The point (default: now), resolved to a position when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use hindsight_client::{encode_path, Client};
 use hindsight_history::service::{Feed, Histories, HistoryError};
+use hindsight_history::snapshots::Snapshots;
 use hindsight_history::streams::{self, Streams};
 use hindsight_history::Predicate;
 use hindsight_projections::registry::{Registry, Settings};
@@ -132,9 +133,31 @@ fn ask(q: Question) -> Result<(Option<AsOf>, Ask), HistoryError> {
     })
 }
 
+impl Question {
+    /// The same question with each `snapshot:ID` point replaced by its position.
+    fn resolved(self, snapshots: &Snapshots) -> Result<Question, HistoryError> {
+        let one = |p: String| snapshots.resolve(&p);
+        let opt = |p: Option<String>| p.map(|p| snapshots.resolve(&p)).transpose();
+        Ok(match self {
+            Question::At { as_of } => Question::At { as_of: opt(as_of)? },
+            Question::History { from, until, limit } => {
+                Question::History { from: opt(from)?, until: opt(until)?, limit }
+            }
+            Question::Diff { from, to, side_by_side } => {
+                Question::Diff { from: one(from)?, to: opt(to)?, side_by_side }
+            }
+            Question::Blame { pointer, as_of, limit } => Question::Blame { pointer, as_of: opt(as_of)?, limit },
+            Question::Watch { pointer, op, value, forward, from } => {
+                Question::Watch { pointer, op, value, forward, from: opt(from)? }
+            }
+        })
+    }
+}
+
 /// The same on the data directory, with no server.
 async fn local(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<Value> {
     let store = Arc::new(super::open_existing(dir)?);
+    let q = q.resolved(&Snapshots::open(dir.join("snapshots.json"))?)?;
     let (point, f) = ask(q)?;
     let answer = match (&target.stream, &target.projection) {
         (Some(stream), _) => {

@@ -4,6 +4,7 @@ pub(crate) mod append;
 pub(crate) mod ops;
 pub(crate) mod projections;
 pub(crate) mod read;
+pub(crate) mod snapshots;
 pub(crate) mod subscribe;
 pub(crate) mod time;
 
@@ -31,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{stream}/blame", get(time::blame))
         .route("/v1/streams/{stream}/watch", get(time::watch))
         .route("/v1/append", post(append::append_multi))
+        .route("/v1/snapshots", post(snapshots::create).get(snapshots::list))
+        .route("/v1/snapshots/{id}", get(snapshots::get).delete(snapshots::delete))
         .route("/v1/all", get(read::read_all))
         .route("/v1/position", get(read::position))
         .route("/v1/info", get(ops::info))

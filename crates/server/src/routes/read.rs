@@ -74,9 +74,11 @@ fn direction(d: Option<&str>) -> Result<Direction, ApiError> {
     }
 }
 
-/// `as_of=position:N|time:<RFC 3339>|version:N`.
-fn as_of(q: Option<&str>) -> Result<Option<AsOf>, ApiError> {
-    q.map(|s| s.parse::<AsOf>().map_err(|e| ApiError::from(StoreError::from(e)))).transpose()
+/// `as_of=position:N|time:<RFC 3339>|version:N|snapshot:ID`.
+pub(crate) fn as_of(state: &AppState, q: Option<&str>) -> Result<Option<AsOf>, ApiError> {
+    let Some(q) = q else { return Ok(None) };
+    let q = state.resolve_point(q)?;
+    q.parse::<AsOf>().map(Some).map_err(|e| ApiError::from(StoreError::from(e)))
 }
 
 /// Reads a stream forwards or backwards from a version, as it is or as it
@@ -100,7 +102,7 @@ pub async fn read_stream(
         from: q.from,
         direction: direction(q.direction.as_deref())?,
         limit: page_limit(q.limit)?,
-        as_of: as_of(q.as_of.as_deref())?,
+        as_of: as_of(&state, q.as_of.as_deref())?,
     };
     let Some(info) = state.store.stream_info(&read.stream, read.as_of).await? else {
         return Err(not_found(&read.stream));
@@ -129,7 +131,7 @@ pub async fn stream_info(
     Path(stream): Path<String>,
     Query(q): Query<StreamInfoQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Some(info) = state.store.stream_info(&stream, as_of(q.as_of.as_deref())?).await? else {
+    let Some(info) = state.store.stream_info(&stream, as_of(&state, q.as_of.as_deref())?).await? else {
         return Err(not_found(&stream));
     };
     Ok(axum::Json(StreamInfoResponse::from(info)))
@@ -151,7 +153,7 @@ pub async fn read_all(
         direction: direction(q.direction.as_deref())?,
         limit: page_limit(q.limit)?,
         filter: filter(q.stream, q.category, q.prefix, q.types),
-        as_of: as_of(q.as_of.as_deref())?,
+        as_of: as_of(&state, q.as_of.as_deref())?,
     };
     let slice = state.store.read_all(&read).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "all").increment(1);

@@ -67,8 +67,8 @@ async fn ask(state: &AppState, target: Target, point: Option<AsOf>, f: Ask) -> R
     Ok(Json(answer))
 }
 
-fn point(s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
-    Ok(streams::point(s)?)
+fn point(state: &AppState, s: Option<&str>) -> Result<Option<AsOf>, ApiError> {
+    super::read::as_of(state, s)
 }
 
 fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
@@ -79,25 +79,26 @@ fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
 }
 
 pub async fn state_of(state: &AppState, target: Target, q: TimeStateQuery) -> Result<Json<Value>, ApiError> {
-    let at = point(q.as_of.as_deref())?;
+    let at = point(state, q.as_of.as_deref())?;
     ask(state, target, at, Box::new(move |h, key, feed| h.state(key, feed, at))).await
 }
 
 async fn history_of(state: &AppState, target: Target, q: TimeHistoryQuery) -> Result<Json<Value>, ApiError> {
-    let (from, until) = (point(q.from.as_deref())?, point(q.until.as_deref())?);
+    let (from, until) = (point(state, q.from.as_deref())?, point(state, q.until.as_deref())?);
     let limit = limit(q.limit, 100)?;
     ask(state, target, until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit))).await
 }
 
 async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<Json<Value>, ApiError> {
     let side_by_side = streams::side_by_side(q.format.as_deref())?;
-    let from = point(Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
-    let to = point(q.to.as_deref())?;
+    let from =
+        point(state, Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
+    let to = point(state, q.to.as_deref())?;
     ask(state, target, to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side))).await
 }
 
 async fn blame_of(state: &AppState, target: Target, q: TimeBlameQuery) -> Result<Json<Value>, ApiError> {
-    let at = point(q.as_of.as_deref())?;
+    let at = point(state, q.as_of.as_deref())?;
     let limit = limit(q.limit, 20)?;
     ask(state, target, at, Box::new(move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit))).await
 }
@@ -106,7 +107,7 @@ async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Result
     let predicate =
         Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
     let backward = streams::backward(q.direction.as_deref())?;
-    let from = point(q.from.as_deref())?;
+    let from = point(state, q.from.as_deref())?;
     let f = move |h: &Histories, key: &str, feed: &dyn Feed| h.watch(key, feed, &q.pointer, &predicate, from, backward);
     ask(state, target, from, Box::new(f)).await
 }
