@@ -119,11 +119,18 @@ pub struct Page {
     pub done: bool,
 }
 
+/// Events the indexes in memory hold at most between them (about 160
+/// bytes each with small states): beyond it the least recently asked
+/// subjects are dropped, to be built again if asked.
+pub const EVENTS_MAX: u64 = 10_000_000;
+
 /// Events read per page when building or folding.
 pub const PAGE: usize = 1_000;
 
 struct Cached {
     subject: RwLock<Subject>,
+    /// Its events (for the memory budget), as of its last catch-up.
+    events: AtomicU64,
     used: AtomicU64,
     /// Every candidate event below this position has been seen.
     through: AtomicU64,
@@ -172,6 +179,7 @@ impl Histories {
             }
             let new = || Cached {
                 subject: RwLock::new(Subject::new(feed.init(), self.spacing)),
+                events: AtomicU64::new(0),
                 used: AtomicU64::new(0),
                 through: AtomicU64::new(0),
             };
@@ -181,8 +189,28 @@ impl Histories {
         if cached.through.load(Ordering::Acquire) < end {
             let mut s = cached.subject.write().unwrap_or_else(|p| p.into_inner());
             catch_up(&mut s, &cached.through, feed)?;
+            cached.events.store(s.events().len() as u64, Ordering::Relaxed);
+            drop(s);
+            self.trim(key);
         }
         Ok(cached)
+    }
+
+    /// Drops the least recently asked subjects (never `keep`) while the
+    /// indexes hold more than [`EVENTS_MAX`] events between them.
+    fn trim(&self, keep: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total: u64 = cache.values().map(|c| c.events.load(Ordering::Relaxed)).sum();
+        while total > EVENTS_MAX {
+            let oldest = cache
+                .iter()
+                .filter(|(k, _)| k.as_str() != keep)
+                .min_by_key(|(_, c)| c.used.load(Ordering::Relaxed))
+                .map(|(k, c)| (k.clone(), c.events.load(Ordering::Relaxed)));
+            let Some((k, events)) = oldest else { return };
+            cache.remove(&k);
+            total -= events;
+        }
     }
 }
 
