@@ -98,7 +98,13 @@ async fn a_streams_document_at_any_point_its_history_blame_and_watch() {
     assert_eq!(b["event"]["metadata"]["correlation_id"], "c-1");
     assert_eq!(b["history"][0]["value"], "open");
     assert_eq!(b["history"][0]["event"]["version"], 0);
-    assert_eq!(b["more"], false);
+    assert_eq!((b["more"].clone(), b["next_as_of"].clone()), (json!(false), Value::Null));
+    // Paged: one earlier value a page, the next page as of just before it.
+    let page = api.ok(&format!("{base}/blame?pointer=/balance&limit=1")).await;
+    assert_eq!((page["more"].clone(), page["history"][0]["value"].clone()), (json!(true), json!(50)));
+    let next = page["next_as_of"].as_str().unwrap();
+    let page = api.ok(&format!("{base}/blame?pointer=/balance&limit=1&as_of={next}")).await;
+    assert_eq!((page["value"].clone(), page["event"]["type"].clone()), (json!(0), json!("Opened")));
     let b = api.ok(&format!("{base}/blame?pointer=/balance&as_of=version:1")).await;
     assert_eq!((b["value"].clone(), b["event"]["version"].clone()), (json!(50), json!(1)));
     // A container blames the newest change under it, naming the leaves.

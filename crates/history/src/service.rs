@@ -399,9 +399,13 @@ impl Histories {
         let mut described = changes_json(feed, &changes, at)?.into_iter();
         let current = described.next().unwrap_or(Value::Null);
         let history: Vec<Value> = described.collect();
+        // The next page: the blame as of just before the oldest listed change.
+        let oldest = blame.history.last().unwrap_or(&blame.current).event.position;
+        let next_as_of = (blame.more && oldest > 0).then(|| format!("position:{}", oldest - 1));
         let body = json!({
             "pointer": at, "exists": value.is_some(), "value": value,
             "event": current["event"], "writes": current["writes"], "history": history, "more": blame.more,
+            "next_as_of": next_as_of,
         });
         Ok(named(feed, body))
     }
