@@ -468,3 +468,18 @@ async fn a_snapshot_pins_a_point_by_name() {
     assert_eq!(r.status().as_u16(), 204);
     assert_eq!(api.error(&format!("/v1/snapshots/{id}")).await, (404, "snapshot_not_found".into()));
 }
+
+/// Keyframe spacing is a setting: with one every 2 events, the state at
+/// version 4 starts from the keyframe after 4 events and folds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_spacing_is_a_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), "127.0.0.1:0", &[], &[("HINDSIGHT_KEYFRAME_EVERY", "2")]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    build(&api).await; // account-1 v0..v4 at positions 0, 1, 3, 4, 5
+    let s = api.ok("/v1/streams/account-1/state?as_of=version:4").await;
+    assert_eq!((s["keyframe_position"].clone(), s["events_folded"].clone()), (json!(4), json!(1)), "{s}");
+    let s = api.ok("/v1/streams/account-1/state?as_of=version:1").await;
+    assert_eq!((s["keyframe_position"].clone(), s["events_folded"].clone()), (json!(1), json!(0)), "{s}");
+    assert_eq!(s["state"], json!({ "owner": "ann", "balance": 50, "status": "open" }));
+}

@@ -151,6 +151,8 @@ pub struct Settings {
     pub stall_after: Duration,
     /// Sandboxes (threads) a per-stream projection folds on.
     pub shards: usize,
+    /// How partitions' history indexes keep keyframes (time travel).
+    pub keyframes: hindsight_history::Spacing,
 }
 
 impl Default for Settings {
@@ -160,7 +162,8 @@ impl Default for Settings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shards = if cores >= 4 { cores - 1 } else { 1 };
-        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30), shards }
+        let keyframes = Default::default();
+        Settings { limits: Limits::default(), stall_after: Duration::from_secs(30), shards, keyframes }
     }
 }
 
@@ -221,7 +224,7 @@ impl Registry {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let reader: Arc<dyn EventReader> = store.clone();
-        let histories = Arc::new(hindsight_history::service::Histories::new(Default::default(), HISTORIES_CACHED));
+        let histories = Arc::new(hindsight_history::service::Histories::new(settings.keyframes, HISTORIES_CACHED));
         let live = Mutex::new(BTreeMap::new());
         let probes = Arc::default();
         let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories, probes });

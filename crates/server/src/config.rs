@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// Where projections keep their definitions and states; None: the
     /// server runs no projections.
     pub projections_dir: Option<std::path::PathBuf>,
+    /// How history indexes keep keyframes: every this many events of a
+    /// stream or partition (older ones thinned).
+    pub keyframe_every: u64,
     /// The file named points (snapshots) are kept in; None: none are kept.
     pub snapshots_path: Option<std::path::PathBuf>,
     /// A projection behind the log without progress for this long is
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
             snapshots_path: None,
+            keyframe_every: hindsight_history::Spacing::default().every,
             projection_stall_after: Duration::from_secs(30),
         }
     }

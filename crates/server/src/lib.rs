@@ -45,6 +45,7 @@ pub async fn serve(
         Some(dir) => {
             let settings = hindsight_projections::registry::Settings {
                 stall_after: config.projection_stall_after,
+                keyframes: hindsight_history::Spacing { every: config.keyframe_every, ..Default::default() },
                 ..Default::default()
             };
             let registry = hindsight_projections::registry::Registry::open(

@@ -49,7 +49,8 @@ impl AppState {
         stopping: watch::Receiver<bool>,
         projections: Option<Arc<hindsight_projections::registry::Registry>>,
     ) -> Self {
-        let histories = hindsight_history::streams::Streams::new(Default::default(), HISTORIES_CACHED);
+        let spacing = hindsight_history::Spacing { every: config.keyframe_every, ..Default::default() };
+        let histories = hindsight_history::streams::Streams::new(spacing, HISTORIES_CACHED);
         let metrics = crate::metrics::handle();
         AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots: None }))
     }

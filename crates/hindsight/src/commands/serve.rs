@@ -157,13 +157,20 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
 
 /// Projections live beside the store; HINDSIGHT_PROJECTION_STALL_SECS sets
 /// how long one may be behind without progress before it is reported
-/// stalled (default 30 s).
+/// stalled (default 30 s), HINDSIGHT_KEYFRAME_EVERY how many events of a
+/// stream or partition lie between time travel's keyframes (default 1000:
+/// fewer answer faster and take more memory).
 fn projection_settings(server: &mut ServerConfig, data_dir: &std::path::Path) -> anyhow::Result<()> {
     server.projections_dir = Some(data_dir.join("projections"));
     server.snapshots_path = Some(data_dir.join("snapshots.json"));
     if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {
         let secs: f64 = secs.parse().context("HINDSIGHT_PROJECTION_STALL_SECS must be a number of seconds")?;
         server.projection_stall_after = Duration::from_secs_f64(secs.max(0.0));
+    }
+    if let Ok(every) = std::env::var("HINDSIGHT_KEYFRAME_EVERY") {
+        let every: u64 = every.parse().context("HINDSIGHT_KEYFRAME_EVERY must be a whole number of events")?;
+        anyhow::ensure!(every >= 1, "HINDSIGHT_KEYFRAME_EVERY must be at least 1");
+        server.keyframe_every = every;
     }
     Ok(())
 }
