@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             // A store's refusal prints as the API would answer it.
             if let Some(store_error) = e.downcast_ref::<hindsight_store::StoreError>() {
                 eprintln!("{}", output::error_json(store_error));
-            } else if let Some(history_error) = e.downcast_ref::<hindsight_history::streams::HistoryError>() {
+            } else if let Some(history_error) = e.downcast_ref::<hindsight_timetravel::streams::HistoryError>() {
                 eprintln!("{}", history_error.to_wire().body());
             } else {
                 eprintln!("error: {e:#}");

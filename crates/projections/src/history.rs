@@ -1,6 +1,6 @@
 //! Time travel over projection partitions: a partition's state as of any
 //! point, its history, diffs, blame and watch, answered by
-//! `hindsight-history` from an index built by folding the partition's
+//! `hindsight-timetravel` from an index built by folding the partition's
 //! events once with the projection's own code. The index is keyed by the
 //! source's hash, so a version's keyframes are never served for another;
 //! a point is folded by the version that was live then, unless a version
@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use hindsight_history::service::{Feed, Folder, Histories, HistoryError, Page};
-use hindsight_history::streams::read_spans;
-use hindsight_history::writeset::{self, LeafChange};
-use hindsight_history::EventRef;
 use hindsight_store::{end_position, AsOf, EventReader, Filter, ReadAll, ReadStream, RecordedEvent, StoreError};
+use hindsight_timetravel::service::{Feed, Folder, Histories, HistoryError, Page};
+use hindsight_timetravel::streams::read_spans;
+use hindsight_timetravel::writeset::{self, LeafChange};
+use hindsight_timetravel::EventRef;
 use serde_json::Value;
 use tokio::runtime::Handle;
 

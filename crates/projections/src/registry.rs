@@ -152,7 +152,7 @@ pub struct Settings {
     /// Sandboxes (threads) a per-stream projection folds on.
     pub shards: usize,
     /// How partitions' history indexes keep keyframes (time travel).
-    pub keyframes: hindsight_history::Spacing,
+    pub keyframes: hindsight_timetravel::Spacing,
 }
 
 impl Default for Settings {
@@ -184,7 +184,7 @@ pub struct Registry {
     pub(crate) settings: Settings,
     live: Mutex<BTreeMap<String, Live>>,
     /// Partitions' history indexes (time travel), built as asked.
-    pub(crate) histories: Arc<hindsight_history::service::Histories>,
+    pub(crate) histories: Arc<hindsight_timetravel::service::Histories>,
     /// What each source's fold reads, by hash (see `history.rs`).
     pub(crate) probes: Arc<Mutex<std::collections::HashMap<String, crate::history::Probe>>>,
 }
@@ -224,7 +224,7 @@ impl Registry {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let reader: Arc<dyn EventReader> = store.clone();
-        let histories = Arc::new(hindsight_history::service::Histories::new(settings.keyframes, HISTORIES_CACHED));
+        let histories = Arc::new(hindsight_timetravel::service::Histories::new(settings.keyframes, HISTORIES_CACHED));
         let live = Mutex::new(BTreeMap::new());
         let probes = Arc::default();
         let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories, probes });

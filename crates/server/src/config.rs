@@ -68,7 +68,7 @@ impl Default for ServerConfig {
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
             snapshots_path: None,
-            keyframe_every: hindsight_history::Spacing::default().every,
+            keyframe_every: hindsight_timetravel::Spacing::default().every,
             projection_stall_after: Duration::from_secs(30),
         }
     }

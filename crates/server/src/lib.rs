@@ -45,7 +45,7 @@ pub async fn serve(
         Some(dir) => {
             let settings = hindsight_projections::registry::Settings {
                 stall_after: config.projection_stall_after,
-                keyframes: hindsight_history::Spacing { every: config.keyframe_every, ..Default::default() },
+                keyframes: hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() },
                 ..Default::default()
             };
             let registry = hindsight_projections::registry::Registry::open(
@@ -61,7 +61,7 @@ pub async fn serve(
     };
     let snapshots = match &config.snapshots_path {
         Some(path) => {
-            Some(Arc::new(hindsight_history::snapshots::Snapshots::open(path).map_err(std::io::Error::other)?))
+            Some(Arc::new(hindsight_timetravel::snapshots::Snapshots::open(path).map_err(std::io::Error::other)?))
         }
         None => None,
     };

@@ -26,9 +26,9 @@ pub struct Shared {
     /// The live projections; None when the server runs none.
     pub projections: Option<Arc<hindsight_projections::registry::Registry>>,
     /// Streams' history indexes (documents, blame, watch), built as asked.
-    pub histories: hindsight_history::streams::Streams,
+    pub histories: hindsight_timetravel::streams::Streams,
     /// Named points (`snapshot:ID`); None: the server keeps none.
-    pub snapshots: Option<Arc<hindsight_history::snapshots::Snapshots>>,
+    pub snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,14 +49,14 @@ impl AppState {
         stopping: watch::Receiver<bool>,
         projections: Option<Arc<hindsight_projections::registry::Registry>>,
     ) -> Self {
-        let spacing = hindsight_history::Spacing { every: config.keyframe_every, ..Default::default() };
-        let histories = hindsight_history::streams::Streams::new(spacing, HISTORIES_CACHED);
+        let spacing = hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() };
+        let histories = hindsight_timetravel::streams::Streams::new(spacing, HISTORIES_CACHED);
         let metrics = crate::metrics::handle();
         AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots: None }))
     }
 
     /// With the named points kept in `snapshots`.
-    pub fn with_snapshots(self, snapshots: Option<Arc<hindsight_history::snapshots::Snapshots>>) -> Self {
+    pub fn with_snapshots(self, snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>) -> Self {
         match Arc::try_unwrap(self.0) {
             Ok(mut shared) => {
                 shared.snapshots = snapshots;

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hindsight_history::service::{Feed, Histories, HistoryError};
-use hindsight_history::streams::Streams;
-use hindsight_history::Predicate;
 use hindsight_projections::registry::{Registry, Settings};
 use hindsight_store::{AppendPart, AsOf, EventReader, EventStore, ExpectedVersion, NewEvent};
+use hindsight_timetravel::service::{Feed, Histories, HistoryError};
+use hindsight_timetravel::streams::Streams;
+use hindsight_timetravel::Predicate;
 use serde_json::{json, Value};
 
 use super::bench::BenchDir;

@@ -1,19 +1,19 @@
 //! `hindsight at|history|diff|blame|watch`: time travel over a stream's
 //! document or a projection partition's state, through a running server or, when none answers at the
 //! default address, on the data directory with the same code the server
-//! runs (`hindsight-history`). Text for people by default, the API's JSON
+//! runs (`hindsight-timetravel`). Text for people by default, the API's JSON
 //! with `--json`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use hindsight_client::{encode_path, Client};
-use hindsight_history::service::{Feed, Histories, HistoryError};
-use hindsight_history::snapshots::Snapshots;
-use hindsight_history::streams::{self, Streams};
-use hindsight_history::Predicate;
 use hindsight_projections::registry::{Registry, Settings};
 use hindsight_store::{AsOf, StoreError};
+use hindsight_timetravel::service::{Feed, Histories, HistoryError};
+use hindsight_timetravel::snapshots::Snapshots;
+use hindsight_timetravel::streams::{self, Streams};
+use hindsight_timetravel::Predicate;
 use serde_json::Value;
 
 use super::projection::{is_unreachable, DEFAULT_SERVER};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hindsight_history::snapshots::{Snapshot, Snapshots};
+use hindsight_timetravel::snapshots::{Snapshot, Snapshots};
 use serde_json::json;
 
 use crate::error::ApiError;

@@ -2,14 +2,14 @@
 //! JSON Merge Patches) or a projection partition's state: the state at
 //! any point, the changes between two points, the event that set a
 //! field, and when a field first met a condition. The work is
-//! `hindsight-history`'s, through the reader; these handlers parse.
+//! `hindsight-timetravel`'s, through the reader; these handlers parse.
 
 use axum::extract::State;
 use axum::Json;
-use hindsight_history::service::{Feed, Histories};
-use hindsight_history::streams::{self, HistoryError};
-use hindsight_history::Predicate;
 use hindsight_store::AsOf;
+use hindsight_timetravel::service::{Feed, Histories};
+use hindsight_timetravel::streams::{self, HistoryError};
+use hindsight_timetravel::Predicate;
 use serde_json::Value;
 
 use crate::error::ApiError;

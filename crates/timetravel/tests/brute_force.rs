@@ -3,7 +3,7 @@
 //! several spacings), blame and its history, watch in both directions,
 //! and diffs.
 
-use hindsight_history::{document, writeset, Op, Predicate, Spacing, Subject};
+use hindsight_timetravel::{document, writeset, Op, Predicate, Spacing, Subject};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -54,7 +54,7 @@ fn touching(states: &[Value], at: &str, count: usize) -> Vec<usize> {
         .filter(|&i| {
             writeset::changes(Some(&states[i]), Some(&states[i + 1]))
                 .iter()
-                .any(|c| hindsight_history::pointer::is_at_or_under(&c.pointer, at))
+                .any(|c| hindsight_timetravel::pointer::is_at_or_under(&c.pointer, at))
         })
         .collect()
 }
