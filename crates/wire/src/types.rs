@@ -33,7 +33,7 @@ pub struct EventIn {
     #[serde(rename = "type")]
     pub event_type: String,
     /// Any JSON value.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub data: Box<RawValue>,
     /// A JSON object.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -112,7 +112,8 @@ pub struct EventOut {
     pub position: u64,
     /// RFC 3339, UTC, microseconds.
     pub timestamp: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Any JSON value, as appended.
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub data: serde_json::Value,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Value,
