@@ -24,6 +24,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod document;
+pub mod fork;
 pub mod keyframes;
 pub mod pointer;
 pub mod predicate;
