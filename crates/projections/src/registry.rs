@@ -191,17 +191,7 @@ pub struct Registry {
 
 /// A name may be used in a URL and as a directory as it is.
 pub fn check_name(name: &str) -> Result<(), RegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid(format!(
-            "projection name {name:?}: use 1-100 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
-        )))
-    }
+    hindsight_store::check_resource_name("projection", name).map_err(RegistryError::Invalid)
 }
 
 fn policy(on_error: &str) -> FailurePolicy {

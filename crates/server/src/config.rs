@@ -47,6 +47,8 @@ pub struct ServerConfig {
     /// How history indexes keep keyframes: every this many events of a
     /// stream or partition (older ones thinned).
     pub keyframe_every: u64,
+    /// Where forks are kept; None: the server keeps none.
+    pub forks_dir: Option<std::path::PathBuf>,
     /// The file named points (snapshots) are kept in; None: none are kept.
     pub snapshots_path: Option<std::path::PathBuf>,
     /// A projection behind the log without progress for this long is
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
             snapshots_path: None,
+            forks_dir: None,
             keyframe_every: hindsight_timetravel::Spacing::default().every,
             projection_stall_after: Duration::from_secs(30),
         }

@@ -65,8 +65,16 @@ pub async fn serve(
         }
         None => None,
     };
+    let forks = match &config.forks_dir {
+        Some(dir) => Some(Arc::new(
+            hindsight_timetravel::forks::Forks::open(dir, store.clone(), hindsight_store::Limits::default())
+                .await
+                .map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let state = AppState::with_projections(store.clone(), config, stop_rx.clone(), projections.clone())
-        .with_snapshots(snapshots);
+        .with_time_travel(snapshots, forks);
     let app = app(state);
     tokio::spawn(async move {
         shutdown.await;

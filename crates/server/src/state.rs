@@ -29,6 +29,8 @@ pub struct Shared {
     pub histories: hindsight_timetravel::streams::Streams,
     /// Named points (`snapshot:ID`); None: the server keeps none.
     pub snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>,
+    /// Forks (isolated timelines); None: the server keeps none.
+    pub forks: Option<Arc<hindsight_timetravel::forks::Forks>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,14 +54,20 @@ impl AppState {
         let spacing = hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() };
         let histories = hindsight_timetravel::streams::Streams::new(spacing, HISTORIES_CACHED);
         let metrics = crate::metrics::handle();
-        AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots: None }))
+        let (snapshots, forks) = (None, None);
+        AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots, forks }))
     }
 
-    /// With the named points kept in `snapshots`.
-    pub fn with_snapshots(self, snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>) -> Self {
+    /// With the named points kept in `snapshots` and the forks in `forks`.
+    pub fn with_time_travel(
+        self,
+        snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>,
+        forks: Option<Arc<hindsight_timetravel::forks::Forks>>,
+    ) -> Self {
         match Arc::try_unwrap(self.0) {
             Ok(mut shared) => {
                 shared.snapshots = snapshots;
+                shared.forks = forks;
                 AppState(Arc::new(shared))
             }
             Err(shared) => AppState(shared),

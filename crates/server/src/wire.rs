@@ -13,6 +13,7 @@ pub fn parse_expected(v: Option<&serde_json::Value>) -> Result<ExpectedVersion, 
 
 /// Metadata keys the server fills from request headers when the client
 /// did not set them.
+#[derive(Default)]
 pub struct HeaderMetadata {
     pub pairs: Vec<(&'static str, String)>,
 }

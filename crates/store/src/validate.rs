@@ -70,6 +70,21 @@ fn type_fault(name: &str) -> Option<&'static str> {
 /// Names are 1..=255 bytes of UTF-8 with no control characters; event
 /// types also hold no comma and no edge whitespace, so that every type
 /// can be selected by a filter.
+/// A name a resource (a projection, a fork) is known by: it is used in
+/// URLs and as a file name as it is, so 1-100 ASCII letters, digits, '-',
+/// '_' or '.', not starting with '.'. Err says what is wrong, naming `kind`.
+pub fn check_resource_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{kind} name {name:?}: use 1-100 ASCII letters, digits, '-', '_' or '.', not starting with '.'"))
+    }
+}
+
 pub fn validate_name(kind: NameKind, name: &str) -> Result<(), InvalidInput> {
     let fault =
         text_fault(name, NAME_BYTES_MAX).or_else(|| (kind == NameKind::EventType).then(|| type_fault(name)).flatten());

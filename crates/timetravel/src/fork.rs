@@ -186,8 +186,46 @@ impl ForkReader {
             Some(at) => end_position(&*live, at, None).await?,
             None => live.next_position(),
         };
+        Ok(ForkReader::at(live, base_end, limits))
+    }
+
+    /// A fork whose base is the live log below `base_end`.
+    pub fn at(live: Arc<dyn EventReader>, base_end: u64, limits: Limits) -> Self {
         let overlay = Arc::new(Overlay { base_end, ..Default::default() });
-        Ok(ForkReader { live, overlay: RwLock::new(overlay), head: watch::channel(base_end).0, limits })
+        ForkReader { live, overlay: RwLock::new(overlay), head: watch::channel(base_end).0, limits }
+    }
+
+    /// The events appended so far, as appended (unnumbered).
+    pub fn appended_events(&self) -> Vec<RecordedEvent> {
+        self.read_overlay().appended.clone()
+    }
+
+    /// Puts back appended events kept from an earlier run, as they were.
+    pub async fn restore_appended(&self, events: Vec<RecordedEvent>) -> Result<(), StoreError> {
+        let streams: std::collections::BTreeSet<String> = events.iter().map(|e| e.stream.clone()).collect();
+        let counts = self.base_counts(streams.iter().map(String::as_str)).await?;
+        self.change(|o| {
+            o.base_counts.extend(counts);
+            o.appended.extend(events);
+        });
+        Ok(())
+    }
+
+    /// Each of `streams`' events in the live base (before skips), for
+    /// those not known yet.
+    async fn base_counts<'s>(&self, streams: impl Iterator<Item = &'s str>) -> Result<Vec<(String, u64)>, StoreError> {
+        let base_end = self.read_overlay().base_end;
+        let mut counts = Vec::new();
+        for stream in streams {
+            if !self.read_overlay().base_counts.contains_key(stream) {
+                let info = match base_end {
+                    0 => None,
+                    end => self.live.stream_info(stream, Some(AsOf::Position(end - 1))).await?,
+                };
+                counts.push((stream.to_string(), info.map_or(0, |i| i.last_version + 1)));
+            }
+        }
+        Ok(counts)
     }
 
     /// The fork's changes as they are now.
@@ -257,17 +295,7 @@ impl ForkReader {
     pub async fn append(&self, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, StoreError> {
         let parts = validate_append(parts, &self.limits)?;
         // Each stream's visible base events, learnt once.
-        let base_end = self.read_overlay().base_end;
-        let mut counts = Vec::new();
-        for p in &parts {
-            if !self.read_overlay().base_counts.contains_key(&p.stream) {
-                let info = match base_end {
-                    0 => None,
-                    end => self.live.stream_info(&p.stream, Some(AsOf::Position(end - 1))).await?,
-                };
-                counts.push((p.stream.clone(), info.map_or(0, |i| i.last_version + 1)));
-            }
-        }
+        let counts = self.base_counts(parts.iter().map(|p| p.stream.as_str())).await?;
         let now = self.live.clock_us();
         self.change(|o| {
             o.base_counts.extend(counts);

@@ -25,6 +25,7 @@
 
 pub mod document;
 pub mod fork;
+pub mod forks;
 pub mod keyframes;
 pub mod pointer;
 pub mod predicate;

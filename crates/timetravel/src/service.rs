@@ -59,6 +59,7 @@ fn not_found_code(kind: &str) -> &'static str {
         "projection" => "projection_not_found",
         "version" => "version_not_found",
         "snapshot" => "snapshot_not_found",
+        "fork" => "fork_not_found",
         _ => "partition_not_found",
     }
 }

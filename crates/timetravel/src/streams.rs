@@ -40,6 +40,8 @@ pub fn point(text: Option<&str>) -> Result<Option<AsOf>, HistoryError> {
 }
 
 /// Every stream's history index, at most `capacity` streams' in memory.
+/// Clones share the indexes.
+#[derive(Clone)]
 pub struct Streams {
     histories: Arc<Histories>,
 }

@@ -517,3 +517,40 @@ pub struct SnapshotCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<String>,
 }
+
+/// `POST /v1/forks`: a new fork of the live log as of `base`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForkCreate {
+    pub name: String,
+    /// The point it branches at (`position:N`, `time:...`, `snapshot:ID`);
+    /// default: the head now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// `POST /v1/forks/{name}/skip`: base events to hide, by live position.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForkSkip {
+    pub positions: Vec<u64>,
+}
+
+/// `POST /v1/forks/{name}/edit`: a base event's data (and metadata) on
+/// the fork only.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForkEdit {
+    /// The event's live position.
+    pub position: u64,
+    /// Any JSON value.
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    pub data: Box<RawValue>,
+    /// A JSON object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RawValue>>,
+}

@@ -163,6 +163,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
 fn projection_settings(server: &mut ServerConfig, data_dir: &std::path::Path) -> anyhow::Result<()> {
     server.projections_dir = Some(data_dir.join("projections"));
     server.snapshots_path = Some(data_dir.join("snapshots.json"));
+    server.forks_dir = Some(data_dir.join("forks"));
     if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {
         let secs: f64 = secs.parse().context("HINDSIGHT_PROJECTION_STALL_SECS must be a number of seconds")?;
         server.projection_stall_after = Duration::from_secs_f64(secs.max(0.0));

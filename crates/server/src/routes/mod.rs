@@ -1,6 +1,7 @@
 //! The router: one module per group of routes.
 
 pub(crate) mod append;
+pub(crate) mod forks;
 pub(crate) mod ops;
 pub(crate) mod projections;
 pub(crate) mod read;
@@ -32,6 +33,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{stream}/blame", get(time::blame))
         .route("/v1/streams/{stream}/watch", get(time::watch))
         .route("/v1/append", post(append::append_multi))
+        .route("/v1/forks", post(forks::create).get(forks::list))
+        .route("/v1/forks/{name}", get(forks::get).delete(forks::delete))
+        .route("/v1/forks/{name}/skip", post(forks::skip))
+        .route("/v1/forks/{name}/edit", post(forks::edit))
+        .route("/v1/forks/{name}/all", get(forks::read_all))
+        .route("/v1/forks/{name}/streams/{stream}", post(forks::append).get(forks::read_stream))
+        .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
+        .route("/v1/forks/{name}/streams/{stream}/history", get(time::fork_history))
+        .route("/v1/forks/{name}/streams/{stream}/diff", get(time::fork_diff))
+        .route("/v1/forks/{name}/streams/{stream}/blame", get(time::fork_blame))
+        .route("/v1/forks/{name}/streams/{stream}/watch", get(time::fork_watch))
         .route("/v1/snapshots", post(snapshots::create).get(snapshots::list))
         .route("/v1/snapshots/{id}", get(snapshots::get).delete(snapshots::delete))
         .route("/v1/all", get(read::read_all))

@@ -5,7 +5,7 @@ use crate::extract::Path;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hindsight_store::{AsOf, Direction, ReadAll, ReadStream, RecordedEvent, StoreError};
+use hindsight_store::{AsOf, Direction, EventReader, ReadAll, ReadStream, RecordedEvent, StoreError};
 
 use crate::config::{READ_PAGE_DEFAULT, READ_PAGE_MAX};
 use crate::error::ApiError;
@@ -97,17 +97,28 @@ pub async fn read_stream(
     Query(q): Query<ReadStreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    stream_page(&state, &*state.store, stream, q, &headers).await
+}
+
+/// A page of a stream of any reader (the live store or a fork).
+pub(crate) async fn stream_page(
+    state: &AppState,
+    reader: &dyn EventReader,
+    stream: String,
+    q: ReadStreamQuery,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let read = ReadStream {
         stream,
         from: q.from,
         direction: direction(q.direction.as_deref())?,
         limit: page_limit(q.limit)?,
-        as_of: as_of(&state, q.as_of.as_deref())?,
+        as_of: as_of(state, q.as_of.as_deref())?,
     };
-    let Some(info) = state.store.stream_info(&read.stream, read.as_of).await? else {
+    let Some(info) = reader.stream_info(&read.stream, read.as_of).await? else {
         return Err(not_found(&read.stream));
     };
-    let events = state.store.read_stream(&read).await?;
+    let events = reader.read_stream(&read).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "stream").increment(1);
     let next = match (read.direction, events.last()) {
         (Direction::Forward, Some(last)) if last.version < info.last_version => Some(last.version + 1),
@@ -116,7 +127,7 @@ pub async fn read_stream(
     };
     let before = format!("\"stream\":{},", serde_json::to_string(&read.stream).unwrap_or_default());
     let after = format!(",\"next\":{}", next.map_or_else(|| "null".to_string(), |n| n.to_string()));
-    Ok(events_response(wants_ndjson(&headers), &events, &before, &after))
+    Ok(events_response(wants_ndjson(headers), &events, &before, &after))
 }
 
 /// What a stream holds: its last version and positions, as it is or as it
@@ -148,17 +159,27 @@ pub async fn read_all(
     Query(q): Query<ReadAllQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    all_page(&state, &*state.store, q, &headers).await
+}
+
+/// A page of `$all` of any reader (the live store or a fork).
+pub(crate) async fn all_page(
+    state: &AppState,
+    reader: &dyn EventReader,
+    q: ReadAllQuery,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let read = ReadAll {
         from: q.from,
         direction: direction(q.direction.as_deref())?,
         limit: page_limit(q.limit)?,
         filter: filter(q.stream, q.category, q.prefix, q.types),
-        as_of: as_of(&state, q.as_of.as_deref())?,
+        as_of: as_of(state, q.as_of.as_deref())?,
     };
-    let slice = state.store.read_all(&read).await?;
+    let slice = reader.read_all(&read).await?;
     metrics::counter!("hindsight_reads_total", "kind" => "all").increment(1);
     let after = format!(",\"next_position\":{},\"end_of_log\":{}", slice.next_position, slice.end_of_log);
-    Ok(events_response(wants_ndjson(&headers), &slice.events, "", &after))
+    Ok(events_response(wants_ndjson(headers), &slice.events, "", &after))
 }
 
 /// The first position at or after a time.

@@ -32,6 +32,7 @@ impl From<HistoryError> for ApiError {
 /// What a question is about.
 pub enum Target {
     Stream(String),
+    ForkStream { fork: String, stream: String },
     Partition { projection: String, partition: String, version: Option<u64> },
 }
 
@@ -59,6 +60,11 @@ async fn ask(state: &AppState, target: Target, point: Option<AsOf>, f: Ask) -> R
         Target::Stream(stream) => {
             let reader: std::sync::Arc<dyn hindsight_store::EventReader> = state.store.clone();
             state.histories.ask(reader, &stream, f).await?
+        }
+        Target::ForkStream { fork, stream } => {
+            let fork = super::forks::forks(state)?.get(&fork)?;
+            let reader: std::sync::Arc<dyn hindsight_store::EventReader> = fork.reader.clone();
+            fork.histories.ask(reader, &stream, f).await?
         }
         Target::Partition { projection, partition, version } => {
             super::projections::registry(state)?.time(&projection, &partition, version, point, f).await?
@@ -225,4 +231,69 @@ pub async fn projection_watch(
     Query(q): Query<TimeWatchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     watch_of(&state, Target::partition(name, q.partition.clone(), q.version), q).await
+}
+
+/// A fork stream's document as of a point.
+#[utoipa::path(get, path = "/v1/forks/{name}/streams/{stream}/state",
+    params(("name" = String, Path, description = "fork name"), ("stream" = String, Path, description = "stream name"), TimeStateQuery),
+    responses((status = 200, description = "as /v1/streams/{stream}/state, on the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fork_state(
+    State(state): State<AppState>,
+    Path((fork, stream)): Path<(String, String)>,
+    Query(q): Query<TimeStateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Target::stream(stream.clone(), &q.partition, q.version)?;
+    state_of(&state, Target::ForkStream { fork, stream }, q).await
+}
+
+/// The events that changed a fork stream's document.
+#[utoipa::path(get, path = "/v1/forks/{name}/streams/{stream}/history",
+    params(("name" = String, Path, description = "fork name"), ("stream" = String, Path, description = "stream name"), TimeHistoryQuery),
+    responses((status = 200, description = "as /v1/streams/{stream}/history, on the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fork_history(
+    State(state): State<AppState>,
+    Path((fork, stream)): Path<(String, String)>,
+    Query(q): Query<TimeHistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Target::stream(stream.clone(), &q.partition, q.version)?;
+    history_of(&state, Target::ForkStream { fork, stream }, q).await
+}
+
+/// What changed in a fork stream's document between two points.
+#[utoipa::path(get, path = "/v1/forks/{name}/streams/{stream}/diff",
+    params(("name" = String, Path, description = "fork name"), ("stream" = String, Path, description = "stream name"), TimeDiffQuery),
+    responses((status = 200, description = "as /v1/streams/{stream}/diff, on the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fork_diff(
+    State(state): State<AppState>,
+    Path((fork, stream)): Path<(String, String)>,
+    Query(q): Query<TimeDiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Target::stream(stream.clone(), &q.partition, q.version)?;
+    diff_of(&state, Target::ForkStream { fork, stream }, q).await
+}
+
+/// The event that set a field of a fork stream's document.
+#[utoipa::path(get, path = "/v1/forks/{name}/streams/{stream}/blame",
+    params(("name" = String, Path, description = "fork name"), ("stream" = String, Path, description = "stream name"), TimeBlameQuery),
+    responses((status = 200, description = "as /v1/streams/{stream}/blame, on the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fork_blame(
+    State(state): State<AppState>,
+    Path((fork, stream)): Path<(String, String)>,
+    Query(q): Query<TimeBlameQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Target::stream(stream.clone(), &q.partition, q.version)?;
+    blame_of(&state, Target::ForkStream { fork, stream }, q).await
+}
+
+/// When a condition on a fork stream's document became true.
+#[utoipa::path(get, path = "/v1/forks/{name}/streams/{stream}/watch",
+    params(("name" = String, Path, description = "fork name"), ("stream" = String, Path, description = "stream name"), TimeWatchQuery),
+    responses((status = 200, description = "as /v1/streams/{stream}/watch, on the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fork_watch(
+    State(state): State<AppState>,
+    Path((fork, stream)): Path<(String, String)>,
+    Query(q): Query<TimeWatchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    Target::stream(stream.clone(), &q.partition, q.version)?;
+    watch_of(&state, Target::ForkStream { fork, stream }, q).await
 }

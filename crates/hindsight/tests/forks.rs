@@ -1,0 +1,107 @@
+//! Forks over HTTP: a fork skips, edits and appends on its own timeline;
+//! its reads and time-travel answers follow, the live store never moves,
+//! and the fork survives a restart. Errors are clear.
+
+mod common;
+
+use common::Server;
+use serde_json::{json, Value};
+
+struct Api {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    async fn ok(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn append(&self, base: &str, stream: &str, event_type: &str, data: Value) -> (u16, Value) {
+        self.post(&format!("{base}/streams/{stream}"), json!({ "events": [{ "type": event_type, "data": data }] }))
+            .await
+    }
+}
+
+fn types(read: &Value) -> Vec<String> {
+    read["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    let live = "/v1";
+    api.append(live, "account-1", "Opened", json!({ "owner": "ann", "balance": 0, "status": "open" })).await; // 0
+    api.append(live, "account-1", "Deposited", json!({ "balance": 50 })).await; // 1
+    api.append(live, "account-2", "Opened", json!({ "balance": 5 })).await; // 2
+    api.append(live, "account-1", "Withdrawn", json!({ "balance": -20 })).await; // 3
+    api.append(live, "account-1", "Closed", json!({ "status": "closed" })).await; // 4
+    let live_all = api.ok("/v1/all").await;
+    let live_state = api.ok("/v1/streams/account-1/state").await;
+
+    let (status, fork) = api.post("/v1/forks", json!({ "name": "what-if", "base": "position:3" })).await;
+    assert_eq!(status, 201, "{fork}");
+    assert_eq!((fork["base_end"].clone(), fork["head"].clone()), (json!(4), json!(4)));
+    let f = "/v1/forks/what-if";
+    assert_eq!(api.post(&format!("{f}/skip"), json!({ "positions": [3] })).await.0, 200);
+    let (status, appended) = api.append(f, "account-1", "Withdrawn", json!({ "balance": 30 })).await;
+    assert_eq!(status, 200, "{appended}");
+    assert_eq!((appended["first_position"].clone(), appended["next_expected_version"].clone()), (json!(3), json!(2)));
+    assert_eq!(types(&api.ok(&format!("{f}/streams/account-1")).await), ["Opened", "Deposited", "Withdrawn"]);
+    let state = api.ok(&format!("{f}/streams/account-1/state")).await;
+    assert_eq!(state["state"], json!({ "owner": "ann", "balance": 30, "status": "open" }));
+    assert_eq!(api.ok(&format!("{f}/streams/account-1/watch?pointer=/balance&op=lt&value=0")).await["found"], false);
+
+    // An edit changes the fork's past; its answers follow.
+    let (status, _) = api.post(&format!("{f}/edit"), json!({ "position": 1, "data": { "balance": 70 } })).await;
+    assert_eq!(status, 200);
+    let blame = api.ok(&format!("{f}/streams/account-1/blame?pointer=/balance&as_of=position:1")).await;
+    assert_eq!(blame["value"], 70);
+    assert_eq!(api.ok(&format!("{f}/all")).await["events"].as_array().unwrap().len(), 4);
+    let diff = api.ok(&format!("{f}/streams/account-1/diff?from=position:0")).await;
+    assert_eq!(diff["patch"], json!([{ "op": "replace", "path": "/balance", "value": 30 }]));
+
+    // Nothing live moved.
+    assert_eq!(api.ok("/v1/all").await, live_all);
+    assert_eq!(api.ok("/v1/streams/account-1/state").await, live_state);
+
+    // Errors.
+    assert_eq!(api.post("/v1/forks", json!({ "name": "what-if" })).await.0, 400);
+    assert_eq!(api.post("/v1/forks", json!({ "name": "../x" })).await.0, 400);
+    assert_eq!(api.post("/v1/forks", json!({ "name": "far", "base": "position:99" })).await.0, 400);
+    assert_eq!(api.post(&format!("{f}/skip"), json!({ "positions": [4] })).await.0, 400, "past the base");
+    assert_eq!(api.post(&format!("{f}/edit"), json!({ "position": 3, "data": {} })).await.0, 400, "skipped");
+    let conflict = json!({ "expected_version": 0, "events": [{ "type": "X", "data": {} }] });
+    assert_eq!(api.post(&format!("{f}/streams/account-1"), conflict).await.0, 409);
+    let (status, body) = api.send(reqwest::Method::GET, "/v1/forks/nope/all", None).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("fork_not_found")));
+
+    // The fork survives a restart, answering the same.
+    assert!(server.terminate());
+    let server = Server::start(dir.path(), &[]);
+    api.url = server.url.clone();
+    assert_eq!(api.ok(&format!("{f}/streams/account-1/state")).await, state);
+    assert_eq!(api.ok("/v1/forks").await["forks"][0]["skips"], json!([3]));
+    assert_eq!(api.send(reqwest::Method::DELETE, f, None).await.0, 204);
+    assert_eq!(api.send(reqwest::Method::GET, f, None).await.0, 404);
+    assert_eq!(api.ok("/v1/all").await, live_all);
+}

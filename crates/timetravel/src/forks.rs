@@ -1,0 +1,282 @@
+//! Named, persistent forks: each fork's definition (its base, skips, edits
+//! and appended events) is kept in one JSON file in the forks directory,
+//! replaced atomically after every change, and the fork is rebuilt from
+//! it over the live reader when the server starts. A fork's history
+//! indexes are its own, and dropped when a skip or an edit changes its
+//! past.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hindsight_store::{AppendPart, AppendResult, AsOf, EventReader, Limits, RecordedEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::fork::{Edit, ForkError, ForkReader};
+use crate::service::HistoryError;
+use crate::streams::Streams;
+
+/// Forks kept at most.
+pub const FORKS_MAX: usize = 1_000;
+
+/// A fork as kept on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    name: String,
+    created_at: String,
+    /// The point it was made at, as given.
+    base: String,
+    base_end: u64,
+    skips: Vec<u64>,
+    edits: Vec<SavedEdit>,
+    appended: Vec<SavedEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedEdit {
+    position: u64,
+    data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedEvent {
+    id: uuid::Uuid,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    timestamp_us: u64,
+    data: String,
+    metadata: String,
+    tags: Vec<String>,
+}
+
+/// One fork: its timeline and its own history indexes.
+pub struct Fork {
+    pub reader: Arc<ForkReader>,
+    pub histories: Streams,
+    saved: Saved,
+}
+
+impl Fork {
+    /// What it is, for `GET /v1/forks/{name}`.
+    pub fn describe(&self) -> Value {
+        let s = &self.saved;
+        json!({
+            "name": s.name, "created_at": s.created_at, "base": s.base, "base_end": s.base_end,
+            "head": self.reader.next_position(), "skips": s.skips,
+            "edits": s.edits.iter().map(|e| e.position).collect::<Vec<_>>(),
+            "appended": s.appended.len(),
+        })
+    }
+}
+
+/// Every fork, by name.
+pub struct Forks {
+    dir: PathBuf,
+    live: Arc<dyn EventReader>,
+    limits: Limits,
+    forks: Mutex<BTreeMap<String, Arc<Fork>>>,
+    /// One change at a time, so each saved file has every change before it.
+    changing: tokio::sync::Mutex<()>,
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> HistoryError {
+    move |e| HistoryError::Failed(format!("{context}: {e}"))
+}
+
+fn fork_error(e: ForkError) -> HistoryError {
+    match e {
+        ForkError::Store(e) => HistoryError::Store(e),
+        e => HistoryError::Invalid(e.to_string()),
+    }
+}
+
+/// A fork name may be used in a URL and as a file name as it is.
+pub fn check_name(name: &str) -> Result<(), HistoryError> {
+    hindsight_store::check_resource_name("fork", name).map_err(HistoryError::Invalid)
+}
+
+impl Forks {
+    /// The forks kept in `dir`, rebuilt over `live`.
+    pub async fn open(
+        dir: impl Into<PathBuf>,
+        live: Arc<dyn EventReader>,
+        limits: Limits,
+    ) -> Result<Self, HistoryError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let forks = Forks { dir, live, limits, forks: Mutex::new(BTreeMap::new()), changing: Default::default() };
+        let entries = std::fs::read_dir(&forks.dir).map_err(io(format!("listing {}", forks.dir.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+            let saved: Saved = serde_json::from_slice(&bytes)
+                .map_err(|e| HistoryError::Failed(format!("{} is damaged: {e}", path.display())))?;
+            let fork = forks.rebuild(saved).await?;
+            forks.lock().insert(fork.saved.name.clone(), Arc::new(fork));
+        }
+        Ok(forks)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Fork>>> {
+        self.forks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fork's timeline from its saved definition.
+    async fn rebuild(&self, saved: Saved) -> Result<Fork, HistoryError> {
+        let reader = ForkReader::at(self.live.clone(), saved.base_end, self.limits);
+        reader.skip(&saved.skips).await.map_err(fork_error)?;
+        for e in &saved.edits {
+            let edit = Edit { data: e.data.clone(), metadata: e.metadata.clone() };
+            reader.edit(e.position, edit).await.map_err(fork_error)?;
+        }
+        reader.restore_appended(saved.appended.iter().map(|e| e.to_event()).collect()).await?;
+        Ok(Fork { reader: Arc::new(reader), histories: Streams::new(Default::default(), 100), saved })
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Fork>, HistoryError> {
+        self.lock().get(name).cloned().ok_or_else(|| HistoryError::NotFound { kind: "fork", name: name.to_string() })
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.lock().values().map(|f| f.describe()).collect()
+    }
+
+    /// Makes a fork of the live log as of `base` (None: now).
+    pub async fn create(&self, name: &str, base: Option<AsOf>, created_at: String) -> Result<Value, HistoryError> {
+        let _one = self.changing.lock().await;
+        check_name(name)?;
+        if self.lock().contains_key(name) {
+            return Err(HistoryError::Invalid(format!("a fork named {name:?} exists: delete it first")));
+        }
+        if self.lock().len() >= FORKS_MAX {
+            return Err(HistoryError::Invalid(format!("at most {FORKS_MAX} forks are kept: delete some")));
+        }
+        let reader = ForkReader::new(self.live.clone(), base, self.limits).await?;
+        let base_end = reader.overlay().base_end;
+        let saved = Saved {
+            name: name.to_string(),
+            created_at,
+            base: base.map_or_else(|| "now".to_string(), |b| b.to_string()),
+            base_end,
+            skips: Vec::new(),
+            edits: Vec::new(),
+            appended: Vec::new(),
+        };
+        let fork = Fork { reader: Arc::new(reader), histories: Streams::new(Default::default(), 100), saved };
+        self.save(&fork.saved)?;
+        let described = fork.describe();
+        self.lock().insert(name.to_string(), Arc::new(fork));
+        Ok(described)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), HistoryError> {
+        let _one = self.changing.lock().await;
+        self.get(name)?;
+        let path = self.path(name);
+        std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
+        sync_dir(&self.dir)?;
+        self.lock().remove(name);
+        Ok(())
+    }
+
+    /// Hides base events (live positions) on a fork.
+    pub async fn skip(&self, name: &str, positions: &[u64]) -> Result<Value, HistoryError> {
+        let _one = self.changing.lock().await;
+        let fork = self.get(name)?;
+        fork.reader.skip(positions).await.map_err(fork_error)?;
+        self.changed(&fork, true)
+    }
+
+    /// Replaces a base event's data on a fork.
+    pub async fn edit(&self, name: &str, position: u64, edit: Edit) -> Result<Value, HistoryError> {
+        let _one = self.changing.lock().await;
+        let fork = self.get(name)?;
+        fork.reader.edit(position, edit).await.map_err(fork_error)?;
+        self.changed(&fork, true)
+    }
+
+    /// Appends hypothetical events to a fork.
+    pub async fn append(&self, name: &str, parts: Vec<AppendPart>) -> Result<Vec<AppendResult>, HistoryError> {
+        let _one = self.changing.lock().await;
+        let fork = self.get(name)?;
+        let results = fork.reader.append(parts).await?;
+        self.changed(&fork, false)?;
+        Ok(results)
+    }
+
+    /// Saves a fork after a change; a change to its past also drops its
+    /// history indexes (they are rebuilt as asked).
+    fn changed(&self, fork: &Fork, past: bool) -> Result<Value, HistoryError> {
+        let o = fork.reader.overlay();
+        let mut saved = fork.saved.clone();
+        saved.skips = o.skips().to_vec();
+        saved.edits = o
+            .edits()
+            .iter()
+            .map(|(&position, e)| SavedEdit { position, data: e.data.clone(), metadata: e.metadata.clone() })
+            .collect();
+        saved.edits.sort_by_key(|e| e.position);
+        saved.appended = fork.reader.appended_events().iter().map(SavedEvent::from_event).collect();
+        self.save(&saved)?;
+        let histories = if past { Streams::new(Default::default(), 100) } else { fork.histories.clone() };
+        let fork = Fork { reader: fork.reader.clone(), histories, saved };
+        let described = fork.describe();
+        self.lock().insert(fork.saved.name.clone(), Arc::new(fork));
+        Ok(described)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    fn save(&self, saved: &Saved) -> Result<(), HistoryError> {
+        let body = serde_json::to_vec(saved).map_err(|e| HistoryError::Failed(e.to_string()))?;
+        let path = self.path(&saved.name);
+        let tmp = path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        file.write_all(&body).map_err(io(format!("writing {}", tmp.display())))?;
+        file.sync_data().map_err(io(format!("syncing {}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(io(format!("renaming {}", tmp.display())))?;
+        sync_dir(&self.dir)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), HistoryError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
+}
+
+impl SavedEvent {
+    fn from_event(e: &RecordedEvent) -> Self {
+        SavedEvent {
+            id: e.id,
+            stream: e.stream.clone(),
+            event_type: e.event_type.clone(),
+            timestamp_us: e.timestamp_us,
+            data: e.data.clone(),
+            metadata: e.metadata.clone(),
+            tags: e.tags.clone(),
+        }
+    }
+
+    fn to_event(&self) -> RecordedEvent {
+        RecordedEvent {
+            id: self.id,
+            stream: self.stream.clone(),
+            event_type: self.event_type.clone(),
+            version: 0,
+            position: 0,
+            timestamp_us: self.timestamp_us,
+            data: self.data.clone(),
+            metadata: self.metadata.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
