@@ -33,4 +33,6 @@ pub use limits::Limits;
 pub use memory::MemoryStore;
 pub use reader::{AllSlice, Direction, EventReader, ReadAll, ReadStream, StreamInfo};
 pub use store::{AppendPart, AppendResult, EventStore, Histogram, StoreStatus};
-pub use validate::{check_resource_name, check_retry, validate_append, validate_name, NameKind, ValidatedEvent, ValidatedPart};
+pub use validate::{
+    check_resource_name, check_retry, validate_append, validate_name, NameKind, ValidatedEvent, ValidatedPart,
+};

@@ -32,8 +32,9 @@ pub struct EventIn {
     pub id: Option<Uuid>,
     #[serde(rename = "type")]
     pub event_type: String,
-    /// Any JSON value.
-    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    /// Any JSON value (documented as an object: schema tools generating
+    /// arbitrary JSON for it have crashed on the recursion).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Box<RawValue>,
     /// A JSON object.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -546,8 +547,8 @@ pub struct ForkSkip {
 pub struct ForkEdit {
     /// The event's live position.
     pub position: u64,
-    /// Any JSON value.
-    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    /// Any JSON value (documented as an object, as for appends).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Box<RawValue>,
     /// A JSON object.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
