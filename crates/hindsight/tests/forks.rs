@@ -104,4 +104,16 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     assert_eq!(api.send(reqwest::Method::DELETE, f, None).await.0, 204);
     assert_eq!(api.send(reqwest::Method::GET, f, None).await.0, 404);
     assert_eq!(api.ok("/v1/all").await, live_all);
+
+    // A fork file that cannot be read never keeps the store from starting.
+    assert_eq!(api.post("/v1/forks", json!({ "name": "kept" })).await.0, 201);
+    assert!(server.terminate());
+    std::fs::write(dir.path().join("forks/broken.json"), b"{not json").unwrap();
+    let server = Server::start(dir.path(), &[]);
+    api.url = server.url.clone();
+    let names: Vec<Value> =
+        api.ok("/v1/forks").await["forks"].as_array().unwrap().iter().map(|f| f["name"].clone()).collect();
+    assert_eq!(names, [json!("kept")]);
+    assert_eq!(api.post("/v1/forks", json!({ "name": "broken" })).await.0, 400, "its file is not overwritten");
+    assert_eq!(api.ok("/v1/all").await, live_all);
 }

@@ -116,17 +116,29 @@ impl Forks {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-            let saved: Saved = serde_json::from_slice(&bytes)
-                .map_err(|e| HistoryError::Failed(format!("{} is damaged: {e}", path.display())))?;
-            let fork = forks.rebuild(saved).await?;
-            forks.lock().insert(fork.saved.name.clone(), Arc::new(fork));
+            // A fork that cannot be read back is left on disk, reported and
+            // not served: it never keeps the store from starting.
+            match forks.load(&path).await {
+                Ok(fork) => {
+                    forks.lock().insert(fork.saved.name.clone(), Arc::new(fork));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "a fork could not be loaded; it is not served")
+                }
+            }
         }
         Ok(forks)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Fork>>> {
         self.forks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn load(&self, path: &Path) -> Result<Fork, HistoryError> {
+        let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
+        let saved: Saved = serde_json::from_slice(&bytes)
+            .map_err(|e| HistoryError::Failed(format!("{} is damaged: {e}", path.display())))?;
+        self.rebuild(saved).await
     }
 
     /// A fork's timeline from its saved definition.
@@ -153,7 +165,7 @@ impl Forks {
     pub async fn create(&self, name: &str, base: Option<AsOf>, created_at: String) -> Result<Value, HistoryError> {
         let _one = self.changing.lock().await;
         check_name(name)?;
-        if self.lock().contains_key(name) {
+        if self.lock().contains_key(name) || self.path(name).exists() {
             return Err(HistoryError::Invalid(format!("a fork named {name:?} exists: delete it first")));
         }
         if self.lock().len() >= FORKS_MAX {
