@@ -80,6 +80,24 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     let diff = api.ok(&format!("{f}/streams/account-1/diff?from=position:0")).await;
     assert_eq!(diff["patch"], json!([{ "op": "replace", "path": "/balance", "value": 30 }]));
 
+    // Against live: the patch from the live document to the fork's, and
+    // the first version the two differ at (the edit at version 1).
+    let d = api.ok(&format!("{f}/diff?stream=account-1")).await;
+    assert_eq!(
+        d["patch"],
+        json!([{ "op": "replace", "path": "/balance", "value": 30 }, { "op": "replace", "path": "/status", "value": "open" }])
+    );
+    assert_eq!(d["first_divergence"]["version"], 1, "{d}");
+    assert_eq!(d["first_divergence"]["live"]["type"], "Deposited");
+    assert_eq!(d["first_divergence"]["what-if"]["position"], 1);
+    let same = api.ok(&format!("{f}/diff?stream=account-2")).await;
+    assert_eq!((same["patch"].clone(), same["first_divergence"].clone()), (json!([]), Value::Null));
+    assert_eq!(api.post("/v1/forks", json!({ "name": "other", "base": "position:3" })).await.0, 201);
+    let d = api.ok(&format!("{f}/diff?stream=account-1&against=other")).await;
+    assert_eq!((d["from"].clone(), d["first_divergence"]["version"].clone()), (json!("other"), json!(1)));
+    assert_eq!(api.send(reqwest::Method::GET, &format!("{f}/diff?stream=nope-1"), None).await.0, 404);
+    assert_eq!(api.send(reqwest::Method::DELETE, "/v1/forks/other", None).await.0, 204);
+
     // Nothing live moved.
     assert_eq!(api.ok("/v1/all").await, live_all);
     assert_eq!(api.ok("/v1/streams/account-1/state").await, live_state);

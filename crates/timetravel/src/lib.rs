@@ -23,6 +23,7 @@
 // Operating errors are handled, never unwrapped (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod compare;
 pub mod document;
 pub mod fork;
 pub mod forks;

@@ -555,3 +555,15 @@ pub struct ForkEdit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Box<RawValue>>,
 }
+
+/// `GET /v1/forks/{name}/diff`: a stream on the fork against live (or
+/// against another fork).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ForkDiffQuery {
+    pub stream: String,
+    /// Another fork to compare with (default: the live log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hindsight_timetravel::compare::compare_stream;
 use hindsight_timetravel::fork::Edit;
 use hindsight_timetravel::forks::Forks;
 use serde_json::{json, Value};
@@ -16,8 +17,8 @@ use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 use crate::wire::{
-    to_part, AppendRequest, AppendResponse, ErrorBody, ForkCreate, ForkEdit, ForkSkip, HeaderMetadata, ReadAllQuery,
-    ReadStreamQuery,
+    to_part, AppendRequest, AppendResponse, ErrorBody, ForkCreate, ForkDiffQuery, ForkEdit, ForkSkip, HeaderMetadata,
+    ReadAllQuery, ReadStreamQuery,
 };
 
 pub(crate) fn forks(state: &AppState) -> Result<Arc<Forks>, ApiError> {
@@ -127,4 +128,27 @@ pub async fn read_all(
 ) -> Result<Response, ApiError> {
     let fork = forks(&state)?.get(&name)?;
     super::read::all_page(&state, &*fork.reader, q, &headers).await
+}
+
+/// A stream on the fork against live (or `against` another fork): the
+/// RFC 6902 patch from the other document to the fork's, and the first
+/// version at which the two timelines' documents differ.
+#[utoipa::path(get, path = "/v1/forks/{name}/diff",
+    params(("name" = String, Path, description = "fork name"), ForkDiffQuery),
+    responses((status = 200, description = "{\"stream\", \"from\", \"to\", \"patch\", \"first_divergence\": {\"version\", <from>: event, <to>: event} | null}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ForkDiffQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let forks = forks(&state)?;
+    let fork = forks.get(&name)?;
+    let answer = match &q.against {
+        Some(other) => {
+            let other_fork = forks.get(other)?;
+            compare_stream(&*other_fork.reader, &*fork.reader, &q.stream, (other, &name)).await?
+        }
+        None => compare_stream(&*state.store, &*fork.reader, &q.stream, ("live", &name)).await?,
+    };
+    Ok(axum::Json(answer))
 }

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/forks/{name}/skip", post(forks::skip))
         .route("/v1/forks/{name}/edit", post(forks::edit))
         .route("/v1/forks/{name}/all", get(forks::read_all))
+        .route("/v1/forks/{name}/diff", get(forks::diff))
         .route("/v1/forks/{name}/streams/{stream}", post(forks::append).get(forks::read_stream))
         .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
         .route("/v1/forks/{name}/streams/{stream}/history", get(time::fork_history))
