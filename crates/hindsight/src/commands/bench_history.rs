@@ -106,6 +106,25 @@ fn storage(histories: &Histories) -> Value {
             "bytes_per_event": (bytes as f64 / events.max(1) as f64).round() })
 }
 
+/// A fork of the whole store (one event skipped): how long making it
+/// takes, and the same questions on it.
+async fn on_a_fork(reader: Arc<dyn EventReader>, head: u64, queries: u64) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    let fork = hindsight_timetravel::fork::ForkReader::new(reader, None, Default::default()).await?;
+    let create_ms = started.elapsed().as_secs_f64() * 1e3;
+    fork.skip(&[0]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fork: Arc<dyn EventReader> = Arc::new(fork);
+    let streams = Streams::new(Default::default(), 16);
+    let started = Instant::now();
+    streams.ask(fork.clone(), "acct-1", |h, key, feed| h.state(key, feed, None)).await?;
+    let build = started.elapsed().as_secs_f64();
+    let asked = measure(queries, head - 1, 1, |f| streams.ask(fork.clone(), "acct-1", f)).await?;
+    Ok(json!({
+        "create_ms": (create_ms * 1000.0).round() / 1000.0, "index_build_seconds": build, "random_points": asked,
+        "note": "a fork of the whole store with its first event skipped (in process, not persisted); the same stream document asked the same way",
+    }))
+}
+
 pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Result<std::process::ExitCode> {
     let bench_dir = BenchDir::new(dir)?;
     let store = Arc::new(open_store(&bench_dir.path.join("store"))?);
@@ -123,18 +142,7 @@ pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Resu
     let doc_build = started.elapsed().as_secs_f64();
     let doc = measure(args.queries, head, 1, |f| streams.ask(reader.clone(), "acct-1", f)).await?;
 
-    // A fork of the whole store (one event skipped): how long making it
-    // takes, and the same questions on it.
-    let started = Instant::now();
-    let fork = hindsight_timetravel::fork::ForkReader::new(reader.clone(), None, Default::default()).await?;
-    let fork_create_ms = started.elapsed().as_secs_f64() * 1e3;
-    fork.skip(&[0]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let fork: Arc<dyn EventReader> = Arc::new(fork);
-    let fork_streams = Streams::new(Default::default(), 16);
-    let started = Instant::now();
-    fork_streams.ask(fork.clone(), "acct-1", |h, key, feed| h.state(key, feed, None)).await?;
-    let fork_build = started.elapsed().as_secs_f64();
-    let on_fork = measure(args.queries, head - 1, 1, |f| fork_streams.ask(fork.clone(), "acct-1", f)).await?;
+    let fork = on_a_fork(reader.clone(), head, args.queries).await?;
 
     // The projection partition: the live fold first, then time travel.
     let dyn_store: Arc<dyn EventStore> = store.clone();
@@ -164,12 +172,7 @@ pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Resu
             "index_build_seconds": doc_build, "index_build_events_per_sec": (subject_events as f64 / doc_build).round(),
             "random_points": doc, "storage": storage(streams.histories()),
         },
-        "fork": {
-            "create_ms": (fork_create_ms * 1000.0).round() / 1000.0,
-            "index_build_seconds": fork_build,
-            "random_points": on_fork,
-            "note": "a fork of the whole store with its first event skipped; the same stream document asked the same way",
-        },
+        "fork": fork,
         "projection_partition": {
             "live_fold_seconds": live_seconds, "live_fold_events_per_sec": (subject_events as f64 / live_seconds).round(),
             "index_build_seconds": partition_build,
