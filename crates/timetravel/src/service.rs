@@ -175,8 +175,7 @@ impl Histories {
         let cached = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if !cache.contains_key(key) && cache.len() >= self.capacity {
-                let oldest = cache.iter().min_by_key(|(_, c)| c.used.load(Ordering::Relaxed)).map(|(k, _)| k.clone());
-                oldest.map(|k| cache.remove(&k));
+                drop_oldest(&mut cache, key);
             }
             let new = || Cached {
                 subject: RwLock::new(Subject::new(feed.init(), self.spacing)),
@@ -203,16 +202,20 @@ impl Histories {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut total: u64 = cache.values().map(|c| c.events.load(Ordering::Relaxed)).sum();
         while total > EVENTS_MAX {
-            let oldest = cache
-                .iter()
-                .filter(|(k, _)| k.as_str() != keep)
-                .min_by_key(|(_, c)| c.used.load(Ordering::Relaxed))
-                .map(|(k, c)| (k.clone(), c.events.load(Ordering::Relaxed)));
-            let Some((k, events)) = oldest else { return };
-            cache.remove(&k);
+            let Some(events) = drop_oldest(&mut cache, keep) else { return };
             total -= events;
         }
     }
+}
+
+/// Drops the least recently asked subject other than `keep`; its events.
+fn drop_oldest(cache: &mut HashMap<String, Arc<Cached>>, keep: &str) -> Option<u64> {
+    let oldest = cache
+        .iter()
+        .filter(|(k, _)| k.as_str() != keep)
+        .min_by_key(|(_, c)| c.used.load(Ordering::Relaxed))
+        .map(|(k, _)| k.clone())?;
+    cache.remove(&oldest).map(|c| c.events.load(Ordering::Relaxed))
 }
 
 /// Folds every candidate event the subject has not seen.
