@@ -51,9 +51,36 @@ impl Registry {
                 live_at(&definition.versions, end).ok_or_else(|| HistoryError::Failed("no version".into()))?
             }
         };
+        self.ask_partition((self.reader.clone(), self.histories.clone()), name, version, partition, ask).await
+    }
+
+    /// Runs `ask` about partition `partition` of projection `name` run on
+    /// a fork with `source`: the fork's timeline, in its own indexes.
+    pub async fn fork_time<T: Send + 'static>(
+        &self,
+        (reader, histories): (Arc<dyn EventReader>, Arc<Histories>),
+        name: &str,
+        source: &str,
+        partition: &str,
+        ask: impl FnOnce(&Histories, &str, &dyn Feed) -> Result<T, HistoryError> + Send + 'static,
+    ) -> Result<T, HistoryError> {
+        let hash = blake3::hash(source.as_bytes()).to_hex().to_string();
+        let version =
+            Version { version: 0, hash, created_at: String::new(), source: source.to_string(), activated_at: None };
+        self.ask_partition((reader, histories), name, version, partition, ask).await
+    }
+
+    async fn ask_partition<T: Send + 'static>(
+        &self,
+        (reader, histories): (Arc<dyn EventReader>, Arc<Histories>),
+        name: &str,
+        version: Version,
+        partition: &str,
+        ask: impl FnOnce(&Histories, &str, &dyn Feed) -> Result<T, HistoryError> + Send + 'static,
+    ) -> Result<T, HistoryError> {
         let key = format!("projection\0{name}\0{}\0{partition}", version.hash);
-        let (reader, rt, limits) = (self.reader.clone(), self.rt.clone(), self.settings.limits);
-        let (histories, partition, probes) = (self.histories.clone(), partition.to_string(), self.probes.clone());
+        let (rt, limits, partition, probes) =
+            (self.rt.clone(), self.settings.limits, partition.to_string(), self.probes.clone());
         tokio::task::spawn_blocking(move || {
             let feed = PartitionFeed::new(reader, rt, version, limits, partition, &probes)?;
             ask(&histories, &key, &feed)

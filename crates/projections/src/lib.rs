@@ -26,6 +26,8 @@ pub mod outbox;
 mod projection;
 pub mod registry;
 mod runner;
+pub mod timelines;
+pub mod whatif;
 pub mod worker;
 
 pub use fold::{Emitted, Fold, RustFold};

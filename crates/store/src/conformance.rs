@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             read_all_filters_and_pages,
             stream_info_reports_the_stream,
             position_at_finds_first_at_or_after,
+            event_by_id_finds_stored_events_only,
             bad_input_is_refused_and_writes_nothing,
             concurrent_writers_one_wins_per_version,
             subscription_catches_up_then_goes_live,
@@ -319,6 +320,15 @@ pub async fn stream_info_reports_the_stream(store: Arc<dyn EventStore>) {
     store.append("s-1", ExpectedVersion::Any, events("E", 1)).await.unwrap();
     let info = store.stream_info("s-1", None).await.unwrap().unwrap();
     assert_eq!((info.last_version, info.first_position, info.last_position), (2, 2, 5));
+}
+
+pub async fn event_by_id_finds_stored_events_only(store: Arc<dyn EventStore>) {
+    store.append("s-1", ExpectedVersion::Any, events("E", 3)).await.unwrap();
+    store.append("x-1", ExpectedVersion::Any, events("F", 2)).await.unwrap();
+    for e in all(&store).await {
+        assert_eq!(store.event_by_id(e.id).await.unwrap(), Some(e));
+    }
+    assert_eq!(store.event_by_id(uuid::Uuid::new_v4()).await.unwrap(), None);
 }
 
 pub async fn position_at_finds_first_at_or_after(store: Arc<dyn EventStore>) {

@@ -149,6 +149,22 @@ pub trait EventReader: Send + Sync + 'static {
     /// events below it are durable and readable. Closes when the store does.
     fn watch_next_position(&self) -> watch::Receiver<u64>;
 
+    /// The event with id `id`, if this reader shows one. The default
+    /// scans `$all`; a backend with an id index answers from it.
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let mut from = 0;
+        loop {
+            let page = self.read_all(&ReadAll::forward(from).limit(crate::limits::READ_LIMIT_MAX)).await?;
+            if let Some(e) = page.events.into_iter().find(|e| e.id == id) {
+                return Ok(Some(e));
+            }
+            if page.end_of_log || page.next_position <= from {
+                return Ok(None);
+            }
+            from = page.next_position;
+        }
+    }
+
     /// About how many bytes the log holds from position `from` up to
     /// `to` (exclusive), when the backend can tell cheaply; a server uses
     /// it to drop a subscriber that falls too far behind. None: unknown.

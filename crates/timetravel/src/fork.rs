@@ -546,6 +546,14 @@ impl EventReader for ForkReader {
         Ok(o.appended_shown().iter().find(|e| e.timestamp_us >= timestamp_us).map(|e| e.position))
     }
 
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let o = self.read_overlay();
+        if let Some(e) = o.appended_shown().into_iter().find(|e| e.id == id) {
+            return Ok(Some(e));
+        }
+        Ok(self.live.event_by_id(id).await?.and_then(|e| o.show(e)))
+    }
+
     fn clock_us(&self) -> u64 {
         let o = self.read_overlay();
         self.live.clock_us().max(o.appended.last().map_or(0, |e| e.timestamp_us))

@@ -32,6 +32,19 @@ struct Saved {
     skips: Vec<u64>,
     edits: Vec<SavedEdit>,
     appended: Vec<SavedEvent>,
+    /// Projections run on the fork, by name.
+    #[serde(default)]
+    projections: BTreeMap<String, ForkProjection>,
+}
+
+/// A projection run on a fork: the live one's source, or a candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkProjection {
+    pub source: String,
+    /// BLAKE3 of the source, hex.
+    pub hash: String,
+    /// Not the source live runs (or no live projection has the name).
+    pub candidate: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,10 +71,33 @@ struct SavedEvent {
 pub struct Fork {
     pub reader: Arc<ForkReader>,
     pub histories: Streams,
+    /// Changes with every change to the fork: what was worked out from
+    /// an older revision is stale.
+    pub revision: u64,
     saved: Saved,
 }
 
+/// Revisions, unique across forks.
+static REVISION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_revision() -> u64 {
+    REVISION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Fork {
+    fn new(reader: Arc<ForkReader>, histories: Streams, saved: Saved) -> Self {
+        Fork { reader, histories, revision: next_revision(), saved }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.saved.name
+    }
+
+    /// The projection `name` run on the fork, if one is.
+    pub fn projection(&self, name: &str) -> Option<&ForkProjection> {
+        self.saved.projections.get(name)
+    }
+
     /// What it is, for `GET /v1/forks/{name}`.
     pub fn describe(&self) -> Value {
         let s = &self.saved;
@@ -70,6 +106,9 @@ impl Fork {
             "head": self.reader.next_position(), "skips": s.skips,
             "edits": s.edits.iter().map(|e| e.position).collect::<Vec<_>>(),
             "appended": s.appended.len(),
+            "projections": s.projections.iter()
+                .map(|(name, p)| json!({ "name": name, "hash": p.hash, "candidate": p.candidate }))
+                .collect::<Vec<_>>(),
         })
     }
 }
@@ -150,7 +189,7 @@ impl Forks {
             reader.edit(e.position, edit).await.map_err(fork_error)?;
         }
         reader.restore_appended(saved.appended.iter().map(|e| e.to_event()).collect()).await?;
-        Ok(Fork { reader: Arc::new(reader), histories: Streams::new(Default::default(), 100), saved })
+        Ok(Fork::new(Arc::new(reader), Streams::new(Default::default(), 100), saved))
     }
 
     pub fn get(&self, name: &str) -> Result<Arc<Fork>, HistoryError> {
@@ -181,8 +220,9 @@ impl Forks {
             skips: Vec::new(),
             edits: Vec::new(),
             appended: Vec::new(),
+            projections: BTreeMap::new(),
         };
-        let fork = Fork { reader: Arc::new(reader), histories: Streams::new(Default::default(), 100), saved };
+        let fork = Fork::new(Arc::new(reader), Streams::new(Default::default(), 100), saved);
         self.save(&fork.saved)?;
         let described = fork.describe();
         self.lock().insert(name.to_string(), Arc::new(fork));
@@ -199,11 +239,21 @@ impl Forks {
         Ok(())
     }
 
-    /// Hides base events (live positions) on a fork.
-    pub async fn skip(&self, name: &str, positions: &[u64]) -> Result<Value, HistoryError> {
+    /// Hides base events on a fork, by live position or by id.
+    pub async fn skip(&self, name: &str, positions: &[u64], ids: &[uuid::Uuid]) -> Result<Value, HistoryError> {
         let _one = self.changing.lock().await;
         let fork = self.get(name)?;
-        fork.reader.skip(positions).await.map_err(fork_error)?;
+        let mut positions = positions.to_vec();
+        for &id in ids {
+            match self.live.event_by_id(id).await? {
+                Some(e) => positions.push(e.position),
+                None => return Err(HistoryError::Invalid(format!("no live event has id {id}"))),
+            }
+        }
+        if positions.is_empty() {
+            return Err(HistoryError::Invalid("give the events to skip: positions or ids".into()));
+        }
+        fork.reader.skip(&positions).await.map_err(fork_error)?;
         self.changed(&fork, true)
     }
 
@@ -224,6 +274,36 @@ impl Forks {
         Ok(results)
     }
 
+    /// Runs projection `projection` on a fork with `source` (None: stops
+    /// running it). Its stream histories are kept.
+    pub async fn set_projection(
+        &self,
+        name: &str,
+        projection: &str,
+        run: Option<ForkProjection>,
+    ) -> Result<Value, HistoryError> {
+        let _one = self.changing.lock().await;
+        let fork = self.get(name)?;
+        let mut saved = fork.saved.clone();
+        match run {
+            Some(run) => {
+                hindsight_store::check_resource_name("projection", projection).map_err(HistoryError::Invalid)?;
+                saved.projections.insert(projection.to_string(), run);
+            }
+            None => {
+                saved.projections.remove(projection).ok_or_else(|| HistoryError::NotFound {
+                    kind: "projection",
+                    name: format!("{projection} on fork {name}"),
+                })?;
+            }
+        }
+        self.save(&saved)?;
+        let fork = Fork::new(fork.reader.clone(), fork.histories.clone(), saved);
+        let described = fork.describe();
+        self.lock().insert(name.to_string(), Arc::new(fork));
+        Ok(described)
+    }
+
     /// Saves a fork after a change; a change to its past also drops its
     /// history indexes (they are rebuilt as asked).
     fn changed(&self, fork: &Fork, past: bool) -> Result<Value, HistoryError> {
@@ -239,7 +319,7 @@ impl Forks {
         saved.appended = fork.reader.appended_events().iter().map(SavedEvent::from_event).collect();
         self.save(&saved)?;
         let histories = if past { Streams::new(Default::default(), 100) } else { fork.histories.clone() };
-        let fork = Fork { reader: fork.reader.clone(), histories, saved };
+        let fork = Fork::new(fork.reader.clone(), histories, saved);
         let described = fork.describe();
         self.lock().insert(fork.saved.name.clone(), Arc::new(fork));
         Ok(described)

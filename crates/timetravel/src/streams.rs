@@ -55,6 +55,12 @@ impl Streams {
         &self.histories
     }
 
+    /// The indexes, shared (a fork's projection partitions keep theirs
+    /// beside its streams').
+    pub fn shared(&self) -> Arc<Histories> {
+        self.histories.clone()
+    }
+
     /// Runs `ask` about `stream` on a blocking thread, e.g.
     /// `streams.ask(reader, "order-1", |h, key, feed| h.state(key, feed, None))`.
     pub async fn ask<T: Send + 'static>(

@@ -134,6 +134,14 @@ async fn run(c: Case) {
 
     let head = reference.next_position();
     assert_eq!(whole(&fork, ReadAll::forward(0)).await, whole(&reference, ReadAll::forward(0)).await);
+    // Every live id is found on the fork exactly when the fork shows it.
+    for e in page_all(&*live, ReadAll::forward(0)).await {
+        let (a, b) = (fork.event_by_id(e.id).await.unwrap(), reference.event_by_id(e.id).await.unwrap());
+        assert_eq!(a.as_ref().map(shown), b.as_ref().map(shown), "event {}", e.id);
+    }
+    for e in &appended {
+        assert_eq!(fork.event_by_id(e.id).await.unwrap().as_ref().map(shown), Some(shown(e)));
+    }
     for (s, from, limit, backward) in &c.reads {
         let stream = STREAMS[*s];
         let direction = if *backward { Direction::Backward } else { Direction::Forward };

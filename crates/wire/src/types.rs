@@ -536,7 +536,12 @@ pub struct ForkCreate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ForkSkip {
+    /// Live positions of base events.
+    #[serde(default)]
     pub positions: Vec<u64>,
+    /// Ids of base events (found on the live log).
+    #[serde(default)]
+    pub ids: Vec<uuid::Uuid>,
 }
 
 /// `POST /v1/forks/{name}/edit`: a base event's data (and metadata) on

@@ -60,7 +60,7 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Hides base events on the fork, by live position.
+/// Hides base events on the fork, by live position or id.
 #[utoipa::path(post, path = "/v1/forks/{name}/skip", request_body = ForkSkip, params(("name" = String, Path, description = "fork name")),
     responses((status = 200, description = "the fork"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 501, body = ErrorBody)))]
 pub async fn skip(
@@ -68,7 +68,7 @@ pub async fn skip(
     Path(name): Path<String>,
     Json(body): Json<ForkSkip>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(forks(&state)?.skip(&name, &body.positions).await?))
+    Ok(axum::Json(forks(&state)?.skip(&name, &body.positions, &body.ids).await?))
 }
 
 /// Replaces a base event's data (and metadata) on the fork only.

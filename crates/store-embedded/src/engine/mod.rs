@@ -299,6 +299,14 @@ impl EventReader for EmbeddedStore {
         self.shared.watch.subscribe()
     }
 
+    /// From the id index; an event not yet published is not shown.
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let shared = self.shared.clone();
+        let published = self.next_position();
+        let found = off_the_runtime(move || read::event_by_id(&shared.read(), &id)).await?;
+        Ok(found.filter(|e| e.position < published))
+    }
+
     /// From the sparse index (so it overcounts by up to a stride of
     /// positions) to the published end.
     fn log_bytes_between(&self, from: u64, to: u64) -> Option<u64> {
