@@ -135,3 +135,125 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     assert_eq!(api.post("/v1/forks", json!({ "name": "broken" })).await.0, 400, "its file is not overwritten");
     assert_eq!(api.ok("/v1/all").await, live_all);
 }
+
+const BALANCES: &str = r#"
+fromCategory('account')
+  .foreachStream()
+  .when({
+    $init: () => ({ balance: 0 }),
+    Deposited: (s, e) => { s.balance += e.data.amount; },
+    Withdrawn: (s, e) => { s.balance -= e.data.amount; },
+  })
+"#;
+
+/// The fix under test: withdrawals never take a balance below zero, and
+/// each refused one is announced (emitted output).
+const CANDIDATE: &str = r#"
+fromCategory('account')
+  .foreachStream()
+  .when({
+    $init: () => ({ balance: 0 }),
+    Deposited: (s, e) => { s.balance += e.data.amount; },
+    Withdrawn: (s, e) => {
+      if (s.balance < e.data.amount) { emit('alerts', 'Refused', { stream: e.stream }); return; }
+      s.balance -= e.data.amount;
+    },
+  })
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one_event_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    let live = "/v1";
+    api.append(live, "account-1", "Deposited", json!({ "amount": 50 })).await; // 0
+    api.append(live, "account-2", "Deposited", json!({ "amount": 10 })).await; // 1
+    let (_, bad) = api.append(live, "account-1", "Withdrawn", json!({ "amount": 80 })).await; // 2: the bad one
+    api.append(live, "account-2", "Withdrawn", json!({ "amount": 5 })).await; // 3
+    api.append(live, "account-1", "Deposited", json!({ "amount": 1 })).await; // 4
+    let put = json!({ "source": BALANCES });
+    assert_eq!(api.send(reqwest::Method::PUT, "/v1/projections/balances", Some(put)).await.0, 200);
+    let live_all = api.ok("/v1/all").await;
+    let bad_id = api.ok("/v1/all").await["events"][2]["id"].clone();
+    assert_eq!(bad["first_position"], 2);
+
+    // Impact: skipping the bad withdrawal changes account-1's balance only,
+    // diverging at position 2.
+    let impact = api.post("/v1/impact", json!({ "ids": [bad_id] })).await;
+    assert_eq!(impact.0, 200, "{}", impact.1);
+    let balances = &impact.1["projections"][0];
+    assert_eq!((balances["projection"].clone(), balances["changed"].clone()), (json!("balances"), json!(1)));
+    let p = &balances["partitions"][0];
+    assert_eq!((p["partition"].clone(), p["fields"].clone()), (json!("account-1"), json!(["/balance"])));
+    assert_eq!(p["patch"], json!([{ "op": "replace", "path": "/balance", "value": 51 }]));
+    assert_eq!(p["first_divergence"]["live_position"], 2);
+    assert_eq!(balances["events_refolded"], 5, "account-1's three events live and two on the fork");
+
+    // A fork skipping it, running the live code: the same difference.
+    assert_eq!(api.post("/v1/forks", json!({ "name": "fix" })).await.0, 201);
+    let f = "/v1/forks/fix";
+    assert_eq!(api.post(&format!("{f}/skip"), json!({ "ids": [bad_id] })).await.0, 200);
+    let (status, described) =
+        api.send(reqwest::Method::PUT, &format!("{f}/projections/balances"), Some(json!({}))).await;
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(described["projections"][0]["candidate"], false);
+    let run = api.ok(&format!("{f}/projections/balances")).await;
+    assert_eq!((run["partitions"].clone(), run["events_folded"].clone()), (json!(2), json!(4)));
+    let state = api.ok(&format!("{f}/projections/balances/state?partition=account-1")).await;
+    assert_eq!(state["state"], json!({ "balance": 51 }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while api.ok("/v1/projections/balances").await["position"] != 4 {
+        assert!(std::time::Instant::now() < deadline, "the live projection never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let live_state = api.ok("/v1/projections/balances/state?partition=account-1").await;
+    assert_eq!(live_state["state"], json!({ "balance": -29 }));
+    let blame = api.ok(&format!("{f}/projections/balances/blame?partition=account-1&pointer=/balance")).await;
+    assert_eq!(blame["event"]["position"], 3, "fork positions close the gap: {blame}");
+    let d = api.ok(&format!("{f}/diff?projection=balances")).await;
+    assert_eq!((d["changed"].clone(), d["identical"].clone()), (json!(1), json!(0)), "{d}");
+    assert_eq!(d["partitions"][0]["first_divergence"]["live_position"], 2);
+
+    // The candidate code on a fork of the untouched history: it refuses
+    // the bad withdrawal, journals its output, and changes account-1 only.
+    assert_eq!(api.post("/v1/forks", json!({ "name": "candidate" })).await.0, 201);
+    let c = "/v1/forks/candidate";
+    let put = json!({ "source": CANDIDATE });
+    let (status, described) = api.send(reqwest::Method::PUT, &format!("{c}/projections/balances"), Some(put)).await;
+    assert_eq!((status, described["projections"][0]["candidate"].clone()), (200, json!(true)));
+    let journal = api.ok(&format!("{c}/projections/balances/journal")).await;
+    assert_eq!(journal["events"].as_array().unwrap().len(), 1, "{journal}");
+    assert_eq!(
+        (journal["events"][0]["stream"].clone(), journal["events"][0]["position"].clone()),
+        (json!("alerts"), json!(2))
+    );
+    let d = api.ok(&format!("{c}/diff?projection=balances")).await;
+    assert_eq!((d["partitions_compared"].clone(), d["changed"].clone()), (json!(2), json!(1)), "{d}");
+    assert_eq!(d["partitions"][0]["patch"], json!([{ "op": "replace", "path": "/balance", "value": 51 }]));
+    assert_eq!(d["partitions"][0]["first_divergence"]["live_position"], 2);
+    let against = api.ok(&format!("{c}/diff?projection=balances&against=fix")).await;
+    assert_eq!(against["changed"], 0, "the fix and the skip agree: {against}");
+    let partitions = api.ok(&format!("{c}/projections/balances/partitions?limit=1")).await;
+    assert_eq!(
+        (partitions["partitions"][0]["partition"].clone(), partitions["next_after"].clone()),
+        (json!("account-1"), json!("account-1"))
+    );
+
+    // Nothing live moved: no event, no projection state, no output.
+    assert_eq!(api.ok("/v1/all").await, live_all);
+    assert_eq!(api.ok("/v1/projections/balances/state?partition=account-1").await["state"], json!({ "balance": -29 }));
+
+    // Errors.
+    let (status, body) =
+        api.send(reqwest::Method::PUT, &format!("{c}/projections/x"), Some(json!({ "source": "nonsense(" }))).await;
+    assert_eq!((status, body["error"].clone()), (400, json!("invalid_query")), "{body}");
+    assert_eq!(api.send(reqwest::Method::PUT, &format!("{c}/projections/nope"), Some(json!({}))).await.0, 400);
+    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/nope"), None).await.0, 404);
+    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/balances/state?version=1"), None).await.0, 400);
+    assert_eq!(api.post("/v1/impact", json!({})).await.0, 400);
+    assert_eq!(api.post("/v1/impact", json!({ "skip": [99] })).await.0, 400);
+    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/diff"), None).await.0, 400);
+    assert_eq!(api.send(reqwest::Method::DELETE, &format!("{c}/projections/balances"), None).await.0, 204);
+    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/balances"), None).await.0, 404);
+}

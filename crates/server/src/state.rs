@@ -31,6 +31,8 @@ pub struct Shared {
     pub snapshots: Option<Arc<hindsight_timetravel::snapshots::Snapshots>>,
     /// Forks (isolated timelines); None: the server keeps none.
     pub forks: Option<Arc<hindsight_timetravel::forks::Forks>>,
+    /// Projections folded over forks, kept while each fork is unchanged.
+    pub fork_runs: Arc<hindsight_projections::whatif::ForkRuns>,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,8 +56,9 @@ impl AppState {
         let spacing = hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() };
         let histories = hindsight_timetravel::streams::Streams::new(spacing, HISTORIES_CACHED);
         let metrics = crate::metrics::handle();
-        let (snapshots, forks) = (None, None);
-        AppState(Arc::new(Shared { store, config, stopping, metrics, projections, histories, snapshots, forks }))
+        let (snapshots, forks, fork_runs) = (None, None, Default::default());
+        let shared = Shared { store, config, stopping, metrics, projections, histories, snapshots, forks, fork_runs };
+        AppState(Arc::new(shared))
     }
 
     /// With the named points kept in `snapshots` and the forks in `forks`.

@@ -567,8 +567,66 @@ pub struct ForkEdit {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct ForkDiffQuery {
-    pub stream: String,
+    /// A stream's document to compare (or give `projection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// A projection's read model to compare (or give `stream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<String>,
+    /// With `projection`: just this partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     /// Another fork to compare with (default: the live log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against: Option<String>,
+    /// With `projection`: changed partitions listed at most (default
+    /// 100; all are counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `PUT /v1/forks/{name}/projections/{projection}`: run a projection on a
+/// fork, with a candidate source or (none given) the live one's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForkProjectionPut {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// `GET /v1/forks/{name}/projections/{projection}/partitions` and
+/// `.../journal`: a page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ForkPageQuery {
+    /// Partitions: the key to list after; journal: the index to start at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// At most this many (default 100, at most 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/impact`: live events to imagine skipped or edited.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImpactRequest {
+    /// Live positions to skip.
+    #[serde(default)]
+    pub skip: Vec<u64>,
+    /// Ids of live events to skip.
+    #[serde(default)]
+    pub ids: Vec<uuid::Uuid>,
+    /// Live events to edit.
+    #[serde(default)]
+    pub edit: Vec<ForkEdit>,
+    /// Only these projections (default: every one).
+    #[serde(default)]
+    pub projections: Vec<String>,
+    /// Changed partitions listed per projection at most (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }

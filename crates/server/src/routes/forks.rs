@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hindsight_timetravel::compare::compare_stream;
-use hindsight_timetravel::fork::Edit;
 use hindsight_timetravel::forks::Forks;
 use serde_json::{json, Value};
 
@@ -57,6 +56,7 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
     forks(&state)?.delete(&name).await?;
+    state.fork_runs.forget(&name);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -79,12 +79,8 @@ pub async fn edit(
     Path(name): Path<String>,
     Json(body): Json<ForkEdit>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let metadata = body.metadata.map(|m| m.get().to_string());
-    if metadata.as_deref().is_some_and(|m| !m.trim_start().starts_with('{')) {
-        return Err(ApiError::bad_request("invalid_edit", "metadata must be a JSON object"));
-    }
-    let edit = Edit { data: body.data.get().to_string(), metadata };
-    Ok(axum::Json(forks(&state)?.edit(&name, body.position, edit).await?))
+    let (position, edit) = super::whatif::edit(body)?;
+    Ok(axum::Json(forks(&state)?.edit(&name, position, edit).await?))
 }
 
 /// Appends hypothetical events to a stream of the fork (after its base).
@@ -130,12 +126,16 @@ pub async fn read_all(
     super::read::all_page(&state, &*fork.reader, q, &headers).await
 }
 
-/// A stream on the fork against live (or `against` another fork): the
-/// RFC 6902 patch from the other document to the fork's, and the first
-/// version at which the two timelines' documents differ.
+/// A stream's document, or a projection's read model, on the fork
+/// against live (or `against` another fork). A stream: the RFC 6902 patch
+/// from the other document to the fork's and the first version at which
+/// they differ. A projection (each timeline with its own source, the
+/// live one's unless one was put on the fork): the partitions added,
+/// removed and changed, each with its fields, patch, state digests and
+/// the first live position at which it diverges.
 #[utoipa::path(get, path = "/v1/forks/{name}/diff",
     params(("name" = String, Path, description = "fork name"), ForkDiffQuery),
-    responses((status = 200, description = "{\"stream\", \"from\", \"to\", \"patch\", \"first_divergence\": {\"version\", <from>: event, <to>: event} | null}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+    responses((status = 200, description = "stream: {\"stream\", \"from\", \"to\", \"patch\", \"first_divergence\"}; projection: {\"projection\", \"from\", \"to\", \"partitions_compared\", \"identical\", \"added\", \"removed\", \"changed\", \"partitions\": [{\"partition\", \"kind\", \"fields\", \"patch\", \"digests\", \"first_divergence\"}], \"events_refolded\", \"failed\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -143,12 +143,22 @@ pub async fn diff(
 ) -> Result<axum::Json<Value>, ApiError> {
     let forks = forks(&state)?;
     let fork = forks.get(&name)?;
-    let answer = match &q.against {
-        Some(other) => {
-            let other_fork = forks.get(other)?;
-            compare_stream(&*other_fork.reader, &*fork.reader, &q.stream, (other, &name)).await?
+    let other = q.against.as_deref().map(|o| forks.get(o)).transpose()?;
+    let answer = match (&q.stream, &q.projection) {
+        (Some(stream), None) => match &other {
+            Some(o) => compare_stream(&*o.reader, &*fork.reader, stream, (o.name(), &name)).await?,
+            None => compare_stream(&*state.store, &*fork.reader, stream, ("live", &name)).await?,
+        },
+        (None, Some(projection)) => {
+            let limit = match q.limit {
+                Some(0) => return Err(ApiError::bad_request("invalid_query", "limit must be at least 1")),
+                l => l.unwrap_or(100).min(10_000),
+            };
+            let options = hindsight_projections::timelines::Options { limit, ..Default::default() };
+            let registry = super::projections::registry(&state)?;
+            registry.fork_diff(&fork, other.as_deref(), projection, q.partition.clone(), options).await?
         }
-        None => compare_stream(&*state.store, &*fork.reader, &q.stream, ("live", &name)).await?,
+        _ => return Err(ApiError::bad_request("invalid_query", "give one of stream or projection")),
     };
     Ok(axum::Json(answer))
 }

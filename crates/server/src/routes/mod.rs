@@ -8,6 +8,7 @@ pub(crate) mod read;
 pub(crate) mod snapshots;
 pub(crate) mod subscribe;
 pub(crate) mod time;
+pub(crate) mod whatif;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -33,18 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{stream}/blame", get(time::blame))
         .route("/v1/streams/{stream}/watch", get(time::watch))
         .route("/v1/append", post(append::append_multi))
-        .route("/v1/forks", post(forks::create).get(forks::list))
-        .route("/v1/forks/{name}", get(forks::get).delete(forks::delete))
-        .route("/v1/forks/{name}/skip", post(forks::skip))
-        .route("/v1/forks/{name}/edit", post(forks::edit))
-        .route("/v1/forks/{name}/all", get(forks::read_all))
-        .route("/v1/forks/{name}/diff", get(forks::diff))
-        .route("/v1/forks/{name}/streams/{stream}", post(forks::append).get(forks::read_stream))
-        .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
-        .route("/v1/forks/{name}/streams/{stream}/history", get(time::fork_history))
-        .route("/v1/forks/{name}/streams/{stream}/diff", get(time::fork_diff))
-        .route("/v1/forks/{name}/streams/{stream}/blame", get(time::fork_blame))
-        .route("/v1/forks/{name}/streams/{stream}/watch", get(time::fork_watch))
+        .merge(fork_routes())
         .route("/v1/snapshots", post(snapshots::create).get(snapshots::list))
         .route("/v1/snapshots/{id}", get(snapshots::get).delete(snapshots::delete))
         .route("/v1/all", get(read::read_all))
@@ -79,6 +69,36 @@ pub fn router(state: AppState) -> Router {
         Some(layer) => router.layer(layer),
         None => router,
     }
+}
+
+/// Forks: their timelines, time travel and projections on them, and
+/// what-if impact.
+fn fork_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/forks", post(forks::create).get(forks::list))
+        .route("/v1/forks/{name}", get(forks::get).delete(forks::delete))
+        .route("/v1/forks/{name}/skip", post(forks::skip))
+        .route("/v1/forks/{name}/edit", post(forks::edit))
+        .route("/v1/forks/{name}/all", get(forks::read_all))
+        .route("/v1/forks/{name}/diff", get(forks::diff))
+        .route("/v1/forks/{name}/streams/{stream}", post(forks::append).get(forks::read_stream))
+        .route(
+            "/v1/forks/{name}/projections/{projection}",
+            put(whatif::put_projection).get(whatif::get_projection).delete(whatif::delete_projection),
+        )
+        .route("/v1/forks/{name}/projections/{projection}/partitions", get(whatif::partitions))
+        .route("/v1/forks/{name}/projections/{projection}/journal", get(whatif::journal))
+        .route("/v1/forks/{name}/projections/{projection}/state", get(whatif::state_at))
+        .route("/v1/forks/{name}/projections/{projection}/history", get(whatif::history))
+        .route("/v1/forks/{name}/projections/{projection}/diff", get(whatif::diff))
+        .route("/v1/forks/{name}/projections/{projection}/blame", get(whatif::blame))
+        .route("/v1/forks/{name}/projections/{projection}/watch", get(whatif::watch))
+        .route("/v1/impact", post(whatif::impact))
+        .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
+        .route("/v1/forks/{name}/streams/{stream}/history", get(time::fork_history))
+        .route("/v1/forks/{name}/streams/{stream}/diff", get(time::fork_diff))
+        .route("/v1/forks/{name}/streams/{stream}/blame", get(time::fork_blame))
+        .route("/v1/forks/{name}/streams/{stream}/watch", get(time::fork_watch))
 }
 
 /// CORS for the configured origins (None: no CORS headers at all, so

@@ -34,6 +34,7 @@ pub enum Target {
     Stream(String),
     ForkStream { fork: String, stream: String },
     Partition { projection: String, partition: String, version: Option<u64> },
+    ForkPartition { fork: String, projection: String, partition: String },
 }
 
 impl Target {
@@ -69,6 +70,16 @@ async fn ask(state: &AppState, target: Target, point: Option<AsOf>, f: Ask) -> R
         Target::Partition { projection, partition, version } => {
             super::projections::registry(state)?.time(&projection, &partition, version, point, f).await?
         }
+        Target::ForkPartition { fork, projection, partition } => {
+            let (registry, fork) = (super::projections::registry(state)?, super::forks::forks(state)?.get(&fork)?);
+            let source = match fork.projection(&projection) {
+                Some(run) => run.source.clone(),
+                None => registry.live_source(&projection)?,
+            };
+            let on: (std::sync::Arc<dyn hindsight_store::EventReader>, _) =
+                (fork.reader.clone(), fork.histories.shared());
+            registry.fork_time(on, &projection, &source, &partition, f).await?
+        }
     };
     Ok(Json(answer))
 }
@@ -89,13 +100,13 @@ pub async fn state_of(state: &AppState, target: Target, q: TimeStateQuery) -> Re
     ask(state, target, at, Box::new(move |h, key, feed| h.state(key, feed, at))).await
 }
 
-async fn history_of(state: &AppState, target: Target, q: TimeHistoryQuery) -> Result<Json<Value>, ApiError> {
+pub async fn history_of(state: &AppState, target: Target, q: TimeHistoryQuery) -> Result<Json<Value>, ApiError> {
     let (from, until) = (point(state, q.from.as_deref())?, point(state, q.until.as_deref())?);
     let limit = limit(q.limit, 100)?;
     ask(state, target, until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit))).await
 }
 
-async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<Json<Value>, ApiError> {
+pub async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<Json<Value>, ApiError> {
     let side_by_side = streams::side_by_side(q.format.as_deref())?;
     let from =
         point(state, Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
@@ -103,13 +114,13 @@ async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<J
     ask(state, target, to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side))).await
 }
 
-async fn blame_of(state: &AppState, target: Target, q: TimeBlameQuery) -> Result<Json<Value>, ApiError> {
+pub async fn blame_of(state: &AppState, target: Target, q: TimeBlameQuery) -> Result<Json<Value>, ApiError> {
     let at = point(state, q.as_of.as_deref())?;
     let limit = limit(q.limit, 20)?;
     ask(state, target, at, Box::new(move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit))).await
 }
 
-async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Result<Json<Value>, ApiError> {
+pub async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Result<Json<Value>, ApiError> {
     let predicate =
         Predicate::parse(&q.op, q.value.as_deref()).map_err(|e| ApiError::bad_request("invalid_query", e))?;
     let backward = streams::backward(q.direction.as_deref())?;
