@@ -116,11 +116,28 @@ async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
     assert_eq!((p["position"].as_u64(), p["error"].as_str()), (Some(5), Some("Error: poisoned order")));
     assert_eq!(p["state_before"], json!({ "total": 2, "n": 1 }));
     assert!(p["stack"].is_string(), "the JS stack is kept: {p}");
+    // The flight recorder: the case reproduces the failure on the state before it.
+    let case = api.get("/v1/projections/totals/parked/5/case").await;
+    assert_eq!((case["how"].as_str(), case["partition"].as_str()), (Some("parked"), Some("order-2")), "{case}");
+    assert_eq!(case["state_before"], json!({ "total": 2, "n": 1 }));
+    assert_eq!((case["event"]["position"].as_u64(), case["event"]["data"]["poison"].as_bool()), (Some(5), Some(true)));
+    assert_eq!(
+        (case["rerun"]["failed"].as_bool(), case["rerun"]["error"].as_str()),
+        (Some(true), Some("Error: poisoned order"))
+    );
+    assert!(case["rerun"]["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+    assert_eq!(case["actions"]["impact_of_skipping"]["body"], json!({ "skip": [5], "projections": ["totals"] }));
+    let missing = api.client.get(format!("{}/v1/projections/totals/parked/4/case", api.url)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
 
     let strict = api.caught_up("strict").await;
     assert_eq!(strict["status"], "faulted");
     assert_eq!(strict["fault"]["position"], 5);
     assert_eq!(strict["position"], 4, "stopped before the failing event");
+    let case = api.get("/v1/projections/strict/parked/5/case").await;
+    assert_eq!((case["how"].as_str(), case["partition"].as_str()), (Some("faulted"), Some("order-2")), "{case}");
+    assert_eq!(case["state_before"], json!({ "total": 2, "n": 1 }));
+    assert_eq!(case["rerun"]["failed"], true);
     let count = api.caught_up("count").await;
     assert_eq!(api.state("count", "").await["state"], json!({ "n": 13 }), "the others keep running: {count}");
 

@@ -17,6 +17,7 @@
 
 pub mod breaker;
 pub mod builtin;
+pub mod case;
 pub mod checkpoint;
 pub mod compare;
 mod fold;

@@ -150,6 +150,20 @@ pub async fn parked(State(state): State<AppState>, Path(name): Path<String>) -> 
     Ok(axum::Json(registry(&state)?.parked_answer(&name).await?).into_response())
 }
 
+/// A parked or faulted event opened as a debugging case: the state
+/// before it, the event, the error and stack, the handler run again on
+/// that state in a scratch sandbox (timed), and the requests that skip it
+/// on a fork, try a candidate source on a fork, or ask for its impact.
+#[utoipa::path(get, path = "/v1/projections/{name}/parked/{position}/case",
+    params(("name" = String, Path, description = "projection name"), ("position" = u64, Path, description = "the parked or faulted event's position")),
+    responses((status = 200, description = "{\"projection\", \"position\", \"how\", \"partition\", \"state_before\", \"event\", \"error\", \"stack\", \"rerun\": {\"failed\", \"duration_ms\", ...}, \"actions\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn case(
+    State(state): State<AppState>,
+    Path((name, position)): Path<(String, u64)>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(registry(&state)?.case(&name, position).await?).into_response())
+}
+
 /// `replay` a parked event (after a fix) or `discard` it.
 #[utoipa::path(post, path = "/v1/projections/{name}/parked/{position}/{action}",
     params(("name" = String, Path, description = "projection name"), ("position" = u64, Path, description = "the parked event's position"),
