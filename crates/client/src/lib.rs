@@ -297,6 +297,20 @@ impl Client {
         Ok(r.json().await?)
     }
 
+    /// Any request under the API (`path` already encoded), with a JSON
+    /// body if given; its JSON answer (a 204 answers null).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = check(req.send().await?).await?;
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        Ok(r.json().await?)
+    }
+
     /// Any GET under the API (`path` like `/v1/streams/a/state?as_of=...`,
     /// already encoded), its JSON answer.
     pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {

@@ -84,9 +84,122 @@ pub enum Command {
     /// The nearest event at which a condition on a field became true,
     /// e.g. when /balance first went below 0.
     Watch(WatchArgs),
+    /// What-if timelines on a running server: skip, edit and append
+    /// events on an isolated fork of the log, run projections (or
+    /// candidate code) on it, and compare it with live.
+    Fork(ForkArgs),
+    /// What would differ in every projection had some live events been
+    /// skipped (or edited): per projection, the partitions and fields, and
+    /// where each first diverged. Asks a running server.
+    Impact(ImpactArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Where a command that needs a running server finds it.
+#[derive(Debug, Args)]
+pub struct ServerFlags {
+    /// The server [default: http://127.0.0.1:7113].
+    #[arg(long, alias = "url", env = "HINDSIGHT_URL", global = true, default_value = "http://127.0.0.1:7113")]
+    pub server: String,
+    /// Print the server's JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForkArgs {
+    #[command(flatten)]
+    pub on: ServerFlags,
+    #[command(subcommand)]
+    pub command: ForkCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ForkCommand {
+    /// Make a fork of the live log as of a point.
+    Create {
+        name: String,
+        /// position:N, time:<RFC 3339>, snapshot:ID [default: now].
+        #[arg(long)]
+        base: Option<String>,
+    },
+    /// Hide live events on the fork, by position or id.
+    Skip {
+        name: String,
+        #[arg(long = "position")]
+        positions: Vec<u64>,
+        #[arg(long = "id")]
+        ids: Vec<uuid::Uuid>,
+    },
+    /// Replace a live event's data (and metadata) on the fork only.
+    Edit {
+        name: String,
+        #[arg(long)]
+        position: u64,
+        /// The new data, as JSON.
+        #[arg(long)]
+        data: String,
+        /// The new metadata, a JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+    },
+    /// Append a hypothetical event to a stream of the fork.
+    Append {
+        name: String,
+        stream: String,
+        #[arg(long = "type")]
+        event_type: String,
+        /// The event's data, as JSON.
+        #[arg(long)]
+        data: String,
+    },
+    /// Run a projection on the fork: the live one's code, or a candidate
+    /// from --file.
+    Project {
+        name: String,
+        projection: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Compare the fork with live (or --against another fork): a stream's
+    /// document or a projection's partitions.
+    Diff {
+        name: String,
+        #[arg(long, conflicts_with = "projection")]
+        stream: Option<String>,
+        #[arg(long)]
+        projection: Option<String>,
+        #[arg(long, requires = "projection")]
+        partition: Option<String>,
+        #[arg(long)]
+        against: Option<String>,
+    },
+    /// Every fork.
+    List,
+    /// One fork: base, skips, edits, appended events, projections.
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImpactArgs {
+    #[command(flatten)]
+    pub on: ServerFlags,
+    /// A live position to imagine skipped.
+    #[arg(long = "skip")]
+    pub skip: Vec<u64>,
+    /// A live event id to imagine skipped.
+    #[arg(long = "id")]
+    pub ids: Vec<uuid::Uuid>,
+    /// Only this projection [default: every one].
+    #[arg(long = "projection")]
+    pub projections: Vec<String>,
 }
 
 /// What a time-travel command looks at, and where.
@@ -277,11 +390,40 @@ pub enum ProjectionCommand {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Run a candidate source over real history, without touching
+    /// anything live, and write a machine-readable report against the live
+    /// read model (partitions and fields changed, with counts and
+    /// examples; events it failed on); --fail-on makes it a CI gate.
+    Preview {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// Only from this position (both sources folded over the range).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The range's last position [default: the live position].
+        #[arg(long)]
+        to: Option<u64>,
+        /// Write the report here (it is printed too).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Exit 1 when the candidate changes anything (changed) or fails
+        /// on any event (failed); repeat or separate with commas.
+        #[arg(long, value_delimiter = ',')]
+        fail_on: Vec<FailOn>,
+    },
     /// Rebuild in a scratch area and compare with the live states (exit 1
     /// and the first differing partition when they differ).
     Verify {
         name: String,
     },
+}
+
+/// What makes `projection preview` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Changed,
+    Failed,
 }
 
 #[derive(Debug, Args)]

@@ -257,3 +257,85 @@ async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one
     assert_eq!(api.send(reqwest::Method::DELETE, &format!("{c}/projections/balances"), None).await.0, 204);
     assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/balances"), None).await.0, 404);
 }
+
+fn cli(dir: &std::path::Path, server: &Server, args: &[&str]) -> (bool, String) {
+    let mut all = args.to_vec();
+    all.extend(["--server", server.url.as_str()]);
+    let out = common::run(dir, &all);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() || out.status.code() == Some(1), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_makes_forks_asks_impact_and_gates_a_candidate_in_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    api.append("/v1", "account-1", "Deposited", json!({ "amount": 50 })).await;
+    api.append("/v1", "account-1", "Withdrawn", json!({ "amount": 80 })).await;
+    api.append("/v1", "account-2", "Deposited", json!({ "amount": 10 })).await;
+    assert_eq!(
+        api.send(reqwest::Method::PUT, "/v1/projections/balances", Some(json!({ "source": BALANCES }))).await.0,
+        200
+    );
+    let files = tempfile::tempdir().unwrap();
+    let d = files.path();
+
+    let (ok, out) = cli(d, &server, &["fork", "create", "fix", "--base", "position:2"]);
+    assert!(ok && out.starts_with("fix  base position:2 (end 3)"), "{out}");
+    let (ok, out) = cli(d, &server, &["fork", "skip", "fix", "--position", "1"]);
+    assert!(ok && out.contains("skips [1]"), "{out}");
+    let (ok, out) = cli(d, &server, &["fork", "project", "fix", "balances"]);
+    assert!(ok && out.contains("projections [balances]"), "{out}");
+    let (ok, out) = cli(d, &server, &["fork", "diff", "fix", "--projection", "balances"]);
+    assert!(ok && out.contains("changed \"account-1\": /balance  first diverged at live position 1"), "{out}");
+    let (ok, out) = cli(d, &server, &["fork", "diff", "fix", "--stream", "account-1", "--json"]);
+    assert!(ok && serde_json::from_str::<Value>(&out).unwrap()["first_divergence"]["version"] == 1, "{out}");
+    let (_, out) = cli(d, &server, &["fork", "list"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (ok, out) = cli(d, &server, &["impact", "--skip", "1"]);
+    assert!(
+        ok && out.starts_with("balances:\n  changed \"account-1\": /balance  first diverged at live position 1"),
+        "{out}"
+    );
+
+    // The CI gate: a candidate that changes the read model fails with
+    // --fail-on changed and writes its report; the live code passes.
+    std::fs::write(d.join("candidate.js"), CANDIDATE).unwrap();
+    std::fs::write(d.join("same.js"), BALANCES).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while api.ok("/v1/projections/balances").await["position"] != 2 {
+        assert!(std::time::Instant::now() < deadline, "the live projection never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let report = d.join("report.json");
+    let (ok, out) = cli(
+        d,
+        &server,
+        &[
+            "projection",
+            "preview",
+            "balances",
+            "--file",
+            d.join("candidate.js").to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--fail-on",
+            "changed,failed",
+        ],
+    );
+    assert!(!ok, "the gate fails: {out}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["partitions"], json!({ "added": 0, "removed": 0, "changed": 1 }), "{r}");
+    assert_eq!(r["fields"]["/balance"], json!({ "partitions": 1, "examples": ["account-1"] }));
+    assert_eq!(r["failed"]["events"], 0);
+    let (ok, out) = cli(
+        d,
+        &server,
+        &["projection", "preview", "balances", "--file", d.join("same.js").to_str().unwrap(), "--fail-on", "changed"],
+    );
+    assert!(ok, "the same code changes nothing: {out}");
+    let (ok, out) = cli(d, &server, &["fork", "delete", "fix"]);
+    assert!(ok && out.trim() == "deleted", "{out}");
+}

@@ -4,9 +4,11 @@ mod append;
 mod bench;
 mod bench_history;
 mod bench_projection;
+mod fork;
 mod import;
 mod info;
 mod input;
+mod preview;
 mod projection;
 mod projection_local;
 mod read;
@@ -52,6 +54,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => info::run(dir, args.json),
         },
         Command::Projection(args) => projection::run(dir, args).await,
+        Command::Fork(args) => fork::run(args).await,
+        Command::Impact(args) => fork::impact(args).await,
         Command::At(a) => time::run(dir, &a.target, time::Question::At { as_of: a.as_of }).await,
         Command::History(a) => {
             let q = time::Question::History { from: a.from, until: a.until, limit: a.limit };

@@ -23,6 +23,9 @@ pub async fn run(dir: &std::path::Path, args: ProjectionArgs) -> anyhow::Result<
             other => other?,
         },
     };
+    if let ProjectionCommand::Preview { name, file, report, fail_on, .. } = &args.command {
+        return super::preview::finish(name, file, &answer, report.as_deref(), fail_on, args.json);
+    }
     print(&answer, if args.json { Shape::Json } else { shape });
     // verify fails when the rebuild differs from the live states.
     Ok(if answer["ok"] == Value::Bool(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -68,7 +71,8 @@ async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Resu
             let path = format!("{}/parked/{position}/discard", n(name));
             (client.projection_call(Method::POST, &path).await?, Shape::Json)
         }
-        ProjectionCommand::DryRun { name, file, from, to } => {
+        ProjectionCommand::DryRun { name, file, from, to }
+        | ProjectionCommand::Preview { name, file, from, to, .. } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             (client.projection_dry_run(name, &source, *from, *to).await?, Shape::Json)
         }

@@ -71,7 +71,8 @@ async fn answer(registry: &Registry, command: &ProjectionCommand) -> anyhow::Res
             let answer = registry.parked_action(name, *position, action).await?;
             (answer.with_context(|| format!("no event is parked at position {position}"))?, Shape::Json)
         }
-        ProjectionCommand::DryRun { name, file, from, to } => {
+        ProjectionCommand::DryRun { name, file, from, to }
+        | ProjectionCommand::Preview { name, file, from, to, .. } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             (json(registry.dry_run(name, &source, *from, *to).await?)?, Shape::Json)
         }
