@@ -621,6 +621,22 @@ pub enum BenchCommand {
     /// Time travel: state at random points, blame and watch, on a stream
     /// document and a projection partition with many events.
     History(BenchHistoryArgs),
+    /// What-if: the impact of skipping one event on a store with three
+    /// projections, and reads on a fork against live.
+    Whatif(BenchWhatifArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchWhatifArgs {
+    /// Events in the store.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Account streams the events are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    pub streams: u64,
+    /// Accepted for symmetry: the output is JSON either way.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,14 @@ impl Side {
         Side { name: name.to_string(), reader, source, end, overlay: Some(fork.overlay()) }
     }
 
+    /// The first live position at which this timeline may differ from
+    /// the live log (None: it is the live log).
+    fn first_change(&self) -> Option<u64> {
+        let o = self.overlay.as_ref()?;
+        let first_edit = o.edits().keys().min().copied();
+        o.skips().first().copied().into_iter().chain(first_edit).chain([o.base_end]).min()
+    }
+
     /// Where the event at `position` of this timeline sits on the live log.
     fn coordinate(&self, position: u64) -> u64 {
         match &self.overlay {
@@ -237,6 +245,10 @@ struct Pass {
     /// Track where partitions first differ (a state comparison per event).
     track: bool,
     diverged: BTreeMap<String, Value>,
+    /// With the same source on both sides: below this live position both
+    /// timelines hold the same events, so only `a` folds them and `b`
+    /// takes `a`'s states on reaching it.
+    shared_below: Option<u64>,
 }
 
 fn summary(e: &Option<RecordedEvent>) -> Value {
@@ -251,11 +263,22 @@ fn summary(e: &Option<RecordedEvent>) -> Value {
 impl Pass {
     /// Folds two cursors in step, event by event in live order.
     fn run(&mut self, (a, ca): (&Side, &mut Cursor), (b, cb): (&Side, &mut Cursor)) -> Result<(), HistoryError> {
+        let mut shared = BTreeSet::new();
+        let mut sharing = self.shared_below.is_some();
         loop {
             let (pa, pb) = (ca.peek()?, cb.peek()?);
-            let Some(x) = pa.into_iter().chain(pb).min() else { return Ok(()) };
+            let Some(x) = pa.into_iter().chain(pb).min() else { break };
+            if sharing && self.shared_below.is_some_and(|c| x >= c) {
+                self.hand_over(&shared)?;
+                sharing = false;
+            }
             let ea = if pa == Some(x) { ca.next_event()? } else { None };
             let eb = if pb == Some(x) { cb.next_event()? } else { None };
+            if sharing {
+                // The same event on both sides: folded once.
+                shared.extend(ea.as_ref().and_then(|e| self.a.apply(e, x, &self.keys)));
+                continue;
+            }
             let ka = ea.as_ref().and_then(|e| self.a.apply(e, x, &self.keys));
             let kb = eb.as_ref().and_then(|e| self.b.apply(e, x, &self.keys));
             if !self.track {
@@ -268,6 +291,37 @@ impl Pass {
                 }
             }
         }
+        if sharing {
+            self.hand_over(&shared)?;
+        }
+        Ok(())
+    }
+
+    /// Gives `b` the states `a` folded for `keys` while both timelines
+    /// were the same, and the failures on the way.
+    fn hand_over(&mut self, keys: &BTreeSet<String>) -> Result<(), HistoryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let failed = |e: crate::HandlerError| HistoryError::Failed(format!("handing states over: {}", e.message));
+        let saved = self.b.fold.save().map_err(failed)?;
+        let mut states: serde_json::Map<String, Value> =
+            serde_json::from_str(saved.get()).map_err(|e| HistoryError::Failed(format!("handing states over: {e}")))?;
+        for k in keys {
+            if let Some(state) = self.a.fold.state(k, false) {
+                states.insert(k.clone(), state);
+            }
+        }
+        let raw = serde_json::value::to_raw_value(&states)
+            .map_err(|e| HistoryError::Failed(format!("handing states over: {e}")))?;
+        self.b.fold.load(&raw).map_err(failed)?;
+        let below = self.shared_below.unwrap_or(u64::MAX);
+        let copied: Vec<Failure> = (self.a.failed.iter())
+            .filter(|f| f.live_position < below && keys.contains(&f.partition))
+            .cloned()
+            .collect();
+        self.b.failed.extend(copied);
+        Ok(())
     }
 }
 
@@ -311,7 +365,10 @@ fn compare_blocking(
     let (fa, fb) = (Folding::new(&a.source, limits)?, Folding::new(&b.source, limits)?);
     let per_stream = fa.fold.partitions_are_streams() && fb.fold.partitions_are_streams();
     let (filter_a, filter_b) = (fa.filter.clone(), fb.filter.clone());
-    let mut pass = Pass { a: fa, b: fb, keys, track: options.first_divergence, diverged: BTreeMap::new() };
+    let shared_below = (a.source == b.source).then(|| a.first_change().into_iter().chain(b.first_change()).min());
+    let shared_below = shared_below.map(|c| c.unwrap_or(u64::MAX));
+    let track = options.first_divergence;
+    let mut pass = Pass { a: fa, b: fb, keys, track, diverged: BTreeMap::new(), shared_below };
     match pass.keys.clone() {
         Keys::Only(streams) if per_stream => {
             for stream in streams {

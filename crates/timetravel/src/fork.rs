@@ -125,17 +125,24 @@ impl Overlay {
 
     /// A live base event as the fork shows it; None when it is hidden.
     fn show(&self, mut e: RecordedEvent) -> Option<RecordedEvent> {
-        if e.position >= self.base_end || self.skips.binary_search(&e.position).is_ok() {
+        let below = self.skips.partition_point(|&p| p < e.position);
+        if e.position >= self.base_end || self.skips.get(below) == Some(&e.position) {
             return None;
         }
-        if let Some(edit) = self.edits.get(&e.position) {
-            e.data = edit.data.clone();
-            if let Some(m) = &edit.metadata {
-                e.metadata = m.clone();
+        if !self.edits.is_empty() {
+            if let Some(edit) = self.edits.get(&e.position) {
+                e.data = edit.data.clone();
+                if let Some(m) = &edit.metadata {
+                    e.metadata = m.clone();
+                }
             }
         }
-        e.version -= rank(self.skipped_in(&e.stream), e.version);
-        e.position = self.fork_position(e.position);
+        // A skipped earlier event of the stream is at a lower position:
+        // with no skip below, nothing moves.
+        if below > 0 {
+            e.version -= rank(self.skipped_in(&e.stream), e.version);
+            e.position -= below as u64;
+        }
         Some(e)
     }
 

@@ -4,6 +4,7 @@ mod append;
 mod bench;
 mod bench_history;
 mod bench_projection;
+mod bench_whatif;
 mod fork;
 mod import;
 mod info;
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::HttpRead(args)) => bench::http_read(given, args).await,
         Command::Bench(BenchCommand::Projection(args)) => bench_projection::projection(given, args).await,
         Command::Bench(BenchCommand::History(args)) => bench_history::history(given, args).await,
+        Command::Bench(BenchCommand::Whatif(args)) => bench_whatif::whatif(given, args).await,
     }
 }
 
