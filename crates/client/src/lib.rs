@@ -311,6 +311,22 @@ impl Client {
         Ok(r.json().await?)
     }
 
+    /// Any request under the API with a body of JSON bytes sent as they
+    /// are; the answer's bytes as they came (for bodies whose bytes
+    /// matter, like a hash-chained session).
+    pub async fn call_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+        }
+        Ok(check(req.send().await?).await?.bytes().await?.to_vec())
+    }
+
     /// Any GET under the API (`path` like `/v1/streams/a/state?as_of=...`,
     /// already encoded), its JSON answer.
     pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use hindsight_store::AsOf;
 
+pub use crate::cli_whatif::*;
+
 #[derive(Debug, Parser)]
 #[command(name = "hindsight", version, about = "Hindsight: an event store with time-travel debugging")]
 pub struct Cli {
@@ -92,114 +94,13 @@ pub enum Command {
     /// skipped (or edited): per projection, the partitions and fields, and
     /// where each first diverged. Asks a running server.
     Impact(ImpactArgs),
+    /// Hand an incident over as one file: export a range of a fork (its
+    /// events, masked where asked, its definition and projection sources,
+    /// hash-chained); import one into a new data directory or as a fork.
+    Session(SessionArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
-}
-
-/// Where a command that needs a running server finds it.
-#[derive(Debug, Args)]
-pub struct ServerFlags {
-    /// The server [default: http://127.0.0.1:7113].
-    #[arg(long, alias = "url", env = "HINDSIGHT_URL", global = true, default_value = "http://127.0.0.1:7113")]
-    pub server: String,
-    /// Print the server's JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ForkArgs {
-    #[command(flatten)]
-    pub on: ServerFlags,
-    #[command(subcommand)]
-    pub command: ForkCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ForkCommand {
-    /// Make a fork of the live log as of a point.
-    Create {
-        name: String,
-        /// position:N, time:<RFC 3339>, snapshot:ID [default: now].
-        #[arg(long)]
-        base: Option<String>,
-    },
-    /// Hide live events on the fork, by position or id.
-    Skip {
-        name: String,
-        #[arg(long = "position")]
-        positions: Vec<u64>,
-        #[arg(long = "id")]
-        ids: Vec<uuid::Uuid>,
-    },
-    /// Replace a live event's data (and metadata) on the fork only.
-    Edit {
-        name: String,
-        #[arg(long)]
-        position: u64,
-        /// The new data, as JSON.
-        #[arg(long)]
-        data: String,
-        /// The new metadata, a JSON object.
-        #[arg(long)]
-        metadata: Option<String>,
-    },
-    /// Append a hypothetical event to a stream of the fork.
-    Append {
-        name: String,
-        stream: String,
-        #[arg(long = "type")]
-        event_type: String,
-        /// The event's data, as JSON.
-        #[arg(long)]
-        data: String,
-    },
-    /// Run a projection on the fork: the live one's code, or a candidate
-    /// from --file.
-    Project {
-        name: String,
-        projection: String,
-        #[arg(long)]
-        file: Option<PathBuf>,
-    },
-    /// Compare the fork with live (or --against another fork): a stream's
-    /// document or a projection's partitions.
-    Diff {
-        name: String,
-        #[arg(long, conflicts_with = "projection")]
-        stream: Option<String>,
-        #[arg(long)]
-        projection: Option<String>,
-        #[arg(long, requires = "projection")]
-        partition: Option<String>,
-        #[arg(long)]
-        against: Option<String>,
-    },
-    /// Every fork.
-    List,
-    /// One fork: base, skips, edits, appended events, projections.
-    Show {
-        name: String,
-    },
-    Delete {
-        name: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ImpactArgs {
-    #[command(flatten)]
-    pub on: ServerFlags,
-    /// A live position to imagine skipped.
-    #[arg(long = "skip")]
-    pub skip: Vec<u64>,
-    /// A live event id to imagine skipped.
-    #[arg(long = "id")]
-    pub ids: Vec<uuid::Uuid>,
-    /// Only this projection [default: every one].
-    #[arg(long = "projection")]
-    pub projections: Vec<String>,
 }
 
 /// What a time-travel command looks at, and where.

@@ -2,6 +2,7 @@
 //! store, calls the library crates and prints what they return.
 
 mod cli;
+mod cli_whatif;
 mod commands;
 mod output;
 

@@ -93,6 +93,11 @@ impl Fork {
         &self.saved.name
     }
 
+    /// The projections run on the fork, by name.
+    pub fn projections(&self) -> impl Iterator<Item = (&String, &ForkProjection)> {
+        self.saved.projections.iter()
+    }
+
     /// The projection `name` run on the fork, if one is.
     pub fn projection(&self, name: &str) -> Option<&ForkProjection> {
         self.saved.projections.get(name)
@@ -202,6 +207,23 @@ impl Forks {
 
     /// Makes a fork of the live log as of `base` (None: now).
     pub async fn create(&self, name: &str, base: Option<AsOf>, created_at: String) -> Result<Value, HistoryError> {
+        let label = base.map_or_else(|| "now".to_string(), |b| b.to_string());
+        self.make(name, Some(base), label, created_at).await
+    }
+
+    /// Makes a fork with no live event at all: a timeline of only what is
+    /// appended to it (a session imported as a fork).
+    pub async fn create_empty(&self, name: &str, label: String, created_at: String) -> Result<Value, HistoryError> {
+        self.make(name, None, label, created_at).await
+    }
+
+    async fn make(
+        &self,
+        name: &str,
+        base: Option<Option<AsOf>>,
+        label: String,
+        created_at: String,
+    ) -> Result<Value, HistoryError> {
         let _one = self.changing.lock().await;
         check_name(name)?;
         if self.lock().contains_key(name) || self.path(name).exists() {
@@ -210,12 +232,15 @@ impl Forks {
         if self.lock().len() >= FORKS_MAX {
             return Err(HistoryError::Invalid(format!("at most {FORKS_MAX} forks are kept: delete some")));
         }
-        let reader = ForkReader::new(self.live.clone(), base, self.limits).await?;
+        let reader = match base {
+            Some(base) => ForkReader::new(self.live.clone(), base, self.limits).await?,
+            None => ForkReader::at(self.live.clone(), 0, self.limits),
+        };
         let base_end = reader.overlay().base_end;
         let saved = Saved {
             name: name.to_string(),
             created_at,
-            base: base.map_or_else(|| "now".to_string(), |b| b.to_string()),
+            base: label,
             base_end,
             skips: Vec::new(),
             edits: Vec::new(),

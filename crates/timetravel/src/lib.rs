@@ -31,6 +31,7 @@ pub mod keyframes;
 pub mod pointer;
 pub mod predicate;
 pub mod service;
+pub mod session;
 pub mod snapshots;
 pub mod streams;
 pub mod subject;

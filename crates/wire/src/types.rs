@@ -630,3 +630,25 @@ pub struct ImpactRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
 }
+
+/// `GET /v1/forks/{name}/session`: what to export.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// Only the events this projection reads, and only its source
+    /// (default: every event, and every projection run on the fork).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<String>,
+    /// The first point of the fork exported (`position:N`, `time:...`;
+    /// default: its start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The last point exported (default: the fork's head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// JSON Pointers under /data/ or /metadata/, comma-separated, whose
+    /// values are replaced by salted hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masks: Option<String>,
+}

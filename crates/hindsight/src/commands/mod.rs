@@ -15,6 +15,7 @@ mod projection_local;
 mod read;
 mod repair;
 mod serve;
+mod session;
 mod tail;
 mod time;
 mod verify;
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projection(args) => projection::run(dir, args).await,
         Command::Fork(args) => fork::run(args).await,
         Command::Impact(args) => fork::impact(args).await,
+        Command::Session(args) => session::run(dir, args).await,
         Command::At(a) => time::run(dir, &a.target, time::Question::At { as_of: a.as_of }).await,
         Command::History(a) => {
             let q = time::Question::History { from: a.from, until: a.until, limit: a.limit };

@@ -5,6 +5,7 @@ pub(crate) mod forks;
 pub(crate) mod ops;
 pub(crate) mod projections;
 pub(crate) mod read;
+pub(crate) mod sessions;
 pub(crate) mod snapshots;
 pub(crate) mod subscribe;
 pub(crate) mod time;
@@ -94,6 +95,7 @@ fn fork_routes() -> Router<AppState> {
         .route("/v1/forks/{name}/projections/{projection}/diff", get(whatif::diff))
         .route("/v1/forks/{name}/projections/{projection}/blame", get(whatif::blame))
         .route("/v1/forks/{name}/projections/{projection}/watch", get(whatif::watch))
+        .route("/v1/forks/{name}/session", get(sessions::export).post(sessions::import))
         .route("/v1/impact", post(whatif::impact))
         .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
         .route("/v1/forks/{name}/streams/{stream}/history", get(time::fork_history))

@@ -1,0 +1,103 @@
+//! `hindsight session export|import`: an incident as one file. Export asks
+//! a running server for a fork's session; import checks the file's hash
+//! chain here first (a tampered file is refused, naming the first position
+//! that fails), then loads it as a fork on a server, or into a data
+//! directory of its own with its projections.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hindsight_client::{encode_path, Client};
+use hindsight_projections::registry::{Registry, Settings, Tuning};
+use hindsight_store::{EventReader, EventStore};
+use hindsight_timetravel::session::Session;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::cli::{SessionArgs, SessionCommand};
+
+pub async fn run(dir: &Path, args: SessionArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.on.server);
+    let answer = match args.command {
+        SessionCommand::Export { fork, projection, from, to, masks, out } => {
+            let mut q = vec![];
+            for (k, v) in [("projection", projection), ("from", from), ("to", to)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", encode_path(&v)));
+                }
+            }
+            if !masks.is_empty() {
+                q.push(format!("masks={}", encode_path(&masks.join(","))));
+            }
+            let path = format!("/v1/forks/{}/session?{}", encode_path(&fork), q.join("&"));
+            let bytes = client.call_bytes(Method::GET, &path, None).await?;
+            let checked = Session::read(&bytes).context("the server's session does not check out")?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            json!({ "written": out, "session": checked.summary() })
+        }
+        SessionCommand::Import { file, fork } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let session = Session::read(&bytes).with_context(|| format!("{} is refused", file.display()))?;
+            match fork {
+                Some(name) => {
+                    let path = format!("/v1/forks/{}/session", encode_path(&name));
+                    let answer = client.call_bytes(Method::POST, &path, Some(bytes)).await?;
+                    json!({ "fork": serde_json::from_slice::<Value>(&answer)?, "session": session.summary() })
+                }
+                None => into_data_dir(dir, &session).await?,
+            }
+        }
+    };
+    if args.on.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        let s = &answer["session"];
+        println!(
+            "session of fork {}: {} events, positions {}..{}, projections {}, masks {}, chain {}",
+            s["fork"]["name"].as_str().unwrap_or("?"),
+            s["events"],
+            s["from"],
+            s["to"],
+            s["projections"].as_array().map_or(0, Vec::len),
+            s["masks"],
+            s["chain"].as_str().unwrap_or("")
+        );
+        if let Some(w) = answer["written"].as_str() {
+            println!("written to {w}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a checked session into the data directory, which must hold no
+/// events, and runs its projections there until they have all of it.
+async fn into_data_dir(dir: &Path, session: &Session) -> anyhow::Result<Value> {
+    let store = Arc::new(super::open_store(dir)?);
+    if store.next_position() > 0 {
+        bail!("{} already holds events: import a session into a new data directory (or --fork NAME)", dir.display());
+    }
+    for append in session.appends(1000) {
+        store.append_multi(append).await?;
+    }
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let registry =
+        Registry::open(dir.join("projections"), dyn_store, tokio::runtime::Handle::current(), Settings::default())?;
+    let head = store.next_position();
+    for p in &session.header.projections {
+        registry.put(&p.name, &p.source, "park", Tuning::default()).await?;
+        while registry.info(&p.name)?.position.map_or(0, |x| x + 1) < head
+            && registry.summary(&p.name)?.status != "faulted"
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    registry.shutdown().await;
+    drop(registry);
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close()?;
+    }
+    Ok(json!({ "data_dir": dir, "events": head, "session": session.summary() }))
+}
