@@ -98,6 +98,10 @@ pub enum Command {
     /// events, masked where asked, its definition and projection sources,
     /// hash-chained); import one into a new data directory or as a fork.
     Session(SessionArgs),
+    /// Turn the value a projection partition's field held at a point into
+    /// a given-when-then regression test (JavaScript for Node, or Rust),
+    /// its events minimized by delta debugging. Asks a running server.
+    Fixture(FixtureArgs),
     /// Measure throughput and latency; prints one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),

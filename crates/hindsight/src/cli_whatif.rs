@@ -151,3 +151,25 @@ pub enum SessionCommand {
         fork: Option<String>,
     },
 }
+
+#[derive(Debug, Args)]
+pub struct FixtureArgs {
+    #[command(flatten)]
+    pub on: ServerFlags,
+    #[arg(long)]
+    pub projection: String,
+    /// The partition ("" for a projection with one).
+    #[arg(long, default_value = "")]
+    pub partition: String,
+    /// The field, a JSON Pointer such as /status.
+    #[arg(long)]
+    pub pointer: String,
+    /// The point whose value the test pins [default: now].
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_parser = ["js", "rust"], default_value = "js")]
+    pub lang: String,
+    /// The test file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}

@@ -110,3 +110,41 @@ async fn a_session_round_trips_masked_and_a_tampered_one_is_refused() {
     let (ok, _, err) = cli(tempfile::tempdir().unwrap().path(), &["session", "import", bad.to_str().unwrap()]);
     assert!(!ok && err.contains("the event at position 3 does not match the hash chain"), "{err}");
 }
+
+const FLAGS: &str = r#"fromCategory('order').foreachStream().when({
+  $init: () => ({ flags: 0, notes: 0 }),
+  Flagged: (s) => { s.flags += 1; },
+  Noted: (s) => { s.notes += 1; },
+})"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fixture_command_keeps_the_three_events_that_matter_and_its_test_runs_under_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (http, url) = (reqwest::Client::new(), server.url.clone());
+    let events: Vec<Value> = (0..500)
+        .map(|i| match i {
+            41 | 250 | 433 => json!({ "type": "Flagged", "data": { "why": "fraud" } }),
+            _ => json!({ "type": "Noted", "data": { "i": i } }),
+        })
+        .collect();
+    call(&http, reqwest::Method::POST, format!("{url}/v1/streams/order-1"), Some(json!({ "events": events }))).await;
+    call(&http, reqwest::Method::PUT, format!("{url}/v1/projections/orders"), Some(json!({ "source": FLAGS }))).await;
+    let files = tempfile::tempdir().unwrap();
+    let js = files.path().join("orders.test.js");
+    let args = ["fixture", "--projection", "orders", "--partition", "order-1", "--pointer", "/flags", "--server", &url];
+    let (ok, out, err) = cli(files.path(), &[&args[..], &["--out", js.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    assert!(out.starts_with("/flags of \"order-1\" is 3 as of position:499: 3 of 500 events kept"), "{out}");
+    let node = std::process::Command::new("node").arg(&js).output().expect("node runs the fixture");
+    assert!(node.status.success(), "{}", String::from_utf8_lossy(&node.stderr));
+    let rs = files.path().join("orders_test.rs");
+    let (ok, _, err) = cli(files.path(), &[&args[..], &["--lang", "rust", "--out", rs.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    assert!(std::fs::read_to_string(&rs)
+        .unwrap()
+        .contains("hindsight_projections::fixture::check(SOURCE, \"order-1\", \"/flags\", EVENTS)"));
+    let (ok, _, err) =
+        cli(files.path(), &["fixture", "--projection", "nope", "--pointer", "/x", "--out", "x", "--server", &url]);
+    assert!(!ok && err.contains("projection \"nope\" does not exist"), "{err}");
+}

@@ -20,6 +20,7 @@ pub mod builtin;
 pub mod case;
 pub mod checkpoint;
 pub mod compare;
+pub mod fixture;
 mod fold;
 pub mod history;
 pub mod js;

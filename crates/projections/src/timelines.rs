@@ -197,6 +197,11 @@ impl<'a> Cursor<'a> {
         Cursor::new(side, rt, Read::All(filter))
     }
 
+    /// A cursor over one stream of `side`.
+    pub(crate) fn stream(side: &'a Side, rt: &'a Handle, stream: String) -> Self {
+        Cursor::new(side, rt, Read::Stream(stream))
+    }
+
     fn fill(&mut self) -> Result<(), HistoryError> {
         while self.page.is_empty() {
             let Some(from) = self.next else { return Ok(()) };

@@ -652,3 +652,21 @@ pub struct SessionQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masks: Option<String>,
 }
+
+/// `GET /v1/projections/{name}/fixture`: a regression test for a value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct FixtureQuery {
+    /// The partition ("" or absent: the single one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// The field, a JSON Pointer such as /status.
+    pub pointer: String,
+    /// The point whose value the test pins (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// `js` (default: runs under Node) or `rust`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+}

@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fork(args) => fork::run(args).await,
         Command::Impact(args) => fork::impact(args).await,
         Command::Session(args) => session::run(dir, args).await,
+        Command::Fixture(args) => session::fixture(args).await,
         Command::At(a) => time::run(dir, &a.target, time::Question::At { as_of: a.as_of }).await,
         Command::History(a) => {
             let q = time::Question::History { from: a.from, until: a.until, limit: a.limit };

@@ -1,4 +1,5 @@
-//! `hindsight session export|import`: an incident as one file. Export asks
+//! `hindsight session export|import` and `hindsight fixture`: an incident as
+//! one file, and a value pinned as a test. Export asks
 //! a running server for a fork's session; import checks the file's hash
 //! chain here first (a tampered file is refused, naming the first position
 //! that fails), then loads it as a fork on a server, or into a data
@@ -100,4 +101,39 @@ async fn into_data_dir(dir: &Path, session: &Session) -> anyhow::Result<Value> {
         store.close()?;
     }
     Ok(json!({ "data_dir": dir, "events": head, "session": session.summary() }))
+}
+
+/// `hindsight fixture`: asks the server for the test and writes it.
+pub async fn fixture(args: crate::cli::FixtureArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.on.server);
+    let mut q = vec![
+        format!("partition={}", encode_path(&args.partition)),
+        format!("pointer={}", encode_path(&args.pointer)),
+        format!("lang={}", args.lang),
+    ];
+    if let Some(at) = &args.as_of {
+        q.push(format!("as_of={}", encode_path(at)));
+    }
+    let path = format!("/v1/projections/{}/fixture?{}", encode_path(&args.projection), q.join("&"));
+    let answer = client.call(Method::GET, &path, None).await?;
+    let code = answer["code"].as_str().context("the server answered no code")?;
+    std::fs::write(&args.out, code).with_context(|| format!("writing {}", args.out.display()))?;
+    if args.on.json {
+        let mut summary = answer.clone();
+        summary["code"] = json!(args.out);
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{} of {:?} is {} as of {}: {} of {} events kept ({} subsets folded); written to {}",
+            args.pointer,
+            args.partition,
+            answer["value"],
+            answer["as_of"].as_str().unwrap_or("?"),
+            answer["events_kept"],
+            answer["events_total"],
+            answer["tests"],
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ use crate::HandlerError;
 pub mod baseline;
 pub mod parallel;
 
-const PRELUDE: &str = include_str!("prelude.js");
+pub(crate) const PRELUDE: &str = include_str!("prelude.js");
 
 /// The budget of a call that works on every state at once.
 const HOST_CALL_TIME: Duration = Duration::from_secs(600);

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projections/{name}/parked", get(projections::parked))
         .route("/v1/projections/{name}/parked/{position}/{action}", post(projections::parked_action))
         .route("/v1/projections/{name}/parked/{position}/case", get(projections::case))
+        .route("/v1/projections/{name}/fixture", get(projections::fixture))
         .route("/v1/projections/{name}/dry-run", post(projections::dry_run))
         .route("/v1/projections/{name}/verify", post(projections::verify))
         .route("/v1/projections/{name}/{action}", post(projections::control))

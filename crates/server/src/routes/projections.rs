@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::wire::{DryRunRequest, ErrorBody, PartitionsQuery, ProjectionPut, ProjectionStateQuery};
+use crate::wire::{DryRunRequest, ErrorBody, FixtureQuery, PartitionsQuery, ProjectionPut, ProjectionStateQuery};
 
 const PARTITIONS_DEFAULT: usize = 100;
 const PARTITIONS_MAX: usize = 10_000;
@@ -162,6 +162,41 @@ pub async fn case(
     Path((name, position)): Path<(String, u64)>,
 ) -> Result<Response, ApiError> {
     Ok(axum::Json(registry(&state)?.case(&name, position).await?).into_response())
+}
+
+/// A given-when-then test pinning the value a partition's field held at
+/// a point: the partition's events then, minimized by delta debugging to
+/// the fewest that still give the value, as a Node (`js`) or Rust test.
+#[utoipa::path(get, path = "/v1/projections/{name}/fixture",
+    params(("name" = String, Path, description = "projection name"), FixtureQuery),
+    responses((status = 200, description = "{\"projection\", \"partition\", \"pointer\", \"as_of\", \"lang\", \"value\", \"events_total\", \"events_kept\", \"tests\", \"code\"}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn fixture(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<FixtureQuery>,
+) -> Result<Response, ApiError> {
+    use hindsight_projections::fixture::{javascript, rust, Subject};
+    let registry = registry(&state)?;
+    let lang = q.lang.as_deref().unwrap_or("js");
+    if !matches!(lang, "js" | "rust") {
+        return Err(ApiError::bad_request("invalid_query", format!("lang {lang:?}: use js or rust")));
+    }
+    let partition = q.partition.unwrap_or_default();
+    let end = match super::read::as_of(&state, q.as_of.as_deref())? {
+        Some(at) => hindsight_store::end_position(&*state.store, at, None).await?,
+        None => state.store.next_position(),
+    };
+    let m = registry.fixture(&name, &partition, &q.pointer, end).await?;
+    let source = registry.live_source(&name)?;
+    let as_of = end.checked_sub(1).map_or("the start".to_string(), |p| format!("position:{p}"));
+    let subject =
+        Subject { projection: &name, source: &source, partition: &partition, pointer: &q.pointer, as_of: &as_of };
+    let code = if lang == "js" { javascript(&subject, &m) } else { rust(&subject, &m) };
+    Ok(axum::Json(serde_json::json!({
+        "projection": name, "partition": partition, "pointer": q.pointer, "as_of": as_of, "lang": lang,
+        "value": m.value, "events_total": m.events_total, "events_kept": m.events.len(), "tests": m.tests, "code": code,
+    }))
+    .into_response())
 }
 
 /// `replay` a parked event (after a fix) or `discard` it.
