@@ -74,8 +74,10 @@ fn figures(mut ms: Vec<f64>) -> Value {
 
 type Ask = Box<dyn FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send>;
 
-/// Asks `make(point)` at `n` random points: the latencies' figures.
-async fn measure<F, Fut>(n: u64, head: u64, seed: u64, ask: F) -> anyhow::Result<Value>
+/// Asks `make(point)` at `n` random points in `[low, head)` (from the
+/// subject's first event: before it, it does not exist): the latencies'
+/// figures.
+async fn measure<F, Fut>(n: u64, (low, head): (u64, u64), seed: u64, ask: F) -> anyhow::Result<Value>
 where
     F: Fn(Ask) -> Fut,
     Fut: std::future::Future<Output = Result<Value, HistoryError>>,
@@ -86,7 +88,7 @@ where
     let mut watch = Vec::new();
     let lt = Predicate::parse("lt", Some("-990")).map_err(anyhow::Error::msg)?;
     for _ in 0..n {
-        let at = Some(AsOf::Position(points.below(head)));
+        let at = Some(AsOf::Position(low + points.below(head - low)));
         let started = Instant::now();
         ask(Box::new(move |h, key, feed| h.state(key, feed, at))).await?;
         state.push(started.elapsed().as_secs_f64() * 1e3);
@@ -108,7 +110,7 @@ fn storage(histories: &Histories) -> Value {
 
 /// A fork of the whole store (one event skipped): how long making it
 /// takes, and the same questions on it.
-async fn on_a_fork(reader: Arc<dyn EventReader>, head: u64, queries: u64) -> anyhow::Result<Value> {
+async fn on_a_fork(reader: Arc<dyn EventReader>, (low, head): (u64, u64), queries: u64) -> anyhow::Result<Value> {
     let started = Instant::now();
     let fork = hindsight_timetravel::fork::ForkReader::new(reader, None, Default::default()).await?;
     let create_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -118,7 +120,8 @@ async fn on_a_fork(reader: Arc<dyn EventReader>, head: u64, queries: u64) -> any
     let started = Instant::now();
     streams.ask(fork.clone(), "acct-1", |h, key, feed| h.state(key, feed, None)).await?;
     let build = started.elapsed().as_secs_f64();
-    let asked = measure(queries, head - 1, 1, |f| streams.ask(fork.clone(), "acct-1", f)).await?;
+    // Position 0 is skipped: every later position moves down by one.
+    let asked = measure(queries, (low - 1, head - 1), 1, |f| streams.ask(fork.clone(), "acct-1", f)).await?;
     Ok(json!({
         "create_ms": (create_ms * 1000.0).round() / 1000.0, "index_build_seconds": build, "random_points": asked,
         "note": "a fork of the whole store with its first event skipped (in process, not persisted); the same stream document asked the same way",
@@ -132,7 +135,8 @@ pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Resu
     fill(&store, args.events, args.subject_events).await?;
     let fill_seconds = started.elapsed().as_secs_f64();
     let head = store.next_position();
-    let subject_events = store.stream_info("acct-1", None).await?.map_or(0, |i| i.last_version + 1);
+    let info = store.stream_info("acct-1", None).await?.ok_or_else(|| anyhow::anyhow!("no subject events"))?;
+    let (subject_events, first) = (info.last_version + 1, info.first_position.max(1));
     let reader: Arc<dyn EventReader> = store.clone();
 
     // The stream document.
@@ -140,9 +144,9 @@ pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Resu
     let started = Instant::now();
     streams.ask(reader.clone(), "acct-1", |h, key, feed| h.state(key, feed, None)).await?;
     let doc_build = started.elapsed().as_secs_f64();
-    let doc = measure(args.queries, head, 1, |f| streams.ask(reader.clone(), "acct-1", f)).await?;
+    let doc = measure(args.queries, (first, head), 1, |f| streams.ask(reader.clone(), "acct-1", f)).await?;
 
-    let fork = on_a_fork(reader.clone(), head, args.queries).await?;
+    let fork = on_a_fork(reader.clone(), (first, head), args.queries).await?;
 
     // The projection partition: the live fold first, then time travel.
     let dyn_store: Arc<dyn EventStore> = store.clone();
@@ -162,7 +166,7 @@ pub async fn history(dir: Option<&Path>, args: BenchHistoryArgs) -> anyhow::Resu
     registry.time("acct", "acct-1", None, None, |h, key, feed| h.state(key, feed, None)).await?;
     let partition_build = started.elapsed().as_secs_f64();
     let ask = |f: Ask| registry.time("acct", "acct-1", None, None, f);
-    let partition = measure(args.queries, head, 2, ask).await?;
+    let partition = measure(args.queries, (first, head), 2, ask).await?;
     let out = json!({
         "workload": "time-travel",
         "events": head,
