@@ -303,12 +303,14 @@ pub enum ProjectionCommand {
         name: String,
         #[arg(long)]
         file: PathBuf,
-        /// Only from this position (both sources folded over the range).
+        /// Only from the event at this point (position:N, time:...,
+        /// snapshot:ID, or a bare position): both sources are folded over
+        /// the range and compared.
         #[arg(long)]
-        from: Option<u64>,
-        /// The range's last position [default: the live position].
+        from: Option<String>,
+        /// The range's last event's point [default: the live position].
         #[arg(long)]
-        to: Option<u64>,
+        to: Option<String>,
         /// Write the report here (it is printed too).
         #[arg(long)]
         report: Option<PathBuf>,

@@ -339,6 +339,24 @@ async fn the_cli_makes_forks_asks_impact_and_gates_a_candidate_in_ci() {
         &["projection", "preview", "balances", "--file", d.join("same.js").to_str().unwrap(), "--fail-on", "changed"],
     );
     assert!(ok, "the same code changes nothing: {out}");
+    let (ok, out) = cli(
+        d,
+        &server,
+        &[
+            "projection",
+            "preview",
+            "balances",
+            "--file",
+            d.join("candidate.js").to_str().unwrap(),
+            "--from",
+            "position:1",
+            "--to",
+            "2",
+            "--json",
+        ],
+    );
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && r["position"] == 2 && r["partitions"]["changed"] == 1, "a range given as points: {out}");
     let (ok, out) = cli(d, &server, &["fork", "delete", "fix"]);
     assert!(ok && out.trim() == "deleted", "{out}");
 }

@@ -49,6 +49,11 @@ impl Registry {
         definition.current().map(|v| v.source.clone()).ok_or_else(|| HistoryError::Failed("no version".into()))
     }
 
+    /// The exclusive end position a point resolves to on the live log.
+    pub async fn end_position(&self, at: hindsight_store::AsOf) -> Result<u64, hindsight_store::StoreError> {
+        hindsight_store::end_position(&*self.reader, at, None).await
+    }
+
     /// What running `source` (None: the live one's) as projection `name`
     /// on a fork is, checked to load.
     pub fn fork_projection(&self, name: &str, source: Option<String>) -> Result<ForkProjection, HistoryError> {

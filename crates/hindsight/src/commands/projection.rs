@@ -71,15 +71,32 @@ async fn over_http(client: &Client, command: &ProjectionCommand) -> anyhow::Resu
             let path = format!("{}/parked/{position}/discard", n(name));
             (client.projection_call(Method::POST, &path).await?, Shape::Json)
         }
-        ProjectionCommand::DryRun { name, file, from, to }
-        | ProjectionCommand::Preview { name, file, from, to, .. } => {
+        ProjectionCommand::DryRun { name, file, from, to } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             (client.projection_dry_run(name, &source, *from, *to).await?, Shape::Json)
+        }
+        ProjectionCommand::Preview { name, file, from, to, .. } => {
+            let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let (from, to) = (point_on(client, from.as_deref()).await?, point_on(client, to.as_deref()).await?);
+            (client.projection_dry_run(name, &source, from, to).await?, Shape::Json)
         }
         ProjectionCommand::Verify { name } => {
             (client.projection_call(Method::POST, &format!("{}/verify", n(name))).await?, Shape::Json)
         }
     })
+}
+
+/// The position of the last event at a point (`position:N`, `time:...`,
+/// `snapshot:ID`, or a bare position), as the server resolves it.
+async fn point_on(client: &Client, point: Option<&str>) -> anyhow::Result<Option<u64>> {
+    let Some(point) = point else { return Ok(None) };
+    if let Ok(p) = point.parse::<u64>() {
+        return Ok(Some(p));
+    }
+    let path = format!("/v1/all?direction=backward&limit=1&as_of={}", encode_path(point));
+    let page = client.call(Method::GET, &path, None).await?;
+    let last = page["events"][0]["position"].as_u64();
+    Ok(Some(last.with_context(|| format!("no event at or before {point}"))?))
 }
 
 /// Follows a (re)build with a progress bar (events done, rate, ETA) until

@@ -71,13 +71,27 @@ async fn answer(registry: &Registry, command: &ProjectionCommand) -> anyhow::Res
             let answer = registry.parked_action(name, *position, action).await?;
             (answer.with_context(|| format!("no event is parked at position {position}"))?, Shape::Json)
         }
-        ProjectionCommand::DryRun { name, file, from, to }
-        | ProjectionCommand::Preview { name, file, from, to, .. } => {
+        ProjectionCommand::DryRun { name, file, from, to } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             (json(registry.dry_run(name, &source, *from, *to).await?)?, Shape::Json)
         }
+        ProjectionCommand::Preview { name, file, from, to, .. } => {
+            let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let (from, to) = (point_in(registry, from.as_deref()).await?, point_in(registry, to.as_deref()).await?);
+            (json(registry.dry_run(name, &source, from, to).await?)?, Shape::Json)
+        }
         ProjectionCommand::Verify { name } => (registry.verify(name).await?, Shape::Json),
     })
+}
+
+/// The position of the last event at a point, on the data directory.
+async fn point_in(registry: &Registry, point: Option<&str>) -> anyhow::Result<Option<u64>> {
+    let Some(point) = point else { return Ok(None) };
+    if let Ok(p) = point.parse::<u64>() {
+        return Ok(Some(p));
+    }
+    let end = registry.end_position(point.parse()?).await?;
+    Ok(Some(end.checked_sub(1).with_context(|| format!("no event at or before {point}"))?))
 }
 
 /// Waits until the newest version answers and has the whole log.
