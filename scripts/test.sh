@@ -2,18 +2,23 @@
 # Runs every test: the workspace's Rust tests (unit tests, the conformance
 # suite on every backend, property tests, crash, torn-write, bit-flip,
 # power-cut and fault-injection tests, CLI and HTTP black-box tests, kill -9
-# loops), then schemathesis against the server's OpenAPI document. Long
+# loops), then schemathesis against the server's OpenAPI document; first
+# the debugger's frontend checks (scripts/ui.sh). Long
 # loops are scaled by env vars (see README). Ends with one summary line,
 # `summary: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
 log=target/test-output.log
-cargo test --workspace --all-targets "$@" 2>&1 | tee "$log"
+./scripts/ui.sh 2>&1 | tee "$log"
+cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
 ./scripts/schemathesis.sh 2>&1 | tee -a "$log"
-# Cargo's "test result" lines, plus schemathesis's "N generated, N passed".
+# Cargo's "test result" lines, node's "# pass N" / "# fail N", plus
+# schemathesis's "N generated, N passed".
 awk '
   /^test result: / { for (i = 1; i < NF; i++) { if ($(i+1) == "passed;") p += $i; if ($(i+1) == "failed;") f += $i } }
+  /^# pass [0-9]+$/ { p += $3 }
+  /^# fail [0-9]+$/ { f += $3 }
   /[0-9]+ generated, [0-9]+ passed/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) api = $i }
   END { printf "summary: %d passed, %d failed\n", p + api, f }
 ' "$log"

@@ -9,6 +9,7 @@ pub(crate) mod sessions;
 pub(crate) mod snapshots;
 pub(crate) mod subscribe;
 pub(crate) mod time;
+pub(crate) mod ui;
 pub(crate) mod whatif;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -57,6 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projections/{name}/dry-run", post(projections::dry_run))
         .route("/v1/projections/{name}/verify", post(projections::verify))
         .route("/v1/projections/{name}/{action}", post(projections::control))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::file))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

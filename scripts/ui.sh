@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The debugger's frontend (ui/): installs its npm dependencies (exact
+# versions from package-lock.json, into ui/node_modules), type-checks it,
+# runs its unit tests, and checks that the build committed in
+# crates/server/ui/ (which the server embeds) is what the sources build
+# to now. `scripts/ui.sh build` rebuilds the committed copy instead.
+set -euo pipefail
+cd "$(dirname "$0")/../ui"
+command -v node >/dev/null || { echo "ui: node (18 or later) is needed on the PATH" >&2; exit 1; }
+npm ci --no-audit --no-fund --loglevel=error
+if [ "${1:-check}" = build ]; then
+  node build.mjs
+  exit 0
+fi
+npx --no-install tsc --noEmit -p .
+npm test
+rm -rf target/check
+node build.mjs --out target/check
+if ! diff -r target/check ../crates/server/ui; then
+  echo "ui: crates/server/ui/ is not what ui/ builds to: run scripts/ui.sh build and commit it" >&2
+  exit 1
+fi
+echo "ui: typecheck, unit tests and the committed build are current"

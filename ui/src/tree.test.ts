@@ -1,0 +1,25 @@
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+import { rows, touched } from "./tree";
+
+test("rows carry pointers and mark changed fields and their ancestors", () => {
+  const state = { owner: "ann", balance: -20, address: { "c/ty": "Oslo", zip: "0150" }, tags: ["a", "b"] };
+  const changed = touched([{ op: "replace", path: "/balance" }, { op: "add", path: "/address/c~1ty" }]);
+  const r = rows(state, changed);
+  const by = (p: string) => r.find((x) => x.pointer === p)!;
+  assert.equal(by("").changed, "inside");
+  assert.equal(by("/balance").changed, "self");
+  assert.equal(by("/balance").display, "-20");
+  assert.equal(by("/address").changed, "inside");
+  assert.equal(by("/address/c~1ty").changed, "self");
+  assert.equal(by("/address/zip").changed, null);
+  assert.equal(by("/owner").changed, null);
+  assert.equal(by("/tags").display, "[2]");
+  assert.equal(by("/tags/1").depth, 2);
+  assert.deepEqual(r.map((x) => x.pointer), ["", "/owner", "/balance", "/address", "/address/c~1ty", "/address/zip", "/tags", "/tags/0", "/tags/1"]);
+});
+
+test("a prefix that is not a parent is not marked", () => {
+  const r = rows({ a: 1, ab: 2 }, touched([{ path: "/ab" }]));
+  assert.equal(r.find((x) => x.pointer === "/a")!.changed, null);
+});
