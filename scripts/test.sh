@@ -3,7 +3,8 @@
 # suite on every backend, property tests, crash, torn-write, bit-flip,
 # power-cut and fault-injection tests, CLI and HTTP black-box tests, kill -9
 # loops), then schemathesis against the server's OpenAPI document; first
-# the debugger's frontend checks (scripts/ui.sh). Long
+# the debugger's frontend checks (scripts/ui.sh), and after the Rust tests
+# its browser tests (scripts/browser.sh, Debian's chromium). Long
 # loops are scaled by env vars (see README). Ends with one summary line,
 # `summary: N passed, N failed`.
 set -euo pipefail
@@ -12,6 +13,7 @@ mkdir -p target
 log=target/test-output.log
 ./scripts/ui.sh 2>&1 | tee "$log"
 cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
+./scripts/browser.sh 2>&1 | tee -a "$log"
 ./scripts/schemathesis.sh 2>&1 | tee -a "$log"
 # Cargo's "test result" lines, node's "# pass N" / "# fail N", plus
 # schemathesis's "N generated, N passed".
