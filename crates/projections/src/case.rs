@@ -13,15 +13,8 @@ use hindsight_store::{ReadAll, RecordedEvent};
 use hindsight_timetravel::service::HistoryError;
 use serde_json::{json, Value};
 
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
 use crate::Status;
-
-fn registry_error(e: RegistryError) -> HistoryError {
-    match e {
-        RegistryError::NotFound(n) => HistoryError::NotFound { kind: "projection", name: n },
-        e => HistoryError::Failed(e.to_string()),
-    }
-}
 
 /// What failed, as the live projection recorded it.
 struct Failed {
@@ -55,10 +48,7 @@ impl Registry {
             .map_err(|e| HistoryError::Failed(format!("the scratch run failed: {e}")))?;
             if let Some(key) = key {
                 let k = key.clone();
-                let (state, _) = self
-                    .ask(name, |reply| crate::worker::Command::State { partition: k, reply })
-                    .await
-                    .map_err(registry_error)?;
+                let (state, _) = self.ask(name, |reply| crate::worker::Command::State { partition: k, reply }).await?;
                 failed.state_before = state;
                 failed.partition = Some(key);
             }
@@ -95,7 +85,7 @@ impl Registry {
     }
 
     async fn failed_at(&self, name: &str, position: u64) -> Result<Failed, HistoryError> {
-        let parked = self.ask(name, |reply| crate::worker::Command::Parked { reply }).await.map_err(registry_error)?;
+        let parked = self.ask(name, |reply| crate::worker::Command::Parked { reply }).await?;
         if let Some(p) = parked.into_iter().find(|p| p.position == position) {
             return Ok(Failed {
                 partition: Some(p.partition),
@@ -105,7 +95,7 @@ impl Registry {
                 how: "parked",
             });
         }
-        let info = self.info(name).map_err(registry_error)?;
+        let info = self.info(name)?;
         match info.status {
             Status::Faulted { position: at, error } if at == position => {
                 Ok(Failed { partition: None, state_before: None, error, stack: None, how: "faulted" })

@@ -20,6 +20,17 @@ use crate::js::Limits;
 use crate::registry::{Registry, RegistryError, Version};
 use crate::Fold;
 
+/// A projection that does not exist is named as such to time-travel
+/// callers; anything else the registry fails with is a failure.
+impl From<RegistryError> for HistoryError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::NotFound(n) => HistoryError::NotFound { kind: "projection", name: n },
+            e => HistoryError::Failed(e.to_string()),
+        }
+    }
+}
+
 impl Registry {
     /// Runs `ask` about partition `partition` of projection `name` on a
     /// blocking thread, with version `version`, or else the version that
@@ -32,10 +43,7 @@ impl Registry {
         point: Option<AsOf>,
         ask: impl FnOnce(&Histories, &str, &dyn Feed) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {
-        let definition = self.definition(name).map_err(|e| match e {
-            RegistryError::NotFound(n) => HistoryError::NotFound { kind: "projection", name: n },
-            e => HistoryError::Failed(e.to_string()),
-        })?;
+        let definition = self.definition(name)?;
         let version = match version {
             Some(v) => definition
                 .versions

@@ -9,28 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hindsight_store::Limits as StoreLimits;
-use hindsight_timetravel::fork::{Edit, ForkError, ForkReader};
+use hindsight_timetravel::fork::{Edit, ForkReader};
 use hindsight_timetravel::forks::{Fork, ForkProjection};
 use hindsight_timetravel::service::HistoryError;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
 use crate::timelines::{self, Folded, Keys, Options, Side};
-
-fn not_found(e: RegistryError) -> HistoryError {
-    match e {
-        RegistryError::NotFound(n) => HistoryError::NotFound { kind: "projection", name: n },
-        e => HistoryError::Failed(e.to_string()),
-    }
-}
-
-fn fork_error(e: ForkError) -> HistoryError {
-    match e {
-        ForkError::Store(e) => HistoryError::Store(e),
-        e => HistoryError::Invalid(e.to_string()),
-    }
-}
 
 /// What to change for an impact question: live events to skip (by
 /// position) and to edit.
@@ -45,7 +31,7 @@ pub struct WhatIf {
 impl Registry {
     /// The source projection `name` runs live now.
     pub fn live_source(&self, name: &str) -> Result<String, HistoryError> {
-        let definition = self.definition(name).map_err(not_found)?;
+        let definition = self.definition(name)?;
         definition.current().map(|v| v.source.clone()).ok_or_else(|| HistoryError::Failed("no version".into()))
     }
 
@@ -122,9 +108,9 @@ impl Registry {
     pub async fn impact(&self, what: WhatIf, options: Options) -> Result<Value, HistoryError> {
         let started = Instant::now();
         let fork = Arc::new(ForkReader::new(self.reader.clone(), None, StoreLimits::default()).await?);
-        fork.skip(&what.skip).await.map_err(fork_error)?;
+        fork.skip(&what.skip).await?;
         for (position, edit) in what.edit {
-            fork.edit(position, edit).await.map_err(fork_error)?;
+            fork.edit(position, edit).await?;
         }
         let names = if what.projections.is_empty() { self.names() } else { what.projections };
         let (mut out, mut refolded) = (Vec::new(), 0);

@@ -177,6 +177,16 @@ pub enum ForkError {
     Skipped(u64),
 }
 
+/// A refused fork change is the caller's mistake; a store failure is not.
+impl From<ForkError> for crate::service::HistoryError {
+    fn from(e: ForkError) -> Self {
+        match e {
+            ForkError::Store(e) => Self::Store(e),
+            e => Self::Invalid(e.to_string()),
+        }
+    }
+}
+
 /// A fork's timeline, readable as any store.
 pub struct ForkReader {
     live: Arc<dyn EventReader>,

@@ -14,7 +14,7 @@ use hindsight_store::{AppendPart, AppendResult, AsOf, EventReader, Limits, Recor
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::fork::{Edit, ForkError, ForkReader};
+use crate::fork::{Edit, ForkReader};
 use crate::service::HistoryError;
 use crate::streams::Streams;
 
@@ -132,13 +132,6 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> HistoryError {
     move |e| HistoryError::Failed(format!("{context}: {e}"))
 }
 
-fn fork_error(e: ForkError) -> HistoryError {
-    match e {
-        ForkError::Store(e) => HistoryError::Store(e),
-        e => HistoryError::Invalid(e.to_string()),
-    }
-}
-
 /// A fork name may be used in a URL and as a file name as it is.
 pub fn check_name(name: &str) -> Result<(), HistoryError> {
     hindsight_store::check_resource_name("fork", name).map_err(HistoryError::Invalid)
@@ -188,10 +181,10 @@ impl Forks {
     /// A fork's timeline from its saved definition.
     async fn rebuild(&self, saved: Saved) -> Result<Fork, HistoryError> {
         let reader = ForkReader::at(self.live.clone(), saved.base_end, self.limits);
-        reader.skip(&saved.skips).await.map_err(fork_error)?;
+        reader.skip(&saved.skips).await?;
         for e in &saved.edits {
             let edit = Edit { data: e.data.clone(), metadata: e.metadata.clone() };
-            reader.edit(e.position, edit).await.map_err(fork_error)?;
+            reader.edit(e.position, edit).await?;
         }
         reader.restore_appended(saved.appended.iter().map(|e| e.to_event()).collect()).await?;
         Ok(Fork::new(Arc::new(reader), Streams::new(Default::default(), 100), saved))
@@ -278,7 +271,7 @@ impl Forks {
         if positions.is_empty() {
             return Err(HistoryError::Invalid("give the events to skip: positions or ids".into()));
         }
-        fork.reader.skip(&positions).await.map_err(fork_error)?;
+        fork.reader.skip(&positions).await?;
         self.changed(&fork, true)
     }
 
@@ -286,7 +279,7 @@ impl Forks {
     pub async fn edit(&self, name: &str, position: u64, edit: Edit) -> Result<Value, HistoryError> {
         let _one = self.changing.lock().await;
         let fork = self.get(name)?;
-        fork.reader.edit(position, edit).await.map_err(fork_error)?;
+        fork.reader.edit(position, edit).await?;
         self.changed(&fork, true)
     }
 

@@ -95,7 +95,7 @@ async fn point_in(registry: &Registry, point: Option<&str>) -> anyhow::Result<Op
 }
 
 /// Waits until the newest version answers and has the whole log.
-async fn caught_up(registry: &Registry, name: &str) -> anyhow::Result<()> {
+pub(super) async fn caught_up(registry: &Registry, name: &str) -> anyhow::Result<()> {
     loop {
         let s = registry.summary(name)?;
         if s.rebuild.is_none() && s.lag_events == 0 || s.status == "faulted" || s.status == "paused" {

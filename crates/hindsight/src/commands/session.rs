@@ -8,7 +8,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hindsight_client::{encode_path, Client};
@@ -89,11 +88,7 @@ async fn into_data_dir(dir: &Path, session: &Session) -> anyhow::Result<Value> {
     let head = store.next_position();
     for p in &session.header.projections {
         registry.put(&p.name, &p.source, "park", Tuning::default()).await?;
-        while registry.info(&p.name)?.position.map_or(0, |x| x + 1) < head
-            && registry.summary(&p.name)?.status != "faulted"
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::projection_local::caught_up(&registry, &p.name).await?;
     }
     registry.shutdown().await;
     drop(registry);
