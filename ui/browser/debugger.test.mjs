@@ -1,108 +1,215 @@
-// Browser tests of the debugger: a real `hindsight serve` on a seeded
-// history, Debian's chromium driven by playwright-core. Screenshots of
-// each step go to ui/target/screenshots/ (test artifacts).
+// The debugger on a small known history: find a stream, scrub and step
+// (the state shown is the API's as-of state), blame a field and land on
+// the right event, set a watch, skip an event on a fork and see the
+// difference and the first divergence, the impact, a parked event's
+// case, the live tail, and deep links.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { Server, browser, page, shot } from "./server.mjs";
 
-const BIN = process.env.HINDSIGHT_BIN ?? "../target/debug/hindsight";
-const CHROMIUM = process.env.HINDSIGHT_CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = "target/screenshots";
+let server, b;
+const positions = {};
 
-let server, url, browser, dir;
-
-async function startServer() {
-  dir = mkdtempSync(join(tmpdir(), "hindsight-ui-"));
-  const env = { ...process.env, HINDSIGHT_LOG: "warn" };
-  server = spawn(BIN, ["--data-dir", dir, "serve", "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"], env });
-  const line = await new Promise((resolve, reject) => {
-    let out = "";
-    server.stdout.on("data", (d) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    server.on("exit", (code) => reject(new Error(`hindsight serve exited with ${code}`)));
-  });
-  return `http://${JSON.parse(line).listening}`;
-}
-
-async function append(stream, events) {
-  const r = await fetch(`${url}/v1/streams/${stream}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ events }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
-
-const apiState = async (stream, version) =>
-  (await (await fetch(`${url}/v1/streams/${stream}/state?as_of=version:${version}`)).json()).state;
+const BALANCES = `fromCategory('account').foreachStream().when({
+  $init: () => ({ balance: 0, owner: null }),
+  Opened: (s, e) => { s.owner = e.data.owner; s.balance = e.data.balance; },
+  Deposited: (s, e) => { s.balance = e.data.balance; },
+  Withdrawn: (s, e) => { s.balance = e.data.balance; },
+  Frozen: (s, e) => { throw new Error('frozen accounts are not supported'); },
+})`;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  url = await startServer();
-  await append("account-1", [
+  server = await Server.start();
+  const r = await server.append("account-1", [
     { type: "Opened", data: { owner: "ann", balance: 0, status: "open", address: { city: "Oslo" } } },
-    { type: "Deposited", data: { balance: 50 } },
+    { type: "Deposited", data: { balance: 50 }, metadata: { correlation_id: "c-42" } },
     { type: "Withdrawn", data: { balance: -20 } },
     { type: "Moved", data: { address: { city: "Bergen" } } },
   ]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  for (let v = 0; v < 4; v++) positions[v] = r.first_position + v;
+  await server.append("account-2", [{ type: "Opened", data: { owner: "bob", balance: 5 } }, { type: "Frozen", data: {} }]);
+  await server.api("PUT", "/v1/projections/balances", { source: BALANCES, on_error: "park" });
+  for (let i = 0; i < 100; i++) {
+    const p = await server.api("GET", "/v1/projections/balances");
+    if (p.parked === 1 && p.lag_events === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  b = await browser();
 });
 
 after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.on("exit", resolve));
-    server.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await b?.close();
+  await server?.stop();
 });
 
-/// The value the tree shows at `pointer`, parsed.
-const shown = async (page, pointer) => JSON.parse(await page.locator(`li[data-pointer="${pointer}"] .value`).innerText());
+const apiState = async (version) => (await server.api("GET", `/v1/streams/account-1/state?as_of=version:${version}`)).state;
+const shown = async (p, pointer) => JSON.parse(await p.locator(`#tree li[data-pointer="${pointer}"] .value`).innerText());
+const at = (p, index) => p.waitForFunction((i) => document.body.dataset.shown === String(i), index);
 
 test("find a stream, scrub and step: the state shown is the API's as-of state", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`${url}/ui/`);
-  await page.fill("#stream", "account-1");
-  await page.click("button[type=submit]");
-  await page.waitForFunction(() => document.getElementById("at")?.textContent === "version 3 · last 3");
-  await page.screenshot({ path: `${SHOTS}/1-opened.png` });
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/`);
+  await p.fill("#q", "account");
+  await p.click("#find button[type=submit]");
+  await p.click('#found-streams [data-stream="account-1"]');
+  await at(p, 3);
+  assert.match(await p.locator("#at").innerText(), /^#3 of 4 · position \d+ · version 3$/);
+  await shot(p, "01-found-and-opened");
   for (const [key, version] of [["ArrowLeft", 2], ["ArrowLeft", 1], ["Home", 0]]) {
-    await page.keyboard.press(key);
-    await page.waitForFunction((v) => document.getElementById("at")?.textContent === `version ${v} · last 3`, version);
-    await page.waitForFunction((v) => location.hash.endsWith(`version=${v}`), version);
-    const want = await apiState("account-1", version);
-    await page.waitForFunction((b) => document.querySelector('li[data-pointer="/balance"] .value')?.textContent === JSON.stringify(b), want.balance);
-    assert.equal(await shown(page, "/balance"), want.balance, `balance at version ${version}`);
-    assert.equal(await shown(page, "/address/city"), want.address.city);
-    await page.screenshot({ path: `${SHOTS}/2-version-${version}.png` });
+    await p.keyboard.press(key);
+    await at(p, version);
+    assert.ok((await p.evaluate(() => location.hash)).endsWith(`version=${version}`));
+    const want = await apiState(version);
+    assert.equal(await shown(p, "/balance"), want.balance, `balance at version ${version}`);
+    assert.equal(await shown(p, "/address/city"), want.address.city);
+    await shot(p, `02-version-${version}`);
   }
+  await p.keyboard.press("ArrowRight");
+  await at(p, 1);
+  assert.match(await p.locator("#event-ids").innerText(), /correlation_id c-42/);
+  await p.keyboard.press("ArrowRight");
+  await at(p, 2);
   // The event at version 2 changed /balance: highlighted there, not elsewhere.
-  await page.keyboard.press("ArrowRight");
-  await page.keyboard.press("ArrowRight");
-  await page.waitForFunction(() => document.getElementById("event-title")?.textContent.startsWith("Withdrawn"));
-  assert.equal(await page.locator('li[data-pointer="/balance"]').getAttribute("class"), "changed");
-  assert.equal((await page.locator('li[data-pointer="/owner"]').getAttribute("class")) ?? "", "");
-  assert.match(await page.locator("#event-title").innerText(), /^Withdrawn · version 2/);
-  await page.screenshot({ path: `${SHOTS}/3-changed-field.png` });
-  await page.close();
+  assert.equal(await p.locator('#tree li[data-pointer="/balance"]').getAttribute("class"), "changed");
+  assert.equal((await p.locator('#tree li[data-pointer="/owner"]').getAttribute("class")) ?? "", "");
+  assert.match(await p.locator("#event-title").innerText(), /^Withdrawn · account-1 v2/);
+  await shot(p, "03-changed-field");
+  // A container collapses and shows that a change is inside it.
+  await p.keyboard.press("End");
+  await at(p, 3);
+  await p.click('#tree li[data-pointer="/address"] button.toggle');
+  assert.equal(await p.locator('#tree li[data-pointer="/address/city"]').count(), 0);
+  assert.equal(await p.locator('#tree li[data-pointer="/address"]').getAttribute("class"), "inside");
+  assert.deepEqual(p.outside, []);
+  await p.close();
+});
+
+test("blame a field, land on the event that set it, and walk its history", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=account-1&version=3`);
+  await at(p, 3);
+  await p.click('#tree li[data-pointer="/balance"] button.key');
+  await p.waitForSelector("#blame-current");
+  assert.match(await p.locator("#blame-current").innerText(), new RegExp(`Set to -20 by Withdrawn at position ${positions[2]}`));
+  const earlier = await p.locator("#blame-history li").allInnerTexts();
+  assert.deepEqual(earlier.map((t) => t.replace(/\s+/g, " ")), [`position ${positions[1]} Deposited → 50`, `position ${positions[0]} Opened → 0`]);
+  await shot(p, "04-blame");
+  await p.click(`#blame-current [data-position="${positions[2]}"]`);
+  await at(p, 2);
+  await p.click(`#blame-history [data-position="${positions[1]}"]`);
+  await at(p, 1);
+  assert.equal(await shown(p, "/balance"), 50);
+  await shot(p, "05-blame-jumped");
+  await p.close();
+});
+
+test("a watch finds when /balance went below zero and jumps there", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=account-1&version=3`);
+  await at(p, 3);
+  await p.click("#do-watch");
+  await p.fill("#watch-pointer", "/balance");
+  await p.selectOption("#watch-op", "lt");
+  await p.fill("#watch-value", "0");
+  await p.click("#watch-form button[type=submit]");
+  await at(p, 2);
+  assert.match(await p.locator("#watch-result").innerText(), new RegExp(`Withdrawn at position ${positions[2]} made it -20 \\(was 50\\)`));
+  await shot(p, "06-watch");
+  await p.close();
+});
+
+test("diff two points: the patch and both states side by side", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=account-1&version=1`);
+  await at(p, 1);
+  await p.click("#do-diff");
+  await p.click("#diff-form button[type=submit]");
+  await p.waitForSelector("#diff-patch");
+  const patch = JSON.parse(await p.locator("#diff-patch").innerText());
+  assert.deepEqual(patch.map((o) => o.path).sort(), ["/address/city", "/balance"]);
+  assert.equal(await p.locator('.side-by-side [data-side="right"] li.changed[data-pointer="/balance"]').count(), 1);
+  await shot(p, "07-diff");
+  await p.close();
+});
+
+test("skip an event on a fork: the fork beside live, the first divergence, impact and a session", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=account-1&version=2`);
+  await at(p, 2);
+  await p.click("#do-impact");
+  await p.waitForSelector("#impact tbody tr");
+  assert.deepEqual((await p.locator("#impact tbody tr").first().locator("td").allInnerTexts()).slice(0, 4), ["balances", "account-1", "changed", "/balance"]);
+  await shot(p, "08-impact");
+  await p.click("#do-skip");
+  await p.waitForSelector("#compare-patch");
+  const patch = JSON.parse(await p.locator("#compare-patch").innerText());
+  assert.deepEqual(patch, [{ op: "replace", path: "/balance", value: 50 }]);
+  const left = p.locator('#compare [data-side="left"] li[data-pointer="/balance"]');
+  const right = p.locator('#compare [data-side="right"] li[data-pointer="/balance"]');
+  assert.equal(await left.locator(".value").innerText(), "-20");
+  assert.equal(await right.locator(".value").innerText(), "50");
+  assert.equal(await right.getAttribute("class"), "changed");
+  const fork = new URLSearchParams((await p.evaluate(() => location.hash)).slice(1)).get("compare");
+  assert.match(fork, /^ui-/);
+  await shot(p, "09-fork-beside-live");
+  await p.keyboard.press("End");
+  await at(p, 3);
+  await p.click("#first-divergence");
+  await at(p, 2);
+  assert.match(await p.locator("#event-title").innerText(), /^Withdrawn/);
+  const session = await fetch(`${server.url}${await p.locator("#export-session").getAttribute("href")}`);
+  assert.equal(session.status, 200);
+  // The link reopens the fork beside live.
+  await p.goto(`${server.url}/ui/#stream=account-1&version=0&compare=${fork}`);
+  await p.reload();
+  await p.waitForSelector("#compare-patch");
+  assert.deepEqual(JSON.parse(await p.locator("#compare-patch").innerText()), patch);
+  await p.close();
+});
+
+test("a parked event opens as a debugging case", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#page=health`);
+  await p.waitForSelector('#health-table tr[data-projection="balances"]');
+  const row = await p.locator('#health-table tr[data-projection="balances"] td').allInnerTexts();
+  assert.equal(row[0], "running");
+  assert.equal(row[6], "1 parked");
+  await shot(p, "10-projections");
+  await p.click('#health-table tr[data-projection="balances"] button:has-text("parked")');
+  await p.click("#parked-list button");
+  await p.waitForSelector("#case-title");
+  assert.match(await p.locator("#case-error").innerText(), /frozen accounts are not supported/);
+  assert.match(await p.locator("#case-state").innerText(), /owner: "bob"/);
+  assert.match(await p.locator("#case-title").innerText(), /balances parked at position/);
+  await shot(p, "11-case");
+  await p.click("text=Open the partition's timeline here");
+  await p.waitForFunction(() => document.getElementById("subject-title")?.textContent === "balances / account-2");
+  await p.close();
+});
+
+test("the live tail shows new events as they are appended", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#page=tail`);
+  await p.fill("#tail-category", "account");
+  await p.click("#tail-form button[type=submit]");
+  await p.waitForFunction(() => document.getElementById("tail-state")?.textContent === "live");
+  await server.append("account-3", [{ type: "Opened", data: { owner: "cy", balance: 1 } }]);
+  await server.append("other-1", [{ type: "Noise", data: {} }]);
+  await p.waitForSelector('#tail-events li:has-text("account-3 v0")');
+  assert.equal(await p.locator('#tail-events li:has-text("other-1")').count(), 0);
+  await shot(p, "12-live-tail");
+  await p.close();
 });
 
 test("a deep link reopens the view; a missing stream says so", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`${url}/ui/#stream=account-1&version=1`);
-  await page.waitForFunction(() => document.querySelector('li[data-pointer="/balance"] .value')?.textContent === "50");
-  await page.goto(`${url}/ui/#stream=nope-1`);
-  await page.reload();
-  await page.waitForFunction(() => document.getElementById("status")?.textContent.startsWith("stream_not_found"));
-  await page.screenshot({ path: `${SHOTS}/4-missing-stream.png` });
-  await page.close();
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=account-1&version=1`);
+  await at(p, 1);
+  assert.equal(await shown(p, "/balance"), 50);
+  await p.goto(`${server.url}/ui/#stream=nope-1`);
+  await p.reload();
+  await p.waitForFunction(() => document.getElementById("status")?.textContent.startsWith("stream_not_found"));
+  await shot(p, "13-missing-stream");
+  assert.deepEqual(p.outside, []);
+  await p.close();
 });

@@ -1,23 +1,11 @@
-// The public HTTP API, as the debugger uses it: same-origin GETs answering
-// JSON, errors thrown with the API's code and message.
+// The public HTTP API as the debugger uses it: JSON in and out, errors
+// thrown with the API's code and message. Every request goes through
+// `call`, which counts requests and bytes (the paging test reads them).
 
-export interface EventOut {
-  id: string;
-  stream: string;
-  type: string;
-  version: number;
-  position: number;
-  timestamp: string;
+export interface EventOut extends EventSummary {
   data: unknown;
   metadata: unknown;
   tags: string[];
-}
-
-export interface StreamInfo {
-  stream: string;
-  last_version: number;
-  first_position: number;
-  last_position: number;
 }
 
 export interface StateAnswer {
@@ -32,6 +20,53 @@ export interface PatchOp {
   op: string;
   path: string;
   value?: unknown;
+  from?: string;
+}
+
+export interface TimelineRef {
+  index: number;
+  position: number;
+  version: number;
+  changes: number;
+}
+
+export interface Tick {
+  index: number;
+  position: number;
+  timestamp: string;
+}
+
+export interface TimelineAnswer {
+  count: number;
+  from: number;
+  events: TimelineRef[];
+  at_index: number | null;
+  ticks: Tick[];
+}
+
+export interface EventSummary {
+  id: string;
+  stream: string;
+  type: string;
+  version: number;
+  position: number;
+  timestamp: string;
+}
+
+export interface BlameAnswer {
+  pointer: string;
+  exists: boolean;
+  value: unknown;
+  event: EventSummary;
+  history: { value: unknown; event: EventSummary }[];
+  more: boolean;
+}
+
+export interface WatchAnswer {
+  found: boolean;
+  event: EventSummary | null;
+  value: unknown;
+  previous: unknown;
 }
 
 export class ApiError extends Error {
@@ -40,19 +75,43 @@ export class ApiError extends Error {
   }
 }
 
-export async function get<T>(path: string): Promise<T> {
-  const r = await fetch(path, { headers: { accept: "application/json" } });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(r.status, body.error ?? "error", body.message ?? r.statusText);
-  return body as T;
+/// Requests made and response bytes read since the page loaded.
+export const traffic = { requests: 0, bytes: 0 };
+
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { accept: "application/json", "content-type": "application/json" };
+  }
+  const r = await fetch(path, init);
+  const text = await r.text();
+  traffic.requests += 1;
+  traffic.bytes += text.length;
+  let parsed: any = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = {};
+  }
+  if (!r.ok) throw new ApiError(r.status, parsed.error ?? "error", parsed.message ?? r.statusText);
+  return parsed as T;
 }
 
-const enc = encodeURIComponent;
+export const get = <T>(path: string) => call<T>("GET", path);
+export const post = <T>(path: string, body: unknown) => call<T>("POST", path, body);
+export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, body);
 
-export const streamInfo = (s: string) => get<StreamInfo>(`/v1/streams/${enc(s)}/info`);
-export const streamState = (s: string, version: number) =>
-  get<StateAnswer>(`/v1/streams/${enc(s)}/state?as_of=version:${version}`);
-export const streamEvent = async (s: string, version: number) =>
-  (await get<{ events: EventOut[] }>(`/v1/streams/${enc(s)}?from=${version}&limit=1`)).events[0];
-export const streamDiff = (s: string, from: number, to: number) =>
-  get<{ patch: PatchOp[] }>(`/v1/streams/${enc(s)}/diff?from=version:${from}&to=version:${to}`);
+export const enc = encodeURIComponent;
+
+/// A query string from the defined values.
+export function qs(params: Record<string, string | number | boolean | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+export function message(e: unknown): string {
+  return e instanceof ApiError ? `${e.code}: ${e.message}` : String(e);
+}

@@ -1,105 +1,156 @@
-// The debugger's page: pick a stream, scrub its versions (←/→, PageUp/
-// PageDown, Home/End, or the slider), and see the document at the cursor
-// with the fields the current event changed highlighted, beside the event
-// itself. The view lives in the URL's hash, so a link reopens it.
+// The debugger's page: find a stream or projection, scrub its timeline,
+// blame, watch, diff, fork from the cursor, and watch projections'
+// health. Every view lives in the URL's hash, so a link reopens it.
 
-import { ApiError, EventOut, streamDiff, streamEvent, streamInfo, streamState } from "./api";
-import { Cursor, hashOf, move, parseHash } from "./scrubber";
-import { rows, touched } from "./tree";
+import { EventOut } from "./api";
+import { $, say } from "./dom";
+import { Subject, View, hashOf, on, parseHash } from "./subject";
+import { Debugger } from "./views/debugger";
+import { search, stopTail, tail } from "./views/find";
+import { Forks } from "./views/forks";
+import { HealthHost, Status, openCase, partitions, projections, renderHealth } from "./views/health";
+import * as tools from "./views/tools";
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const pages = ["debugger", "health", "case", "tail"] as const;
+let known: Status[] = [];
+let healthTimer: number | undefined;
+let view: View = {};
 
-let cursor: Cursor | null = null;
-let stream = "";
-let loading = 0;
+const dbg = new Debugger(
+  (shown) => {
+    view = { subject: shown.subject, index: shown.index, compare: forks.fork };
+    history.replaceState(null, "", hashOf(view));
+  },
+  (pointer) => void tools.blame(toolHost, pointer),
+);
 
-function say(text: string, error = false) {
-  const s = $("status");
-  s.textContent = text;
-  s.className = error ? "error" : "";
+const toolHost: tools.ToolHost = {
+  subject: () => dbg.subject,
+  position: () => dbg.shown?.ref.position ?? null,
+  jumpToPosition: (p) => void jumpLive(p),
+};
+
+/// Moves the cursor to a live position, leaving a fork's timeline first.
+async function jumpLive(position: number) {
+  const s = dbg.subject;
+  if (s?.fork) await openSubject(on(s, undefined), undefined, `position:${position}`);
+  else await dbg.jumpToPoint(`position:${position}`);
 }
 
-function renderTree(state: unknown, changed: Set<string>) {
-  const list = $("tree");
-  list.replaceChildren(
-    ...rows(state, changed).map((r) => {
-      const li = document.createElement("li");
-      li.style.paddingLeft = `${r.depth * 1.2}rem`;
-      li.dataset.pointer = r.pointer;
-      if (r.changed) li.classList.add(r.changed === "self" ? "changed" : "inside");
-      const key = document.createElement("span");
-      key.className = "key";
-      key.textContent = r.key;
-      const value = document.createElement("span");
-      value.className = r.container ? "size" : "value";
-      value.textContent = r.display;
-      li.append(key, ": ", value);
-      return li;
-    }),
-  );
+const forks = new Forks({
+  subject: () => dbg.subject,
+  event: (): EventOut | null => dbg.shown?.event ?? null,
+  comparing: (fork) => {
+    view.compare = fork;
+    history.replaceState(null, "", hashOf(view));
+  },
+  jumpToPosition: (p) => void jumpLive(p),
+  openFork: (fork) => dbg.subject && void openSubject(on(dbg.subject, fork)),
+});
+
+const healthHost: HealthHost = {
+  openPartition: (projection, partition, position) =>
+    void openSubject({ kind: "partition", projection, partition }, undefined, position === undefined ? undefined : `position:${position}`),
+  openCase: (projection, position) => navigate({ page: "case", projection, position }),
+  skipOnFork: async (projection, position) => {
+    const k = await fetch(`/v1/projections/${encodeURIComponent(projection)}/parked/${position}/case`).then((r) => r.json());
+    await openSubject({ kind: "partition", projection, partition: k.partition ?? "" }, undefined, `position:${position}`);
+    forks.close();
+    await forks.skip();
+  },
+};
+
+function showPage(page: (typeof pages)[number]) {
+  for (const p of pages) $(p).hidden = p !== page;
+  for (const b of document.querySelectorAll<HTMLElement>("nav [data-page]")) {
+    b.setAttribute("aria-current", String(b.dataset.page === page));
+  }
+  if (page !== "tail") stopTail();
+  window.clearInterval(healthTimer);
+  healthTimer = undefined;
 }
 
-function renderEvent(e: EventOut) {
-  $("event-title").textContent = `${e.type}  ·  version ${e.version}  ·  position ${e.position}  ·  ${e.timestamp}`;
-  $("event").textContent = JSON.stringify({ id: e.id, data: e.data, metadata: e.metadata, tags: e.tags }, null, 2);
+async function openSubject(subject: Subject, index?: number, point?: string) {
+  showPage("debugger");
+  $("tool").hidden = true;
+  view = { subject, index };
+  history.pushState(null, "", hashOf(view));
+  await dbg.open(subject, index, point);
 }
 
-async function show(version: number) {
-  if (!cursor) return;
-  cursor.at = version;
-  const slider = $<HTMLInputElement>("slider");
-  slider.value = String(version);
-  $("at").textContent = `version ${version} · last ${cursor.last}`;
-  history.replaceState(null, "", hashOf(stream, version));
-  const mine = ++loading;
+async function refreshHealth() {
   try {
-    const [state, event, diff] = await Promise.all([
-      streamState(stream, version),
-      streamEvent(stream, version),
-      version > 0 ? streamDiff(stream, version - 1, version) : Promise.resolve(null),
-    ]);
-    if (mine !== loading) return;
-    const changed = diff ? touched(diff.patch) : new Set(rows(state.state, new Set()).map((r) => r.pointer).filter((p) => p));
-    renderTree(state.state, changed);
-    if (event) renderEvent(event);
-    const kf = state.keyframe_position === null ? "the start" : `the keyframe at position ${state.keyframe_position}`;
-    $("folds").textContent = `${state.events_folded} events folded from ${kf}`;
-    say("");
+    known = await projections();
+    renderHealth(healthHost, known);
   } catch (e) {
-    say(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e), true);
+    say(String(e), true);
   }
 }
 
-async function open(name: string, version?: number) {
-  stream = name;
-  $<HTMLInputElement>("stream").value = name;
-  try {
-    const info = await streamInfo(name);
-    cursor = { at: 0, last: info.last_version };
-    const slider = $<HTMLInputElement>("slider");
-    slider.max = String(info.last_version);
-    $("timeline").hidden = false;
-    await show(Math.min(version ?? info.last_version, info.last_version));
-  } catch (e) {
-    $("timeline").hidden = true;
-    say(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e), true);
+/// Shows a view (from a link, the back button or a click).
+async function render(v: View) {
+  view = v;
+  if (v.page === "health") {
+    showPage("health");
+    await refreshHealth();
+    healthTimer = window.setInterval(() => void refreshHealth(), 2000);
+  } else if (v.page === "case" && v.projection !== undefined && v.position !== undefined) {
+    showPage("case");
+    await openCase(healthHost, v.projection, v.position);
+  } else if (v.page === "tail") {
+    showPage("tail");
+  } else if (v.subject) {
+    showPage("debugger");
+    if (v.subject.kind === "stream") $<HTMLInputElement>("q").value = v.subject.stream;
+    await dbg.open(v.subject, v.index);
+    if (v.compare) {
+      forks.fork = v.compare;
+      await forks.compare();
+    }
+  } else {
+    showPage("health");
+    await refreshHealth();
   }
 }
 
-$("find").addEventListener("submit", (ev) => {
+function navigate(v: View) {
+  history.pushState(null, "", hashOf(v));
+  void render(v);
+}
+
+$("find").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const name = $<HTMLInputElement>("stream").value.trim();
-  if (name) void open(name);
-});
-$<HTMLInputElement>("slider").addEventListener("input", (ev) => void show(Number((ev.target as HTMLInputElement).value)));
-document.addEventListener("keydown", (ev) => {
-  if (!cursor || (ev.target as HTMLElement).tagName === "INPUT" && (ev.target as HTMLInputElement).type === "text") return;
-  const next = move(cursor, ev.key);
-  if (next !== null && next !== cursor.at) {
-    ev.preventDefault();
-    void show(next);
-  }
+  const q = $<HTMLInputElement>("q").value.trim();
+  if (!known.length) known = await projections().catch(() => []);
+  await search(findHost, q, known);
+  // An exact stream name opens at once.
+  const exact = document.querySelector<HTMLElement>(`#found-streams [data-stream="${CSS.escape(q)}"]`);
+  if (exact) findHost.openStream(q);
 });
 
-const initial = parseHash(location.hash);
-if (initial.stream) void open(initial.stream, initial.version);
+const findHost = {
+  openStream: (stream: string, version?: number) => void openSubject({ kind: "stream", stream }, version),
+  openProjection: (projection: string) => {
+    navigate({ page: "health" });
+    void partitions(healthHost, projection);
+  },
+};
+
+for (const b of document.querySelectorAll<HTMLElement>("nav [data-page]")) {
+  b.addEventListener("click", () => navigate({ page: b.dataset.page as View["page"] }));
+}
+$("tail-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = (id: string) => $<HTMLInputElement>(id).value.trim() || undefined;
+  void tail(findHost, { category: v("tail-category"), prefix: v("tail-prefix"), types: v("tail-types") });
+});
+$("do-watch").addEventListener("click", () => tools.watchForm(toolHost));
+$("do-diff").addEventListener("click", () => tools.diffForm(toolHost));
+$("do-skip").addEventListener("click", () => void forks.skip());
+$("do-edit").addEventListener("click", () => forks.editForm());
+$("do-add").addEventListener("click", () => forks.addForm());
+$("do-impact").addEventListener("click", () => void forks.impact());
+window.addEventListener("popstate", () => void render(parseHash(location.hash)));
+window.addEventListener("hashchange", () => void render(parseHash(location.hash)));
+
+void render(parseHash(location.hash));

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { hashOf, move, parseHash } from "./scrubber";
+import { move, parseJump, tickLabels } from "./scrubber";
 
 test("keys step, jump and stay within the history", () => {
   const c = { at: 5, last: 150 };
@@ -15,8 +15,19 @@ test("keys step, jump and stay within the history", () => {
   assert.equal(move(c, "a"), null);
 });
 
-test("the view round-trips through the URL hash", () => {
-  assert.deepEqual(parseHash(hashOf("order 1/x", 42)), { stream: "order 1/x", version: 42 });
-  assert.deepEqual(parseHash("#stream=s&version=x"), { stream: "s", version: undefined });
-  assert.deepEqual(parseHash(""), { stream: undefined, version: undefined });
+test("a jump box takes an index, a position, a point or a time", () => {
+  assert.deepEqual(parseJump("#12"), { index: 12 });
+  assert.deepEqual(parseJump(" 40 "), { point: "position:40" });
+  assert.deepEqual(parseJump("version:3"), { point: "version:3" });
+  assert.deepEqual(parseJump("snapshot:abc"), { point: "snapshot:abc" });
+  assert.deepEqual(parseJump("2026-11-27T04:00:00Z"), { point: "time:2026-11-27T04:00:00Z" });
+  assert.deepEqual(parseJump("time:2026-11-27T04:00:00Z"), { point: "time:2026-11-27T04:00:00Z" });
+  assert.ok("error" in parseJump("yesterday"));
+});
+
+test("time axis labels give the date when it changes, then times", () => {
+  const labels = tickLabels(["2026-11-26T23:59:00Z", "2026-11-27T00:10:30Z", "2026-11-27T05:00:00Z"]);
+  assert.deepEqual(labels, ["2026-11-26 23:59:00", "2026-11-27 00:10:30", "05:00:00"]);
+  // Under a minute end to end: milliseconds show.
+  assert.deepEqual(tickLabels(["2026-11-27T05:00:00.123456Z", "2026-11-27T05:00:00.523456Z"]), ["2026-11-27 05:00:00.123", "05:00:00.523"]);
 });

@@ -1,11 +1,12 @@
-// The cursor over a subject's events: which version a key moves to.
+// The cursor over a subject's events: which index a key moves to, where
+// a typed point goes, and the time axis's labels.
 
 export interface Cursor {
   at: number;
   last: number;
 }
 
-/// The version a key takes the cursor to; null for keys it ignores.
+/// The index a key takes the cursor to; null for keys it ignores.
 export function move(c: Cursor, key: string): number | null {
   const clamp = (v: number) => Math.max(0, Math.min(c.last, v));
   switch (key) {
@@ -26,13 +27,29 @@ export function move(c: Cursor, key: string): number | null {
   }
 }
 
-/// The view a URL's hash names (`#stream=order-1&version=3`).
-export function parseHash(hash: string): { stream?: string; version?: number } {
-  const q = new URLSearchParams(hash.replace(/^#/, ""));
-  const v = q.get("version");
-  return { stream: q.get("stream") ?? undefined, version: v !== null && /^\d+$/.test(v) ? Number(v) : undefined };
+/// What a "jump to" box holds: `#12` (an index), a bare number (a
+/// position), `position:N`, `version:N`, `snapshot:ID`, or a time
+/// (`time:...` or any RFC 3339 text).
+export type Jump = { index: number } | { point: string } | { error: string };
+
+export function parseJump(text: string): Jump {
+  const t = text.trim();
+  if (/^#\d+$/.test(t)) return { index: Number(t.slice(1)) };
+  if (/^\d+$/.test(t)) return { point: `position:${t}` };
+  if (/^(position|version):\d+$/.test(t) || /^snapshot:.+/.test(t) || /^time:.+/.test(t)) return { point: t };
+  if (/^\d{4}-\d{2}-\d{2}T/.test(t)) return { point: `time:${t}` };
+  return { error: "jump to #index, a position, position:N, version:N, time:<RFC 3339> or snapshot:ID" };
 }
 
-export function hashOf(stream: string, version: number): string {
-  return `#${new URLSearchParams({ stream, version: String(version) })}`;
+/// A tick's label: the date once it changes along the axis, then times.
+export function tickLabels(timestamps: string[]): string[] {
+  let day = "";
+  const spanMs = timestamps.length > 1 ? Date.parse(timestamps[timestamps.length - 1]) - Date.parse(timestamps[0]) : 0;
+  return timestamps.map((t) => {
+    const [d, rest = ""] = t.split("T");
+    const time = spanMs < 60_000 ? rest.replace("Z", "").slice(0, 12) : rest.slice(0, 8);
+    const label = d !== day ? `${d} ${time}` : time;
+    day = d;
+    return label;
+  });
 }

@@ -4,34 +4,18 @@
 
 mod common;
 
-use common::Server;
+use common::{Api, Server};
 use serde_json::{json, Value};
 
-struct Api {
-    url: String,
-    http: reqwest::Client,
-}
-
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
-    }
-
     async fn ok(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "{path}: {body}");
         body
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
     async fn append(&self, base: &str, stream: &str, event_type: &str, data: Value) -> (u16, Value) {
@@ -48,7 +32,7 @@ fn types(read: &Value) -> Vec<String> {
 async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let mut api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    let mut api = Api::new(&server);
     let live = "/v1";
     api.append(live, "account-1", "Opened", json!({ "owner": "ann", "balance": 0, "status": "open" })).await; // 0
     api.append(live, "account-1", "Deposited", json!({ "balance": 50 })).await; // 1
@@ -95,8 +79,8 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     assert_eq!(api.post("/v1/forks", json!({ "name": "other", "base": "position:3" })).await.0, 201);
     let d = api.ok(&format!("{f}/diff?stream=account-1&against=other")).await;
     assert_eq!((d["from"].clone(), d["first_divergence"]["version"].clone()), (json!("other"), json!(1)));
-    assert_eq!(api.send(reqwest::Method::GET, &format!("{f}/diff?stream=nope-1"), None).await.0, 404);
-    assert_eq!(api.send(reqwest::Method::DELETE, "/v1/forks/other", None).await.0, 204);
+    assert_eq!(api.call(reqwest::Method::GET, &format!("{f}/diff?stream=nope-1"), None).await.0, 404);
+    assert_eq!(api.call(reqwest::Method::DELETE, "/v1/forks/other", None).await.0, 204);
 
     // Nothing live moved.
     assert_eq!(api.ok("/v1/all").await, live_all);
@@ -110,7 +94,7 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     assert_eq!(api.post(&format!("{f}/edit"), json!({ "position": 3, "data": {} })).await.0, 400, "skipped");
     let conflict = json!({ "expected_version": 0, "events": [{ "type": "X", "data": {} }] });
     assert_eq!(api.post(&format!("{f}/streams/account-1"), conflict).await.0, 409);
-    let (status, body) = api.send(reqwest::Method::GET, "/v1/forks/nope/all", None).await;
+    let (status, body) = api.call(reqwest::Method::GET, "/v1/forks/nope/all", None).await;
     assert_eq!((status, body["error"].clone()), (404, json!("fork_not_found")));
 
     // The fork survives a restart, answering the same.
@@ -119,8 +103,8 @@ async fn a_fork_skips_edits_and_appends_without_touching_live_data() {
     api.url = server.url.clone();
     assert_eq!(api.ok(&format!("{f}/streams/account-1/state")).await, state);
     assert_eq!(api.ok("/v1/forks").await["forks"][0]["skips"], json!([3]));
-    assert_eq!(api.send(reqwest::Method::DELETE, f, None).await.0, 204);
-    assert_eq!(api.send(reqwest::Method::GET, f, None).await.0, 404);
+    assert_eq!(api.call(reqwest::Method::DELETE, f, None).await.0, 204);
+    assert_eq!(api.call(reqwest::Method::GET, f, None).await.0, 404);
     assert_eq!(api.ok("/v1/all").await, live_all);
 
     // A fork file that cannot be read never keeps the store from starting.
@@ -165,7 +149,7 @@ fromCategory('account')
 async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one_event_broke() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    let api = Api::new(&server);
     let live = "/v1";
     api.append(live, "account-1", "Deposited", json!({ "amount": 50 })).await; // 0
     api.append(live, "account-2", "Deposited", json!({ "amount": 10 })).await; // 1
@@ -173,7 +157,7 @@ async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one
     api.append(live, "account-2", "Withdrawn", json!({ "amount": 5 })).await; // 3
     api.append(live, "account-1", "Deposited", json!({ "amount": 1 })).await; // 4
     let put = json!({ "source": BALANCES });
-    assert_eq!(api.send(reqwest::Method::PUT, "/v1/projections/balances", Some(put)).await.0, 200);
+    assert_eq!(api.call(reqwest::Method::PUT, "/v1/projections/balances", Some(put)).await.0, 200);
     let live_all = api.ok("/v1/all").await;
     let bad_id = api.ok("/v1/all").await["events"][2]["id"].clone();
     assert_eq!(bad["first_position"], 2);
@@ -198,7 +182,7 @@ async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one
     let f = "/v1/forks/fix";
     assert_eq!(api.post(&format!("{f}/skip"), json!({ "ids": [bad_id] })).await.0, 200);
     let (status, described) =
-        api.send(reqwest::Method::PUT, &format!("{f}/projections/balances"), Some(json!({}))).await;
+        api.call(reqwest::Method::PUT, &format!("{f}/projections/balances"), Some(json!({}))).await;
     assert_eq!(status, 200, "{described}");
     assert_eq!(described["projections"][0]["candidate"], false);
     let run = api.ok(&format!("{f}/projections/balances")).await;
@@ -223,7 +207,7 @@ async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one
     assert_eq!(api.post("/v1/forks", json!({ "name": "candidate" })).await.0, 201);
     let c = "/v1/forks/candidate";
     let put = json!({ "source": CANDIDATE });
-    let (status, described) = api.send(reqwest::Method::PUT, &format!("{c}/projections/balances"), Some(put)).await;
+    let (status, described) = api.call(reqwest::Method::PUT, &format!("{c}/projections/balances"), Some(put)).await;
     assert_eq!((status, described["projections"][0]["candidate"].clone()), (200, json!(true)));
     let journal = api.ok(&format!("{c}/projections/balances/journal")).await;
     assert_eq!(journal["events"].as_array().unwrap().len(), 1, "{journal}");
@@ -249,16 +233,16 @@ async fn projections_run_on_a_fork_with_candidate_code_and_impact_names_what_one
 
     // Errors.
     let (status, body) =
-        api.send(reqwest::Method::PUT, &format!("{c}/projections/x"), Some(json!({ "source": "nonsense(" }))).await;
+        api.call(reqwest::Method::PUT, &format!("{c}/projections/x"), Some(json!({ "source": "nonsense(" }))).await;
     assert_eq!((status, body["error"].clone()), (400, json!("invalid_query")), "{body}");
-    assert_eq!(api.send(reqwest::Method::PUT, &format!("{c}/projections/nope"), Some(json!({}))).await.0, 400);
-    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/nope"), None).await.0, 404);
-    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/balances/state?version=1"), None).await.0, 400);
+    assert_eq!(api.call(reqwest::Method::PUT, &format!("{c}/projections/nope"), Some(json!({}))).await.0, 400);
+    assert_eq!(api.call(reqwest::Method::GET, &format!("{c}/projections/nope"), None).await.0, 404);
+    assert_eq!(api.call(reqwest::Method::GET, &format!("{c}/projections/balances/state?version=1"), None).await.0, 400);
     assert_eq!(api.post("/v1/impact", json!({})).await.0, 400);
     assert_eq!(api.post("/v1/impact", json!({ "skip": [99] })).await.0, 400);
-    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/diff"), None).await.0, 400);
-    assert_eq!(api.send(reqwest::Method::DELETE, &format!("{c}/projections/balances"), None).await.0, 204);
-    assert_eq!(api.send(reqwest::Method::GET, &format!("{c}/projections/balances"), None).await.0, 404);
+    assert_eq!(api.call(reqwest::Method::GET, &format!("{c}/diff"), None).await.0, 400);
+    assert_eq!(api.call(reqwest::Method::DELETE, &format!("{c}/projections/balances"), None).await.0, 204);
+    assert_eq!(api.call(reqwest::Method::GET, &format!("{c}/projections/balances"), None).await.0, 404);
 }
 
 fn cli(dir: &std::path::Path, server: &Server, args: &[&str]) -> (bool, String) {
@@ -274,12 +258,12 @@ fn cli(dir: &std::path::Path, server: &Server, args: &[&str]) -> (bool, String) 
 async fn the_cli_makes_forks_asks_impact_and_gates_a_candidate_in_ci() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { url: server.url.clone(), http: reqwest::Client::new() };
+    let api = Api::new(&server);
     api.append("/v1", "account-1", "Deposited", json!({ "amount": 50 })).await;
     api.append("/v1", "account-1", "Withdrawn", json!({ "amount": 80 })).await;
     api.append("/v1", "account-2", "Deposited", json!({ "amount": 10 })).await;
     assert_eq!(
-        api.send(reqwest::Method::PUT, "/v1/projections/balances", Some(json!({ "source": BALANCES }))).await.0,
+        api.call(reqwest::Method::PUT, "/v1/projections/balances", Some(json!({ "source": BALANCES }))).await.0,
         200
     );
     let files = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Api, Server};
 use serde_json::{json, Value};
 
 const TOTALS: &str = "fromCategory('order').foreachStream().when({ \
@@ -21,23 +21,7 @@ const FIXED: &str = "fromCategory('order').foreachStream().when({ \
 
 const COUNT: &str = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s, e) => { s.n += 1; } })";
 
-struct Api {
-    client: reqwest::Client,
-    url: String,
-}
-
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
     async fn get(&self, path: &str) -> Value {
         let (status, v) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {v}");
@@ -98,7 +82,7 @@ async fn orders(api: &Api) {
 async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     assert_eq!(api.put("totals", TOTALS, "park").await.0, 200);
     assert_eq!(api.put("strict", TOTALS, "stop").await.0, 200);
     assert_eq!(api.put("count", COUNT, "park").await.0, 200);
@@ -127,7 +111,7 @@ async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
     );
     assert!(case["rerun"]["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
     assert_eq!(case["actions"]["impact_of_skipping"]["body"], json!({ "skip": [5], "projections": ["totals"] }));
-    let missing = api.client.get(format!("{}/v1/projections/totals/parked/4/case", api.url)).send().await.unwrap();
+    let missing = api.http.get(format!("{}/v1/projections/totals/parked/4/case", api.url)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
     let strict = api.caught_up("strict").await;
@@ -144,7 +128,7 @@ async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
     // Faults are said in /ready's body and in /metrics; the server stays ready.
     let ready = api.get("/ready").await;
     assert!(ready["attention"].to_string().contains("projection strict is faulted"), "{ready}");
-    let metrics = api.client.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = api.http.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("hindsight_projection_status{projection=\"strict\",status=\"faulted\"} 1"), "{metrics}");
     assert!(metrics.contains("hindsight_projection_parked_events{projection=\"totals\"} 1"));
 
@@ -181,7 +165,7 @@ async fn a_poison_event_is_parked_or_stopped_at_and_replayed_after_a_fix() {
 async fn states_survive_a_restart_and_bad_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     for (name, source, on_error, code) in [
         ("bad name!", COUNT, "park", "invalid_projection"),
         ("x", "fromAll(", "park", "invalid_projection"),
@@ -212,7 +196,7 @@ async fn states_survive_a_restart_and_bad_requests_are_refused() {
     assert!(server.terminate());
 
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     assert_eq!(api.get("/v1/projections/totals").await["status"], "paused", "paused is remembered");
     api.append("order-0", "Placed", json!({ "total": 100 })).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -233,7 +217,7 @@ async fn states_survive_a_restart_and_bad_requests_are_refused() {
 async fn a_runaway_handler_is_stopped_and_never_holds_the_others_back() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     api.put("spin", "fromAll().when({ $any: (s, e) => { while (true) {} } })", "park").await;
     api.put(
         "alloc",
@@ -264,7 +248,7 @@ async fn a_runaway_handler_is_stopped_and_never_holds_the_others_back() {
 async fn the_cli_creates_lists_and_queries_projections() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     let file = dir.path().join("orders.js");
     std::fs::write(&file, FIXED).unwrap();
     let cli = |args: &[&str]| {
@@ -309,7 +293,7 @@ async fn the_cli_creates_lists_and_queries_projections() {
 async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     api.put("totals", FIXED, "park").await;
     orders(&api).await;
     api.caught_up("totals").await;
@@ -350,7 +334,7 @@ async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
     api.caught_up("leaky").await;
     assert!(server.terminate());
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     api.append("order-0", "Placed", json!({ "total": 1 })).await;
     api.caught_up("leaky").await;
     let (status, v) = api.call(reqwest::Method::POST, "/v1/projections/leaky/verify", None).await;
@@ -369,7 +353,7 @@ async fn dry_run_diffs_a_candidate_and_verify_catches_non_determinism() {
 async fn a_new_version_rebuilds_beside_the_live_one_and_switches_with_no_gap() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     let v1 = "fromAll().when({ $init: () => ({ n: 0, sum: 0 }), $any: (s, e) => { s.n += 1; s.sum += e.position; } })";
     let v2 =
         "fromAll().when({ $init: () => ({ n: 0, sum: 0, v: 2 }), $any: (s, e) => { s.n += 1; s.sum += e.position; } })";
@@ -382,7 +366,7 @@ async fn a_new_version_rebuilds_beside_the_live_one_and_switches_with_no_gap() {
     }
     api.caught_up("count").await;
     let appending = {
-        let (client, url) = (api.client.clone(), api.url.clone());
+        let (client, url) = (api.http.clone(), api.url.clone());
         tokio::spawn(async move {
             for i in 0..40 {
                 let body = json!({ "events": [{ "type": "T", "data": { "i": i } }] });
@@ -430,7 +414,7 @@ async fn a_new_version_rebuilds_beside_the_live_one_and_switches_with_no_gap() {
 async fn emitted_events_are_published_once_by_the_live_version_only() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     let emitting = |tag: &str| {
         format!(
             "fromCategory('order').foreachStream().when({{ $init: () => ({{ total: 0 }}), \
@@ -442,7 +426,7 @@ async fn emitted_events_are_published_once_by_the_live_version_only() {
     orders(&api).await;
     api.caught_up("emitter").await;
     let emitted = |api: &Api| {
-        let (client, url) = (api.client.clone(), api.url.clone());
+        let (client, url) = (api.http.clone(), api.url.clone());
         async move {
             let page: Value = client
                 .get(format!("{url}/v1/all?category=totals&limit=1000"))
@@ -505,7 +489,7 @@ async fn emitted_events_are_published_once_by_the_live_version_only() {
 async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_on_success() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     let source = "fromAll().when({ $init: () => ({ ok: 0 }), Bad: () => { throw new Error('bad'); }, Good: (s) => { s.ok += 1; } })";
     let body = json!({ "source": source, "on_error": "park", "retries": 1, "retry_backoff_ms": 1,
                        "breaker_failures": 3, "breaker_window_secs": 60, "breaker_cool_down_secs": 1 });
@@ -582,7 +566,7 @@ fn the_cli_works_on_the_data_directory_when_no_server_runs() {
 async fn a_projection_without_progress_is_reported_stalled() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with_env(dir.path(), "127.0.0.1:0", &[], &[("HINDSIGHT_PROJECTION_STALL_SECS", "0.3")]);
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+    let api = Api::new(&server);
     // About 50-100 ms an event (a loop, under the 250 ms budget): a page of 40 takes seconds.
     let slow = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s) => { let x = 0; for (let i = 0; i < 4e6; i++) x += i; s.n += 1; } })";
     api.put("slow", slow, "park").await;
@@ -599,7 +583,7 @@ async fn a_projection_without_progress_is_reported_stalled() {
     };
     assert!(stalled["lag_events"].as_u64().unwrap() > 0);
     assert!(api.get("/ready").await["attention"].to_string().contains("projection slow is stalled"));
-    let metrics = api.client.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = api.http.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("hindsight_projection_status{projection=\"slow\",status=\"stalled\"} 1"), "{metrics}");
     let done = api.caught_up("slow").await;
     assert_eq!(done["status"], "running");

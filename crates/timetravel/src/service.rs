@@ -446,6 +446,69 @@ impl Histories {
     }
 }
 
+/// What the timeline asks of [`Histories::timeline`]: a page of the
+/// subject's events by index, where a point falls, and sampled times.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimelineAsk {
+    /// The first index listed.
+    pub from: usize,
+    /// At most this many listed.
+    pub limit: usize,
+    /// Also answer the index of the last event at or before this point.
+    pub at: Option<AsOf>,
+    /// Also answer this many events spread evenly from the first to the
+    /// last, with their timestamps, to label a time axis.
+    pub ticks: usize,
+}
+
+impl Histories {
+    /// The subject's events by index (0 is its first event): how many
+    /// there are now, a page of them (`index`, `position`, `version`,
+    /// `changes`: the leaves it changed), where a point falls, and ticks
+    /// for a time axis. A scrubber pages through this instead of the
+    /// events, so opening a subject with a million events reads a few.
+    pub fn timeline(&self, key: &str, feed: &dyn Feed, ask: TimelineAsk) -> Result<Value, HistoryError> {
+        let at_end = ask.at.map(|a| feed.end(Some(a))).transpose()?;
+        let cached = self.subject(key, feed, feed.head())?;
+        let s = read_lock(&cached.subject);
+        let events = s.events();
+        if events.is_empty() {
+            return Err(not_found(feed));
+        }
+        let row = |i: usize, e: &EventRef| json!({ "index": i, "position": e.position, "version": e.version, "changes": e.changes });
+        let page: Vec<Value> =
+            events.iter().enumerate().skip(ask.from).take(ask.limit).map(|(i, e)| row(i, e)).collect();
+        let at_index = at_end.map(|end| s.count_before(end).checked_sub(1));
+        let ticks = ticks(feed, events, ask.ticks)?;
+        let body = json!({
+            "count": events.len(), "from": ask.from, "events": page, "at_index": at_index, "ticks": ticks,
+        });
+        Ok(named(feed, body))
+    }
+}
+
+/// `n` events spread evenly over `events` (the first and the last among
+/// them when `n` > 1), each with its index and timestamp.
+fn ticks(feed: &dyn Feed, events: &[EventRef], n: usize) -> Result<Vec<Value>, HistoryError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let last = events.len() - 1;
+    let mut indexes: Vec<usize> = (0..n).map(|k| if n == 1 { last } else { k * last / (n - 1) }).collect();
+    indexes.dedup();
+    let refs: Vec<EventRef> = indexes.iter().map(|&i| events[i]).collect();
+    let read = feed.read_scattered(&refs)?;
+    let by_position: HashMap<u64, &RecordedEvent> = read.iter().map(|e| (e.position, e)).collect();
+    let mut out = Vec::with_capacity(indexes.len());
+    for (i, r) in indexes.iter().zip(&refs) {
+        let e = by_position
+            .get(&r.position)
+            .ok_or_else(|| StoreError::Backend(format!("the event at position {} could not be read", r.position)))?;
+        out.push(json!({ "index": i, "position": r.position, "timestamp": hindsight_wire::rfc3339(e.timestamp_us) }));
+    }
+    Ok(out)
+}
+
 /// The leaf a change left at exactly `at`, when it set one there.
 fn leaf_value(c: &Change, at: &str) -> Option<Value> {
     c.writes.iter().find(|w| w.pointer == at).and_then(|w| w.new.clone())

@@ -499,6 +499,52 @@ pub struct TimeWatchQuery {
     pub from: Option<String>,
 }
 
+/// `GET /v1/streams`: find streams by name, newest activity first.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct StreamsQuery {
+    /// Streams whose name starts with this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Streams of this category (the name before the first `-`; indexed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// At most this many streams (default 50, at most 1,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Look at most this many of the newest matching positions (default
+    /// 100,000, at most 10,000,000); `complete` says whether that reached
+    /// the start of the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<u64>,
+}
+
+/// `GET /v1/streams/{stream}/timeline`: the subject's events by index,
+/// for a scrubber to page through.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct TimeTimelineQuery {
+    /// Projections only: the partition ("" or absent: the single one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// The first index listed (default 0: the subject's first event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<usize>,
+    /// At most this many listed (default 100, at most 10,000; 0 lists none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// A point (`position:N`, `version:N`, `time:<RFC 3339>`): the answer's
+    /// `at_index` is the last event at or before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// This many events spread from the first to the last, with their
+    /// timestamps, to label a time axis (default 0, at most 64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticks: Option<usize>,
+}
+
 /// `POST /v1/snapshots`: pins a point under a name. One of `stream` or
 /// `projection` (with `partition`) says what it was taken of.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

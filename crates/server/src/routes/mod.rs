@@ -7,8 +7,10 @@ pub(crate) mod projections;
 pub(crate) mod read;
 pub(crate) mod sessions;
 pub(crate) mod snapshots;
+pub(crate) mod streams;
 pub(crate) mod subscribe;
 pub(crate) mod time;
+pub(crate) mod timeline;
 pub(crate) mod ui;
 pub(crate) mod whatif;
 
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let body_max = state.config.body_bytes_max;
     let cors = cors(&state.config.cors_origins);
     let router = Router::new()
+        .route("/v1/streams", get(streams::find))
         .route("/v1/streams/{stream}", post(append::append).get(read::read_stream))
         .route("/v1/streams/{stream}/info", get(read::stream_info))
         .route("/v1/streams/{stream}/state", get(time::state))
@@ -35,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{stream}/diff", get(time::diff))
         .route("/v1/streams/{stream}/blame", get(time::blame))
         .route("/v1/streams/{stream}/watch", get(time::watch))
+        .route("/v1/streams/{stream}/timeline", get(timeline::stream))
         .route("/v1/append", post(append::append_multi))
         .merge(fork_routes())
         .route("/v1/snapshots", post(snapshots::create).get(snapshots::list))
@@ -50,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projections/{name}/diff", get(time::projection_diff))
         .route("/v1/projections/{name}/blame", get(time::projection_blame))
         .route("/v1/projections/{name}/watch", get(time::projection_watch))
+        .route("/v1/projections/{name}/timeline", get(timeline::projection))
         .route("/v1/projections/{name}/partitions", get(projections::partitions))
         .route("/v1/projections/{name}/parked", get(projections::parked))
         .route("/v1/projections/{name}/parked/{position}/{action}", post(projections::parked_action))
@@ -100,6 +105,7 @@ fn fork_routes() -> Router<AppState> {
         .route("/v1/forks/{name}/projections/{projection}/diff", get(whatif::diff))
         .route("/v1/forks/{name}/projections/{projection}/blame", get(whatif::blame))
         .route("/v1/forks/{name}/projections/{projection}/watch", get(whatif::watch))
+        .route("/v1/forks/{name}/projections/{projection}/timeline", get(timeline::fork_projection))
         .route("/v1/forks/{name}/session", get(sessions::export).post(sessions::import))
         .route("/v1/impact", post(whatif::impact))
         .route("/v1/forks/{name}/streams/{stream}/state", get(time::fork_state))
@@ -107,6 +113,7 @@ fn fork_routes() -> Router<AppState> {
         .route("/v1/forks/{name}/streams/{stream}/diff", get(time::fork_diff))
         .route("/v1/forks/{name}/streams/{stream}/blame", get(time::fork_blame))
         .route("/v1/forks/{name}/streams/{stream}/watch", get(time::fork_watch))
+        .route("/v1/forks/{name}/streams/{stream}/timeline", get(timeline::fork_stream))
 }
 
 /// CORS for the configured origins (None: no CORS headers at all, so

@@ -52,11 +52,16 @@ impl Target {
     }
 }
 
-type Ask = Box<dyn FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send>;
+pub(crate) type Ask = Box<dyn FnOnce(&Histories, &str, &dyn Feed) -> Result<Value, HistoryError> + Send>;
 
 /// Asks the target's history on a blocking thread; a partition's
 /// version is the one live at `point` unless one is named.
-async fn ask(state: &AppState, target: Target, point: Option<AsOf>, f: Ask) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn ask_target(
+    state: &AppState,
+    target: Target,
+    point: Option<AsOf>,
+    f: Ask,
+) -> Result<Json<Value>, ApiError> {
     let answer = match target {
         Target::Stream(stream) => {
             let reader: std::sync::Arc<dyn hindsight_store::EventReader> = state.store.clone();
@@ -97,13 +102,13 @@ fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
 
 pub async fn state_of(state: &AppState, target: Target, q: TimeStateQuery) -> Result<Json<Value>, ApiError> {
     let at = point(state, q.as_of.as_deref())?;
-    ask(state, target, at, Box::new(move |h, key, feed| h.state(key, feed, at))).await
+    ask_target(state, target, at, Box::new(move |h, key, feed| h.state(key, feed, at))).await
 }
 
 pub async fn history_of(state: &AppState, target: Target, q: TimeHistoryQuery) -> Result<Json<Value>, ApiError> {
     let (from, until) = (point(state, q.from.as_deref())?, point(state, q.until.as_deref())?);
     let limit = limit(q.limit, 100)?;
-    ask(state, target, until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit))).await
+    ask_target(state, target, until, Box::new(move |h, key, feed| h.history(key, feed, from, until, limit))).await
 }
 
 pub async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Result<Json<Value>, ApiError> {
@@ -111,13 +116,13 @@ pub async fn diff_of(state: &AppState, target: Target, q: TimeDiffQuery) -> Resu
     let from =
         point(state, Some(&q.from))?.ok_or_else(|| ApiError::bad_request("invalid_query", "from is required"))?;
     let to = point(state, q.to.as_deref())?;
-    ask(state, target, to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side))).await
+    ask_target(state, target, to, Box::new(move |h, key, feed| h.diff(key, feed, from, to, side_by_side))).await
 }
 
 pub async fn blame_of(state: &AppState, target: Target, q: TimeBlameQuery) -> Result<Json<Value>, ApiError> {
     let at = point(state, q.as_of.as_deref())?;
     let limit = limit(q.limit, 20)?;
-    ask(state, target, at, Box::new(move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit))).await
+    ask_target(state, target, at, Box::new(move |h, key, feed| h.blame(key, feed, &q.pointer, at, limit))).await
 }
 
 pub async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Result<Json<Value>, ApiError> {
@@ -126,7 +131,7 @@ pub async fn watch_of(state: &AppState, target: Target, q: TimeWatchQuery) -> Re
     let backward = streams::backward(q.direction.as_deref())?;
     let from = point(state, q.from.as_deref())?;
     let f = move |h: &Histories, key: &str, feed: &dyn Feed| h.watch(key, feed, &q.pointer, &predicate, from, backward);
-    ask(state, target, from, Box::new(f)).await
+    ask_target(state, target, from, Box::new(f)).await
 }
 
 /// The stream's document as of a point.
