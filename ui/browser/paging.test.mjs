@@ -27,6 +27,13 @@ function history() {
 
 before(async () => {
   server = await Server.start(history());
+  // A projection partition of the same million events, folded in Rust.
+  await server.api("PUT", "/v1/projections/counts", { source: "builtin:stream_counts" });
+  for (;;) {
+    const p = await server.api("GET", "/v1/projections/counts");
+    if (p.position === EVENTS - 1 && p.lag_events === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   b = await browser();
 });
 
@@ -37,9 +44,9 @@ after(async () => {
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-/// Opens big-1 in a fresh page; the time to its first render, and what
-/// the page fetched.
-async function open() {
+/// Opens a subject (a URL hash) in a fresh page; the time to its first
+/// render, and what the page fetched.
+async function open(hash) {
   const p = await page(b, server);
   const fetched = { requests: 0, bytes: 0, pending: [] };
   p.on("response", (r) => {
@@ -48,16 +55,18 @@ async function open() {
     fetched.pending.push(r.body().then((b) => (fetched.bytes += b.length), () => {}));
   });
   const started = Date.now();
-  await p.goto(`${server.url}/ui/#stream=big-1`);
+  await p.goto(`${server.url}/ui/${hash}`);
   await p.waitForFunction((last) => document.body.dataset.shown === String(last), EVENTS - 1, { timeout: 120_000 });
   return { p, fetched, ms: Date.now() - started };
 }
 
-test(`a ${EVENTS}-event subject opens and scrubs without loading its history`, async () => {
-  const cold = await open();
+/// Opens, steps, jumps and blames on a subject of EVENTS events whose
+/// state at index i holds `field` = value(i); its figures.
+async function scrub(name, hash, field, value, blamed) {
+  const cold = await open(hash);
   await cold.p.close();
-  const { p, fetched, ms } = await open();
-  await shot(p, "20-million-events");
+  const { p, fetched, ms } = await open(hash);
+  await shot(p, `20-million-events-${name}`);
   assert.match(await p.locator("#at").innerText(), new RegExp(`^#${EVENTS - 1} of ${EVENTS} `));
   await Promise.all(fetched.pending);
   const opened = { requests: fetched.requests, bytes: fetched.bytes };
@@ -75,15 +84,15 @@ test(`a ${EVENTS}-event subject opens and scrubs without loading its history`, a
   await p.fill("#jump-to", `#${EVENTS / 2}`);
   await p.press("#jump-to", "Enter");
   await p.waitForFunction((want) => document.body.dataset.shown === String(want), EVENTS / 2);
-  const n = await p.locator('#tree li[data-pointer="/n"] .value').innerText();
-  assert.equal(Number(n), EVENTS / 2, "the state at the middle is the middle event's");
-  await shot(p, "21-million-events-middle");
+  const middle = await p.locator(`#tree li[data-pointer="${field}"] .value`).innerText();
+  assert.equal(Number(middle), value(EVENTS / 2), "the state at the middle is the middle event's");
+  await shot(p, `21-million-events-${name}-middle`);
 
   const t = Date.now();
-  await p.click('#tree li[data-pointer="/owner"] button.key');
+  await p.click(`#tree li[data-pointer="${blamed.pointer}"] button.key`);
   await p.waitForSelector("#blame-current");
   const blameMs = Date.now() - t;
-  assert.match(await p.locator("#blame-current").innerText(), /by Counted at position 0/);
+  assert.match(await p.locator("#blame-current").innerText(), blamed.by);
 
   await Promise.all(fetched.pending);
   // Nothing read the history: a few pages of the timeline (200 refs
@@ -91,7 +100,8 @@ test(`a ${EVENTS}-event subject opens and scrubs without loading its history`, a
   assert.ok(fetched.requests < 150, `${fetched.requests} requests`);
   assert.ok(fetched.bytes < 1_000_000, `${fetched.bytes} bytes read`);
   assert.ok(opened.requests <= 6, `opening made ${opened.requests} requests`);
-  const figures = {
+  const f = {
+    subject: name,
     events: EVENTS,
     first_render_cold_ms: cold.ms,
     first_render_ms: ms,
@@ -103,8 +113,21 @@ test(`a ${EVENTS}-event subject opens and scrubs without loading its history`, a
     total_requests: fetched.requests,
     total_bytes: fetched.bytes,
   };
-  writeFileSync("target/figures.json", JSON.stringify(figures, null, 2) + "\n");
-  console.log(`# figures ${JSON.stringify(figures)}`);
   assert.deepEqual(p.outside, []);
   await p.close();
+  return f;
+}
+
+const figures = [];
+
+test(`a stream of ${EVENTS} events opens and scrubs without loading its history`, async () => {
+  const blamed = { pointer: "/owner", by: /by Counted at position 0/ };
+  figures.push(await scrub("stream", "#stream=big-1", "/n", (i) => i, blamed));
+});
+
+test(`a projection partition of ${EVENTS} events opens and scrubs without loading its history`, async () => {
+  // stream_counts' state is [events, bytes]: /0 is the count after the event.
+  const blamed = { pointer: "/0", by: new RegExp(`by (Ticked|Counted) at position ${EVENTS / 2}`) };
+  figures.push(await scrub("partition", "#projection=counts&partition=big-1", "/0", (i) => i + 1, blamed));
+  writeFileSync("target/figures.json", JSON.stringify(figures, null, 2) + "\n");
 });

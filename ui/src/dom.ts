@@ -25,6 +25,11 @@ export function json(value: unknown): string {
   return JSON.stringify(value, null, 2) ?? "undefined";
 }
 
+/// A JSON Patch one operation a line (still JSON).
+export function patchText(ops: unknown[]): string {
+  return ops.length ? `[\n  ${ops.map((o) => JSON.stringify(o)).join(",\n  ")}\n]` : "[]";
+}
+
 /// The status line: what is loading, or what went wrong.
 export function say(text: string, error = false) {
   const s = $("status");

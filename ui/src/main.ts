@@ -154,3 +154,10 @@ window.addEventListener("popstate", () => void render(parseHash(location.hash)))
 window.addEventListener("hashchange", () => void render(parseHash(location.hash)));
 
 void render(parseHash(location.hash));
+// The sidebar starts with the most recently written streams and every projection.
+void projections()
+  .catch(() => [])
+  .then((list) => {
+    known = list;
+    return search(findHost, "", known);
+  });

@@ -25,9 +25,11 @@ test("a jump box takes an index, a position, a point or a time", () => {
   assert.ok("error" in parseJump("yesterday"));
 });
 
-test("time axis labels give the date when it changes, then times", () => {
-  const labels = tickLabels(["2026-11-26T23:59:00Z", "2026-11-27T00:10:30Z", "2026-11-27T05:00:00Z"]);
-  assert.deepEqual(labels, ["2026-11-26 23:59:00", "2026-11-27 00:10:30", "05:00:00"]);
+test("time axis labels: the date once, then times, the date again when the day changes", () => {
+  const axis = tickLabels(["2026-11-26T23:59:00Z", "2026-11-27T00:10:30Z", "2026-11-27T05:00:00Z"]);
+  assert.deepEqual(axis, { date: "2026-11-26 UTC", labels: ["23:59:00", "2026-11-27 00:10:30", "05:00:00"] });
   // Under a minute end to end: milliseconds show.
-  assert.deepEqual(tickLabels(["2026-11-27T05:00:00.123456Z", "2026-11-27T05:00:00.523456Z"]), ["2026-11-27 05:00:00.123", "05:00:00.523"]);
+  const short = tickLabels(["2026-11-27T05:00:00.123456Z", "2026-11-27T05:00:00.523456Z"]);
+  assert.deepEqual(short.labels, ["05:00:00.123", "05:00:00.523"]);
+  assert.deepEqual(tickLabels([]), { date: "", labels: [] });
 });

@@ -41,15 +41,18 @@ export function parseJump(text: string): Jump {
   return { error: "jump to #index, a position, position:N, version:N, time:<RFC 3339> or snapshot:ID" };
 }
 
-/// A tick's label: the date once it changes along the axis, then times.
-export function tickLabels(timestamps: string[]): string[] {
-  let day = "";
+/// A time axis's labels: the first tick's date (UTC) once, as a caption,
+/// then each tick's time, with its date again only where the day changes.
+/// Under a minute end to end, milliseconds show.
+export function tickLabels(timestamps: string[]): { date: string; labels: string[] } {
   const spanMs = timestamps.length > 1 ? Date.parse(timestamps[timestamps.length - 1]) - Date.parse(timestamps[0]) : 0;
-  return timestamps.map((t) => {
+  let day = timestamps[0]?.split("T")[0] ?? "";
+  const labels = timestamps.map((t) => {
     const [d, rest = ""] = t.split("T");
     const time = spanMs < 60_000 ? rest.replace("Z", "").slice(0, 12) : rest.slice(0, 8);
     const label = d !== day ? `${d} ${time}` : time;
     day = d;
     return label;
   });
+  return { date: timestamps.length ? `${timestamps[0].split("T")[0]} UTC` : "", labels };
 }

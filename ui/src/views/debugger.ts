@@ -66,7 +66,7 @@ export class Debugger {
     try {
       const page = index === undefined ? undefined : Math.floor(index / PAGE) * PAGE;
       const first = await get<TimelineAnswer>(
-        route(subject, "timeline", { from: page ?? 0, limit: page === undefined ? 0 : PAGE, ticks: 9, at: point }),
+        route(subject, "timeline", { from: page ?? 0, limit: page === undefined ? 0 : PAGE, ticks: 6, at: point }),
       );
       const pager = new Pager((from, limit) => get<TimelineAnswer>(route(subject, "timeline", { from, limit })), first.count);
       pager.keep(first);
@@ -85,12 +85,18 @@ export class Debugger {
   }
 
   private axis(t: TimelineAnswer) {
-    const labels = tickLabels(t.ticks.map((k) => k.timestamp));
+    // A run of ticks at the same time is labelled once.
+    const ticks = t.ticks.filter((k, i) => i === 0 || k.timestamp !== t.ticks[i - 1].timestamp);
+    const { date, labels } = tickLabels(ticks.map((k) => k.timestamp));
     const last = Math.max(1, t.count - 1);
+    $("axis-date").textContent = date;
     $("axis").replaceChildren(
-      ...t.ticks.map((k, i) => {
+      ...ticks.map((k, i) => {
         const tick = h("span", { class: "tick", title: `#${k.index} · position ${k.position} · ${k.timestamp}` }, labels[i]);
-        tick.style.left = `${(k.index / last) * 100}%`;
+        const at = k.index / last;
+        tick.style.left = `${at * 100}%`;
+        // Labels hang right of their tick, left of it near the end.
+        if (at > 0.99) tick.classList.add("end");
         return tick;
       }),
     );

@@ -6,7 +6,7 @@
 // exported as a session file.
 
 import { EventOut, PatchOp, StateAnswer, get, message, post, put } from "../api";
-import { $, h, json } from "../dom";
+import { $, h, json, patchText } from "../dom";
 import { Subject, on, route } from "../subject";
 import { sideBySide } from "./tools";
 
@@ -29,6 +29,7 @@ function panel(title: string, ...body: (Node | string)[]) {
   const c = $("compare");
   c.hidden = false;
   c.replaceChildren(h("h2", { id: "compare-title" }, title), ...body);
+  c.scrollIntoView({ block: "nearest" });
 }
 
 function error(e: unknown) {
@@ -134,7 +135,7 @@ export class Forks {
           h("button", { onclick: () => this.host.openFork(fork) }, "Open the fork's timeline"),
           h("a", { href: `/v1/forks/${f}/session`, download: `${fork}.session.json`, id: "export-session" }, "Export session"),
           h("button", { onclick: () => this.close() }, "Close")),
-        h("pre", { id: "compare-patch" }, json(patch)),
+        h("pre", { id: "compare-patch" }, patchText(patch)),
         sideBySide("live", a?.state ?? null, `fork ${fork}`, b?.state ?? null),
         s.kind === "partition" ? this.candidateForm(s.projection) : "");
     } catch (e) {

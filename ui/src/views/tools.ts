@@ -4,7 +4,7 @@
 // side). Every event listed is a link that moves the cursor there.
 
 import { BlameAnswer, PatchOp, WatchAnswer, get, message } from "../api";
-import { $, h, json } from "../dom";
+import { $, h, json, patchText } from "../dom";
 import { Subject, route } from "../subject";
 import { differing } from "../tree";
 import { renderTree } from "./statetree";
@@ -19,6 +19,7 @@ function show(title: string, ...body: (Node | string)[]) {
   const tool = $("tool");
   tool.hidden = false;
   tool.replaceChildren(h("h2", { id: "tool-title" }, title), ...body);
+  tool.scrollIntoView({ block: "nearest" });
 }
 
 function fail(e: unknown) {
@@ -131,7 +132,7 @@ async function diff(host: ToolHost, from: string, to: string) {
     ]);
     answer.replaceChildren(
       h("h3", {}, `${patch.patch.length} change${patch.patch.length === 1 ? "" : "s"} (RFC 6902)`),
-      h("pre", { id: "diff-patch" }, json(patch.patch)),
+      h("pre", { id: "diff-patch" }, patchText(patch.patch)),
       sideBySide(`at position ${sides.from.position}`, sides.from.state, `at position ${sides.to.position}`, sides.to.state),
     );
   } catch (e) {
