@@ -167,6 +167,66 @@ test("skip an event on a fork: the fork beside live, the first divergence, impac
   await p.close();
 });
 
+test("edit and add events on a fork; a candidate projection previewed on it", async () => {
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#projection=balances&partition=account-1`);
+  await p.waitForFunction(() => document.getElementById("subject-title")?.textContent === "balances / account-1");
+  await at(p, 3);
+  await p.keyboard.press("ArrowLeft");
+  await at(p, 2);
+  assert.equal(await shown(p, "/balance"), -20);
+  // Edit the withdrawal on a fork: the fork's balance is what the edit says.
+  await p.click("#do-edit");
+  await p.fill("#edit-data", JSON.stringify({ balance: 45 }));
+  await p.click("#edit-form button[type=submit]");
+  await p.waitForSelector("#compare-patch");
+  assert.deepEqual(JSON.parse(await p.locator("#compare-patch").innerText()), [{ op: "replace", path: "/balance", value: 45 }]);
+  // Add a deposit at the fork's end.
+  await p.click("#do-add");
+  assert.equal(await p.inputValue("#add-stream"), "account-1");
+  await p.fill("#add-type", "Deposited");
+  await p.fill("#add-data", JSON.stringify({ balance: 100 }));
+  await p.click("#add-form button[type=submit]");
+  await p.waitForFunction(() => document.getElementById("compare-patch")?.textContent.includes("100"));
+  assert.equal(await p.locator('#compare [data-side="right"] li[data-pointer="/balance"] .value').innerText(), "100");
+  // A candidate that ignores withdrawals, previewed on the fork.
+  await p.fill("#candidate-source", BALANCES.replace("Withdrawn: (s, e) => { s.balance = e.data.balance; },", ""));
+  await p.click("#candidate-form button[type=submit]");
+  await p.waitForSelector("#candidate-answer li");
+  assert.match(await p.locator("#candidate-answer").innerText(), /account-1: \/balance/);
+  await shot(p, "09b-fork-edit-add-candidate");
+  // Nothing of this reached live.
+  assert.equal((await server.api("GET", "/v1/projections/balances/state?partition=account-1")).state.balance, -20);
+  await p.close();
+});
+
+test("jump to a time and to a pinned snapshot", async () => {
+  const stamps = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await server.append("clock-1", [{ type: "Ticked", data: { tick: i } }]);
+    stamps.push((await server.api("GET", `/v1/streams/clock-1?from=${i}&limit=1`)).events[0].timestamp);
+    assert.equal(r.next_expected_version, i);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const snap = await server.api("POST", "/v1/snapshots", { name: "first tick", stream: "clock-1", as_of: "version:0" });
+  const p = await page(b, server);
+  await p.goto(`${server.url}/ui/#stream=clock-1`);
+  await at(p, 2);
+  await p.selectOption("#snapshots", snap.id);
+  await at(p, 0);
+  await p.fill("#jump-to", stamps[1]);
+  await p.press("#jump-to", "Enter");
+  await at(p, 1);
+  assert.equal(await shown(p, "/tick"), 1);
+  await p.fill("#jump-to", "#2");
+  await p.press("#jump-to", "Enter");
+  await at(p, 2);
+  await p.fill("#jump-to", "yesterday");
+  await p.press("#jump-to", "Enter");
+  await p.waitForFunction(() => document.getElementById("status")?.className === "error");
+  await p.close();
+});
+
 test("a parked event opens as a debugging case", async () => {
   const p = await page(b, server);
   await p.goto(`${server.url}/ui/#page=health`);

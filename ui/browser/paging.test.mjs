@@ -50,7 +50,8 @@ async function open(hash) {
   const p = await page(b, server);
   const fetched = { requests: 0, bytes: 0, pending: [] };
   p.on("response", (r) => {
-    if (!r.url().includes("/v1/")) return;
+    // The sidebar's lists (recent streams, projections) are not the subject's.
+    if (!r.url().includes("/v1/") || /\/v1\/(projections|streams)(\?|$)/.test(r.url())) return;
     fetched.requests += 1;
     fetched.pending.push(r.body().then((b) => (fetched.bytes += b.length), () => {}));
   });

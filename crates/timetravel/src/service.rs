@@ -90,7 +90,8 @@ pub trait Feed: Send + Sync {
     fn version_stream(&self) -> Option<&str>;
     fn init(&self) -> Value;
     /// Candidate events in log order from position `from` on, at most
-    /// `limit`; `last` is the subject's last event so far.
+    /// `limit`; `last` is the last candidate of the pages read before
+    /// (the subject's last event, for feeds whose candidates all fold).
     fn after(&self, last: Option<&EventRef>, from: u64, limit: usize) -> Result<Page, HistoryError>;
     /// The subject's events at `refs` (a run of consecutive ones), in order.
     fn read(&self, refs: &[EventRef]) -> Result<Vec<RecordedEvent>, HistoryError>;
@@ -218,14 +219,45 @@ fn drop_oldest(cache: &mut HashMap<String, Arc<Cached>>, keep: &str) -> Option<u
     cache.remove(&oldest).map(|c| c.events.load(Ordering::Relaxed))
 }
 
-/// Folds every candidate event the subject has not seen.
+/// Pages read ahead of the fold when catching up over more than a page:
+/// one thread reads (and decodes) the next pages while this one folds.
+const READ_AHEAD: usize = 2;
+
+/// Folds every candidate event the subject has not seen. Over more than
+/// a page, a scoped thread reads the pages ahead of the fold (a history
+/// of a million events is read and folded at once, not in turns).
 fn catch_up(s: &mut Subject, through: &AtomicU64, feed: &dyn Feed) -> Result<(), HistoryError> {
-    let mut folder = feed.folder()?;
+    let folder = feed.folder()?;
     // Every candidate below `head` is in the pages read from here on.
     let head = feed.head();
-    let mut from = through.load(Ordering::Acquire);
-    loop {
-        let page = feed.after(s.events().last(), from, PAGE)?;
+    let from = through.load(Ordering::Acquire);
+    let pages = Pages { feed, last: s.events().last().copied(), from, finished: false };
+    if head.saturating_sub(from) <= PAGE as u64 {
+        return fold_pages(s, through, head, folder, pages);
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        scope.spawn(move || {
+            for page in pages {
+                if tx.send(page).is_err() {
+                    return;
+                }
+            }
+        });
+        fold_pages(s, through, head, folder, rx.into_iter())
+    })
+}
+
+/// Folds pages in order, noting after each how far the subject has seen.
+fn fold_pages(
+    s: &mut Subject,
+    through: &AtomicU64,
+    head: u64,
+    mut folder: Box<dyn Folder + '_>,
+    pages: impl Iterator<Item = Result<Page, HistoryError>>,
+) -> Result<(), HistoryError> {
+    for page in pages {
+        let page = page?;
         for e in &page.events {
             let mut fold_error = None;
             s.fold_with(e.position, e.version, |state| match folder.fold(state, e) {
@@ -239,12 +271,44 @@ fn catch_up(s: &mut Subject, through: &AtomicU64, feed: &dyn Feed) -> Result<(),
                 return Err(err);
             }
         }
-        from = from.max(page.next_from);
-        through.fetch_max(from, Ordering::AcqRel);
+        through.fetch_max(page.next_from, Ordering::AcqRel);
         if page.done {
             through.fetch_max(head, Ordering::AcqRel);
             return Ok(());
         }
+    }
+    Err(HistoryError::Failed("the history's reader stopped before the end".into()))
+}
+
+/// A feed's candidate pages from a position on, until one is done or a
+/// read fails.
+struct Pages<'a> {
+    feed: &'a dyn Feed,
+    /// The last candidate read so far (see [`Feed::after`]).
+    last: Option<EventRef>,
+    from: u64,
+    finished: bool,
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<Page, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let page = self.feed.after(self.last.as_ref(), self.from, PAGE);
+        match &page {
+            Ok(p) => {
+                self.from = self.from.max(p.next_from);
+                if let Some(e) = p.events.last() {
+                    self.last = Some(EventRef { position: e.position, version: e.version, changes: 0 });
+                }
+                self.finished = p.done;
+            }
+            Err(_) => self.finished = true,
+        }
+        Some(page)
     }
 }
 
