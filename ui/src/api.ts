@@ -1,11 +1,28 @@
 // The public HTTP API as the debugger uses it: JSON in and out, errors
 // thrown with the API's code and message. Every request goes through
 // `call`, which counts requests and bytes (the paging test reads them).
+// Request bodies, query parameters and the answers the OpenAPI document
+// describes by schema are typed from it (`openapi.d.ts`, generated from
+// `ui/openapi.json` by openapi-typescript); the time-travel answers it
+// describes in prose are typed here.
 
-export interface EventOut extends EventSummary {
-  data: unknown;
-  metadata: unknown;
-  tags: string[];
+import type { components, paths } from "./openapi";
+
+export type Schemas = components["schemas"];
+export type EventOut = Schemas["EventOut"];
+
+/// A GET route's query parameters, as the OpenAPI document gives them.
+export type QueryOf<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } } ? NonNullable<Q> : never;
+
+/// The query parameters of each time-travel route (the stream's; the
+/// projection and fork routes take the same).
+export interface TimeQueries {
+  state: QueryOf<"/v1/streams/{stream}/state">;
+  timeline: QueryOf<"/v1/streams/{stream}/timeline">;
+  history: QueryOf<"/v1/streams/{stream}/history">;
+  diff: QueryOf<"/v1/streams/{stream}/diff">;
+  blame: QueryOf<"/v1/streams/{stream}/blame">;
+  watch: QueryOf<"/v1/streams/{stream}/watch">;
 }
 
 export interface StateAnswer {
@@ -99,8 +116,8 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
 }
 
 export const get = <T>(path: string) => call<T>("GET", path);
-export const post = <T>(path: string, body: unknown) => call<T>("POST", path, body);
-export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, body);
+export const post = <T, B = unknown>(path: string, body: B) => call<T>("POST", path, body);
+export const put = <T, B = unknown>(path: string, body: B) => call<T>("PUT", path, body);
 
 export const enc = encodeURIComponent;
 

@@ -2,7 +2,7 @@
 // on a fork; the API paths that answer about it; and the view's URL hash,
 // so every view has a link that reopens it.
 
-import { enc, qs } from "./api";
+import { TimeQueries, enc, qs } from "./api";
 
 export type Subject =
   | { kind: "stream"; stream: string; fork?: string }
@@ -16,8 +16,8 @@ function root(s: Subject): string {
 
 /// The path of one of the subject's time-travel routes (`state`,
 /// `timeline`, `blame`, ...) with its query; the partition is added.
-export function route(s: Subject, what: string, params: Record<string, string | number | undefined> = {}): string {
-  const all = s.kind === "partition" ? { partition: s.partition, ...params } : params;
+export function route<K extends keyof TimeQueries>(s: Subject, what: K, params: TimeQueries[K] = {} as TimeQueries[K]): string {
+  const all: Record<string, string | number | null | undefined> = s.kind === "partition" ? { partition: s.partition, ...params } : { ...params };
   return `${root(s)}/${what}${qs(all)}`;
 }
 

@@ -189,7 +189,39 @@ struct ApiDoc;
 
 pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())).clone()
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        name_operations(&mut doc);
+        doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
+    })
+    .clone()
+}
+
+/// Gives every operation an id made of its method and path
+/// (`get_forks_name_streams_stream_timeline`): handlers in different
+/// modules share names (`diff`, `list`, ...), and OpenAPI wants each
+/// operation's id unique, as code generators key types by it.
+fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let words: Vec<&str> = path
+            .split('/')
+            .filter(|w| !w.is_empty() && *w != "v1")
+            .map(|w| w.trim_start_matches('{').trim_end_matches('}'))
+            .collect();
+        let name = words.join("_").replace('-', "_");
+        let operations = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            if let Some(op) = operation {
+                op.operation_id = Some(format!("{method}_{name}"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +236,27 @@ mod tests {
         }
         let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
         assert_eq!(documented, ROUTES.len(), "/openapi.json documents a route the router does not list");
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|p| p.as_object().unwrap().values().map(|op| op["operationId"].as_str().unwrap()))
+            .collect();
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "every operation has an id of its own");
+        assert!(ids.contains(&"get_forks_name_projections_projection_timeline"), "{ids:?}");
+        // Query structs are documented as query parameters, not path ones.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        let name = p["name"].as_str().unwrap();
+                        assert!(path.contains(&format!("{{{name}}}")), "{path} documents {name} in its path");
+                    }
+                }
+            }
+        }
     }
 }

@@ -245,7 +245,7 @@ pub struct DryRunRequest {
 
 /// `GET /v1/projections/{name}/state`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectionStateQuery {
     /// The partition (a stream, or a key); empty or absent: the single partition.
@@ -263,7 +263,7 @@ pub struct ProjectionStateQuery {
 
 /// `GET /v1/projections/{name}/partitions`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct PartitionsQuery {
     /// Keys after this one (exclusive).

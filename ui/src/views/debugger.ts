@@ -3,7 +3,7 @@
 // as a tree with the fields the cursor's event changed highlighted, the
 // event itself, and "which keyframe, how many folds" in small print.
 
-import { EventOut, StateAnswer, TimelineAnswer, TimelineRef, get, message } from "../api";
+import { EventOut, Schemas, StateAnswer, TimelineAnswer, TimelineRef, get, message } from "../api";
 import { $, h, json, say } from "../dom";
 import { PAGE, Pager } from "../pager";
 import { Cursor, move, parseJump, tickLabels } from "../scrubber";
@@ -150,7 +150,7 @@ export class Debugger {
       const before = index > 0 && ref.changes > 0 ? await pager.ref(index - 1) : null;
       const [state, events, diff] = await Promise.all([
         get<StateAnswer>(route(subject, "state", { as_of: `position:${ref.position}` })),
-        get<{ events: EventOut[] }>(eventAt(subject, ref.position)),
+        get<Schemas["ReadAllResponse"]>(eventAt(subject, ref.position)),
         before
           ? get<{ patch: { path: string }[] }>(route(subject, "diff", { from: `position:${before.position}`, to: `position:${ref.position}` }))
           : Promise.resolve(null),

@@ -1,7 +1,7 @@
 // Finding what to look at: streams by name prefix (or `category:`),
 // projections by name, and a live tail of `$all` over SSE with filters.
 
-import { EventOut, get, message, qs } from "../api";
+import { EventOut, Schemas, get, message, qs } from "../api";
 import { $, h } from "../dom";
 import { Status } from "./health";
 
@@ -43,7 +43,7 @@ export async function tail(host: FindHost, filters: { category?: string; prefix?
   const list = $("tail-events");
   list.replaceChildren();
   try {
-    const info = await get<{ events: number }>("/v1/info");
+    const info = await get<Schemas["InfoResponse"]>("/v1/info");
     const from = Math.max(0, info.events - 20);
     source = new EventSource(`/v1/subscribe${qs({ from, ...filters })}`);
     source.onmessage = (m) => {

@@ -5,7 +5,7 @@
 // impact of skipping an event per projection and field, and the fork
 // exported as a session file.
 
-import { EventOut, PatchOp, StateAnswer, get, message, post, put } from "../api";
+import { EventOut, PatchOp, Schemas, StateAnswer, get, message, post, put } from "../api";
 import { $, h, json, patchText } from "../dom";
 import { Subject, on, route } from "../subject";
 import { sideBySide } from "./tools";
@@ -45,7 +45,7 @@ export class Forks {
   private async ensure(): Promise<string> {
     if (this.fork) return this.fork;
     const name = `ui-${Date.now().toString(36)}`;
-    await post("/v1/forks", { name });
+    await post<unknown, Schemas["ForkCreate"]>("/v1/forks", { name });
     this.fork = name;
     this.host.comparing(name);
     return name;
@@ -56,7 +56,7 @@ export class Forks {
     if (!e) return;
     try {
       const fork = await this.ensure();
-      await post(`/v1/forks/${encodeURIComponent(fork)}/skip`, { positions: [e.position] });
+      await post<unknown, Schemas["ForkSkip"]>(`/v1/forks/${encodeURIComponent(fork)}/skip`, { positions: [e.position] });
       await this.compare();
     } catch (err) {
       error(err);
@@ -74,7 +74,7 @@ export class Forks {
       ev.preventDefault();
       try {
         const fork = await this.ensure();
-        await post(`/v1/forks/${encodeURIComponent(fork)}/edit`, { position: e.position, data: JSON.parse(data.value) });
+        await post<unknown, Schemas["ForkEdit"]>(`/v1/forks/${encodeURIComponent(fork)}/edit`, { position: e.position, data: JSON.parse(data.value) });
         await this.compare();
       } catch (err) {
         error(err);
@@ -98,7 +98,7 @@ export class Forks {
       try {
         const fork = await this.ensure();
         const events = [{ type: type.value, data: JSON.parse(data.value) }];
-        await post(`/v1/forks/${encodeURIComponent(fork)}/streams/${encodeURIComponent(name.value)}`, { events });
+        await post<unknown, Schemas["AppendRequest"]>(`/v1/forks/${encodeURIComponent(fork)}/streams/${encodeURIComponent(name.value)}`, { events });
         await this.compare();
       } catch (err) {
         error(err);
@@ -152,7 +152,7 @@ export class Forks {
       ev.preventDefault();
       const fork = encodeURIComponent(this.fork ?? "");
       try {
-        await put(`/v1/forks/${fork}/projections/${encodeURIComponent(projection)}`, { source: source.value });
+        await put<unknown, Schemas["ForkProjectionPut"]>(`/v1/forks/${fork}/projections/${encodeURIComponent(projection)}`, { source: source.value });
         const d = await get<{ changed: number; partitions: { partition: string; fields: string[] }[] }>(
           `/v1/forks/${fork}/diff?projection=${encodeURIComponent(projection)}`);
         out.replaceChildren(h("p", {}, `${d.changed} partition(s) differ from live:`),
@@ -177,7 +177,7 @@ export class Forks {
     panel(`Impact of skipping position ${e.position}`, h("p", {}, "refolding the partitions it touches…"));
     try {
       const r = await post<{ events_refolded: number; elapsed_ms: number; projections: { projection: string; partitions: { partition: string; kind: string; fields: string[]; first_divergence: Divergence }[] }[] }>(
-        "/v1/impact", { skip: [e.position] });
+        "/v1/impact", { skip: [e.position] } satisfies Schemas["ImpactRequest"]);
       const rows = r.projections.flatMap((p) => p.partitions.map((q) => h("tr", {},
         h("td", {}, p.projection), h("td", {}, q.partition), h("td", {}, q.kind), h("td", {}, q.fields.join(", ")),
         h("td", {}, q.first_divergence?.live_position !== undefined ? String(q.first_divergence.live_position) : ""))));
