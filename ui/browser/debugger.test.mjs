@@ -242,8 +242,21 @@ test("a parked event opens as a debugging case", async () => {
   assert.match(await p.locator("#case-state").innerText(), /owner: "bob"/);
   assert.match(await p.locator("#case-title").innerText(), /balances parked at position/);
   await shot(p, "11-case");
-  await p.click("text=Open the partition's timeline here");
+  const position = Number(/position (\d+)/.exec(await p.locator("#case-title").innerText())[1]);
+  await p.click("text=Open the partition's timeline at the state before it");
   await p.waitForFunction(() => document.getElementById("subject-title")?.textContent === "balances / account-2");
+  // A parked event is not in the partition's history: the cursor is on
+  // the last event before it, the state the case shows.
+  await at(p, 0);
+  assert.match(await p.locator("#event-title").innerText(), new RegExp(`^Opened · account-2 v0 · position ${position - 1}`));
+  assert.equal(await shown(p, "/owner"), "bob");
+  // Back to the case, and skip the event on a fork from there.
+  await p.goBack();
+  await p.waitForSelector("#case-title");
+  await p.click("text=Skip it on a fork");
+  await p.waitForSelector("#compare-title");
+  assert.match(await p.locator("#compare-title").innerText(), /^Fork ui-\S+ beside live$/);
+  await shot(p, "11b-case-skipped-on-fork");
   await p.close();
 });
 

@@ -2,7 +2,7 @@
 // blame, watch, diff, fork from the cursor, and watch projections'
 // health. Every view lives in the URL's hash, so a link reopens it.
 
-import { EventOut } from "./api";
+import { EventOut, get } from "./api";
 import { $, say } from "./dom";
 import { Subject, View, hashOf, on, parseHash } from "./subject";
 import { Debugger } from "./views/debugger";
@@ -53,8 +53,8 @@ const healthHost: HealthHost = {
     void openSubject({ kind: "partition", projection, partition }, undefined, position === undefined ? undefined : `position:${position}`),
   openCase: (projection, position) => navigate({ page: "case", projection, position }),
   skipOnFork: async (projection, position) => {
-    const k = await fetch(`/v1/projections/${encodeURIComponent(projection)}/parked/${position}/case`).then((r) => r.json());
-    await openSubject({ kind: "partition", projection, partition: k.partition ?? "" }, undefined, `position:${position}`);
+    const k = await get<{ partition: string }>(`/v1/projections/${encodeURIComponent(projection)}/parked/${position}/case`);
+    await openSubject({ kind: "partition", projection, partition: k.partition }, undefined, `position:${position}`);
     forks.close();
     await forks.skip();
   },

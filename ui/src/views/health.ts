@@ -130,7 +130,7 @@ export async function openCase(host: HealthHost, projection: string, position: n
         h("section", {}, h("h3", {}, `${k.event.type} · ${k.event.stream} v${k.event.version}`),
           h("pre", { id: "case-event" }, json({ data: k.event.data, metadata: k.event.metadata })))),
       h("div", { class: "row" },
-        h("button", { onclick: () => host.openPartition(projection, k.partition, k.position) }, "Open the partition's timeline here"),
+        h("button", { onclick: () => host.openPartition(projection, k.partition, k.position) }, "Open the partition's timeline at the state before it"),
         k.how === "parked" ? act("Replay", () => post(`${base}/replay`, {})) : "",
         k.how === "parked" ? act("Discard", () => post(`${base}/discard`, {})) : "",
         h("button", { onclick: () => host.skipOnFork(projection, k.position) }, "Skip it on a fork")),
