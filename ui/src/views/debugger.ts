@@ -27,6 +27,8 @@ export class Debugger {
   private collapsed = new Set<string>();
   private changed = new Set<string>();
   private token = 0;
+  private busy = false;
+  private next: number | null = null;
 
   constructor(
     private readonly onShown: (s: Shown) => void,
@@ -60,6 +62,9 @@ export class Debugger {
   /// Opens a subject at an index (default: its last event) or a point.
   async open(subject: Subject, index?: number, point?: string) {
     this.subject = subject;
+    // What is loading for the subject before is of no use now.
+    this.token += 1;
+    this.next = null;
     this.collapsed.clear();
     $("subject-title").textContent = title(subject);
     say("opening…");
@@ -140,11 +145,30 @@ export class Debugger {
   async show(index: number) {
     const { subject, pager, cursor } = this;
     if (!subject || !pager || !cursor) return;
-    const started = performance.now();
-    const mine = ++this.token;
     cursor.at = index;
     $<HTMLInputElement>("slider").value = String(index);
     $("at").textContent = `#${index} of ${cursor.last + 1}`;
+    // A key held down or a slider dragged asks faster than answers come:
+    // one request set at a time, then the newest index asked meanwhile.
+    if (this.busy) {
+      this.next = index;
+      return;
+    }
+    this.busy = true;
+    try {
+      await this.load(subject, pager, cursor, index);
+    } finally {
+      this.busy = false;
+    }
+    const next = this.next;
+    this.next = null;
+    const showing = this.shown?.subject === this.subject && this.shown?.index === next;
+    if (next !== null && !showing) await this.show(next);
+  }
+
+  private async load(subject: Subject, pager: Pager, cursor: Cursor, index: number) {
+    const started = performance.now();
+    const mine = ++this.token;
     try {
       const ref = await pager.ref(index);
       const before = index > 0 && ref.changes > 0 ? await pager.ref(index - 1) : null;

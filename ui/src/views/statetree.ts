@@ -11,9 +11,14 @@ export interface TreeOptions {
   onBlame?: (pointer: string) => void;
 }
 
+/// Rows drawn at most; collapse containers to see past them.
+export const ROWS_MAX = 2_000;
+
 export function renderTree(list: HTMLElement, state: unknown, o: TreeOptions) {
+  const all = rows(state, o.changed, o.collapsed);
+  const more = all.length > ROWS_MAX ? h("li", { class: "more" }, `… ${all.length - ROWS_MAX} more rows: collapse a container to see the rest`) : null;
   list.replaceChildren(
-    ...rows(state, o.changed, o.collapsed).map((r) => {
+    ...all.slice(0, ROWS_MAX).map((r) => {
       const li = h("li", { "data-pointer": r.pointer });
       li.style.paddingLeft = `${r.depth * 1.1}rem`;
       if (r.changed) li.classList.add(r.changed === "self" ? "changed" : "inside");
@@ -36,4 +41,5 @@ export function renderTree(list: HTMLElement, state: unknown, o: TreeOptions) {
       return li;
     }),
   );
+  if (more) list.append(more);
 }
