@@ -224,6 +224,11 @@ test("jump to a time and to a pinned snapshot", async () => {
   await p.fill("#jump-to", "yesterday");
   await p.press("#jump-to", "Enter");
   await p.waitForFunction(() => document.getElementById("status")?.className === "error");
+  // A link written by hand with a time opens there, and then links by index.
+  await p.goto(`${server.url}/ui/#stream=clock-1&at=time:${stamps[1]}`);
+  await p.reload();
+  await at(p, 1);
+  assert.ok((await p.evaluate(() => location.hash)).endsWith("version=1"));
   await p.close();
 });
 

@@ -102,7 +102,7 @@ async function render(v: View) {
   } else if (v.subject) {
     showPage("debugger");
     if (v.subject.kind === "stream") $<HTMLInputElement>("q").value = v.subject.stream;
-    await dbg.open(v.subject, v.index);
+    await dbg.open(v.subject, v.index, v.at);
     if (v.compare) {
       forks.fork = v.compare;
       await forks.compare();

@@ -12,6 +12,13 @@ test("every view round-trips through the URL hash", () => {
   for (const v of views) assert.deepEqual(parseHash(hashOf(v)), v);
 });
 
+test("a hand-written link may name a point instead of an index", () => {
+  const v = parseHash("#stream=account-1&at=time:2026-11-27T04:00:00Z");
+  assert.equal(v.at, "time:2026-11-27T04:00:00Z");
+  assert.equal(v.index, undefined);
+  assert.equal(parseHash("#stream=s&at=").at, undefined);
+});
+
 test("links from the first version of the page still open", () => {
   assert.deepEqual(parseHash("#stream=s&version=3").subject, { kind: "stream", stream: "s", fork: undefined });
   assert.equal(parseHash("#stream=s&version=x").index, undefined);

@@ -42,6 +42,10 @@ export interface View {
   subject?: Subject;
   /// The cursor: an index into the subject's events (a stream's version).
   index?: number;
+  /// A point to open at instead of an index (`at=time:...` or
+  /// `at=position:N`, for links written by hand); the page then links
+  /// by index.
+  at?: string;
   /// The fork compared with live beside the subject.
   compare?: string;
   /// `health`, or `case` (with projection and position).
@@ -56,6 +60,7 @@ export function parseHash(hash: string): View {
   const q = new URLSearchParams(hash.replace(/^#/, ""));
   const fork = q.get("fork") ?? undefined;
   const view: View = { index: num(q.get("version")) ?? num(q.get("index")), compare: q.get("compare") ?? undefined };
+  if (q.get("at")) view.at = q.get("at") ?? undefined;
   const stream = q.get("stream");
   const projection = q.get("projection");
   if (stream) view.subject = { kind: "stream", stream, fork };
