@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the workspace's Rust tests (unit tests, the conformance
 # suite on every backend, property tests, crash, torn-write, bit-flip,
-# power-cut and fault-injection tests, CLI and HTTP black-box tests, kill -9
+# power-cut and fault-injection tests, the PostgreSQL backend's conformance
+# and model tests (scripts/postgres.sh makes sure PostgreSQL is up),
+# CLI and HTTP black-box tests, kill -9
 # loops), then schemathesis against the server's OpenAPI document; first
 # the debugger's frontend checks (scripts/ui.sh), and after the Rust tests
 # its browser tests (scripts/browser.sh, Debian's chromium). Long
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 mkdir -p target
 log=target/test-output.log
 ./scripts/ui.sh 2>&1 | tee "$log"
+./scripts/postgres.sh 2>&1 | tee -a "$log"
 cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
 ./scripts/browser.sh 2>&1 | tee -a "$log"
 ./scripts/schemathesis.sh 2>&1 | tee -a "$log"

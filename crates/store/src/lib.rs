@@ -18,6 +18,8 @@ mod expected;
 mod filter;
 pub mod limits;
 mod memory;
+#[allow(clippy::unwrap_used)]
+pub mod model_check;
 mod reader;
 mod store;
 pub mod subscription;

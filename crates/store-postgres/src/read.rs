@@ -1,0 +1,202 @@
+//! The reader half of the contract in SQL. Every read is capped at the
+//! head this server knows committed (or the as-of point below it): the
+//! log below the head is a gapless prefix (see `writer`), so a read never
+//! shows an event and later another with a lower position.
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use hindsight_store::limits::{Page, READ_EXAMINED_MAX, READ_LIMIT_MAX};
+use hindsight_store::{
+    end_position, AllSlice, AsOf, Direction, EventReader, Filter, ReadAll, ReadStream, RecordedEvent, StoreError,
+    StreamInfo,
+};
+use tokio::sync::watch;
+use tokio_postgres::types::ToSql;
+
+use crate::error::{pg, pool};
+use crate::row::{self, COLUMNS};
+use crate::PostgresStore;
+
+/// Fills a page (events and bytes) from rows in read order.
+fn fill(rows: Vec<RecordedEvent>, limit: usize) -> (Vec<RecordedEvent>, bool) {
+    let mut page = Page::new(limit);
+    let mut out = Vec::with_capacity(rows.len());
+    for e in rows {
+        if !page.has_room() {
+            break;
+        }
+        page.add(&e);
+        out.push(e);
+    }
+    (out, page.has_room())
+}
+
+/// The filter's conditions as SQL, its parameters appended to `params`.
+fn conditions(filter: &Filter, params: &mut Vec<Box<dyn ToSql + Sync + Send>>) -> String {
+    let mut sql = String::new();
+    let mut add = |template: &str, p: Box<dyn ToSql + Sync + Send>| {
+        params.push(p);
+        sql.push_str(&template.replace('#', &format!("${}", params.len())));
+    };
+    if let Some(s) = &filter.stream {
+        add(" AND stream = #", Box::new(s.clone()));
+    }
+    if let Some(c) = &filter.category {
+        add(" AND category = #", Box::new(c.clone()));
+    }
+    if let Some(p) = &filter.stream_prefix {
+        // left(stream, n) = prefix: no LIKE escaping to get wrong.
+        add(" AND left(stream, char_length(#)) = #", Box::new(p.clone()));
+    }
+    if !filter.event_types.is_empty() {
+        add(" AND type = ANY(#)", Box::new(filter.event_types.clone()));
+    }
+    sql
+}
+
+impl PostgresStore {
+    async fn end(&self, as_of: Option<AsOf>, stream: Option<&str>) -> Result<u64, StoreError> {
+        match as_of {
+            Some(a) => end_position(self, a, stream).await,
+            None => Ok(self.next_position()),
+        }
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[Box<dyn ToSql + Sync + Send>],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(sql, &refs).await.map_err(pg)?;
+        row::events(&rows)
+    }
+}
+
+#[async_trait]
+impl EventReader for PostgresStore {
+    async fn read_stream(&self, read: &ReadStream) -> Result<Vec<RecordedEvent>, StoreError> {
+        let end = self.end(read.as_of, Some(&read.stream)).await?;
+        let limit = read.limit.min(READ_LIMIT_MAX);
+        let (cmp, order, from) = match read.direction {
+            Direction::Forward => (">=", "ASC", read.from.unwrap_or(0)),
+            Direction::Backward => ("<=", "DESC", read.from.unwrap_or(i64::MAX as u64)),
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM hs_events WHERE stream = $1 AND version {cmp} $2 AND position < $3
+             ORDER BY version {order} LIMIT $4"
+        );
+        let from = from.min(i64::MAX as u64) as i64;
+        let params: Vec<Box<dyn ToSql + Sync + Send>> =
+            vec![Box::new(read.stream.clone()), Box::new(from), Box::new(end as i64), Box::new(limit as i64)];
+        Ok(fill(self.query(&sql, &params).await?, read.limit).0)
+    }
+
+    async fn read_all(&self, read: &ReadAll) -> Result<AllSlice, StoreError> {
+        let end = self.end(read.as_of, None).await?;
+        let limit = read.limit.min(READ_LIMIT_MAX);
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        match read.direction {
+            Direction::Forward => {
+                // At most READ_EXAMINED_MAX positions are looked at per call.
+                let from = read.from.unwrap_or(0).min(end);
+                let window_end = end.min(from.saturating_add(READ_EXAMINED_MAX as u64));
+                params.push(Box::new(from as i64));
+                params.push(Box::new(window_end as i64));
+                let filter = conditions(&read.filter, &mut params);
+                params.push(Box::new(limit as i64));
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM hs_events WHERE position >= $1 AND position < $2{filter}
+                     ORDER BY position LIMIT ${}",
+                    params.len()
+                );
+                let (events, room) = fill(self.query(&sql, &params).await?, read.limit);
+                let next = match (room, events.last()) {
+                    (true, _) => window_end,
+                    (false, Some(e)) => e.position + 1,
+                    (false, None) => from,
+                };
+                Ok(AllSlice { events, next_position: next, end_of_log: next >= end })
+            }
+            Direction::Backward => {
+                let Some(last) = end.checked_sub(1) else {
+                    return Ok(AllSlice { events: Vec::new(), next_position: 0, end_of_log: true });
+                };
+                let from = read.from.unwrap_or(last).min(last);
+                let low = (from + 1).saturating_sub(READ_EXAMINED_MAX as u64);
+                params.push(Box::new(from as i64));
+                params.push(Box::new(low as i64));
+                let filter = conditions(&read.filter, &mut params);
+                params.push(Box::new(limit as i64));
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM hs_events WHERE position <= $1 AND position >= $2{filter}
+                     ORDER BY position DESC LIMIT ${}",
+                    params.len()
+                );
+                let (events, room) = fill(self.query(&sql, &params).await?, read.limit);
+                let lowest = match (room, events.last()) {
+                    (true, _) => low,
+                    (false, Some(e)) => e.position,
+                    (false, None) => from + 1,
+                };
+                Ok(AllSlice { events, next_position: lowest.saturating_sub(1), end_of_log: lowest == 0 })
+            }
+        }
+    }
+
+    async fn stream_info(&self, stream: &str, as_of: Option<AsOf>) -> Result<Option<StreamInfo>, StoreError> {
+        let end = self.end(as_of, Some(stream)).await?;
+        let client = self.pool.get().await.map_err(pool)?;
+        let row = client
+            .query_one(
+                "SELECT min(position), max(position), max(version) FROM hs_events WHERE stream = $1 AND position < $2",
+                &[&stream, &(end as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        let (first, last, version): (Option<i64>, Option<i64>, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+        Ok(match (first, last, version) {
+            (Some(first), Some(last), Some(version)) => Some(StreamInfo {
+                stream: stream.to_string(),
+                last_version: version as u64,
+                first_position: first as u64,
+                last_position: last as u64,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
+        let client = self.pool.get().await.map_err(pool)?;
+        let head = self.next_position() as i64;
+        let row = client
+            .query_opt(
+                "SELECT position FROM hs_events WHERE timestamp_us >= $1 AND position < $2
+                 ORDER BY timestamp_us, position LIMIT 1",
+                &[&(timestamp_us.min(i64::MAX as u64) as i64), &head],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn clock_us(&self) -> u64 {
+        crate::now_us().max(self.shared.last_timestamp_us.load(Ordering::Acquire))
+    }
+
+    fn next_position(&self) -> u64 {
+        *self.shared.head.borrow()
+    }
+
+    fn watch_next_position(&self) -> watch::Receiver<u64> {
+        self.shared.head.subscribe()
+    }
+
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM hs_events WHERE id = $1 AND position < $2");
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id), Box::new(self.next_position() as i64)];
+        Ok(self.query(&sql, &params).await?.into_iter().next())
+    }
+}

@@ -1,0 +1,259 @@
+//! Group commit on PostgreSQL. One writer task per store takes the
+//! appends queued while its last transaction ran and commits them in one
+//! transaction that holds a store-wide advisory lock from its first
+//! statement to its commit. Under the lock it reads the head, checks every
+//! request (ids, then expectations) against what is stored and what the
+//! batch wrote before it, assigns the next positions, links the hash
+//! chain, and inserts all rows with one statement.
+//!
+//! Why positions are gapless and in commit order, across servers: a
+//! position is taken only under the lock, the lock is released only when
+//! the transaction has committed (or rolled back, taking nothing), and the
+//! next holder reads the head after taking it. So transactions commit in
+//! position order, one at a time, and any snapshot sees a prefix of the
+//! log: a reader that caps its reads at a head it has seen committed can
+//! never skip an event that commits later with a lower position.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hindsight_store::{check_expectations, check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, Transaction};
+use uuid::Uuid;
+
+use crate::chain::{self, GENESIS};
+use crate::error::pg;
+use crate::row::{self, COLUMNS};
+use crate::shared::Shared;
+
+/// The advisory lock every append transaction holds ("hs" "appd").
+pub const APPEND_LOCK: i64 = 0x6873_6170_7064;
+
+/// The channel other servers' readers are woken on.
+pub const HEAD_CHANNEL: &str = "hindsight_head";
+
+/// Requests committed together at most, and events.
+const BATCH_REQUESTS_MAX: usize = 1_024;
+const BATCH_EVENTS_MAX: usize = 20_000;
+
+pub struct Request {
+    pub parts: Vec<ValidatedPart>,
+    pub reply: oneshot::Sender<Result<Vec<AppendResult>, StoreError>>,
+}
+
+fn events_in(r: &Request) -> usize {
+    r.parts.iter().map(|p| p.events.len()).sum()
+}
+
+/// Takes batches off the queue until it closes; reconnects when the
+/// connection is lost (that batch fails: its clients retry, and the ids
+/// they sent make a retry of a batch that did commit harmless).
+pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
+    let mut client: Option<Client> = None;
+    while let Some(first) = rx.recv().await {
+        let mut events = events_in(&first);
+        let mut batch = vec![first];
+        while batch.len() < BATCH_REQUESTS_MAX && events < BATCH_EVENTS_MAX {
+            match rx.try_recv() {
+                Ok(r) => {
+                    events += events_in(&r);
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        if client.as_ref().is_none_or(|c| c.is_closed()) {
+            client = match shared.connect().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    fail(batch, &e);
+                    continue;
+                }
+            };
+        }
+        let Some(c) = client.as_mut() else { continue };
+        match commit(c, &batch).await {
+            Ok(done) => {
+                shared.advance(done.head, done.timestamp_us, done.events);
+                for (request, result) in batch.into_iter().zip(done.results) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an append batch failed; nothing of it was committed, or its clients' retries find it");
+                fail(batch, &e);
+            }
+        }
+    }
+}
+
+fn fail(batch: Vec<Request>, e: &StoreError) {
+    for request in batch {
+        let _ = request.reply.send(Err(StoreError::Backend(e.to_string())));
+    }
+}
+
+struct Committed {
+    results: Vec<Result<Vec<AppendResult>, StoreError>>,
+    head: u64,
+    timestamp_us: u64,
+    events: u64,
+}
+
+/// What the batch has decided so far: the head, the chain's last link,
+/// the events stored or written by the batch that its requests' ids may
+/// name, and the streams' last versions.
+struct Tally {
+    next: u64,
+    previous: [u8; 32],
+    timestamp_us: u64,
+    known: HashMap<Uuid, RecordedEvent>,
+    versions: HashMap<String, u64>,
+    /// Streams the batch wrote to (their last versions are upserted).
+    touched: std::collections::HashSet<String>,
+    rows: Vec<(RecordedEvent, [u8; 32])>,
+}
+
+async fn commit(client: &mut Client, batch: &[Request]) -> Result<Committed, StoreError> {
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(pg)?;
+    let mut tally = tally(&tx, batch).await?;
+    let results: Vec<_> = batch.iter().map(|r| tally.assign(&r.parts)).collect();
+    let written = tally.rows.len() as u64;
+    if written > 0 {
+        insert(&tx, &tally).await?;
+        tx.execute("SELECT pg_notify($1, $2)", &[&HEAD_CHANNEL, &tally.next.to_string()]).await.map_err(pg)?;
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok(Committed { results, head: tally.next, timestamp_us: tally.timestamp_us, events: written })
+}
+
+/// Reads, under the lock, what the batch's checks need.
+async fn tally(tx: &Transaction<'_>, batch: &[Request]) -> Result<Tally, StoreError> {
+    let last = tx
+        .query_opt("SELECT position, hash, timestamp_us FROM hs_events ORDER BY position DESC LIMIT 1", &[])
+        .await
+        .map_err(pg)?;
+    let (next, previous, last_ts) = match last {
+        Some(r) => {
+            let hash: Vec<u8> = r.get(1);
+            let hash: [u8; 32] =
+                hash.try_into().map_err(|_| StoreError::Backend("the last event's hash is not 32 bytes".into()))?;
+            (r.get::<_, i64>(0) as u64 + 1, hash, r.get::<_, i64>(2) as u64)
+        }
+        None => (0, GENESIS, 0),
+    };
+    let ids: Vec<Uuid> = batch.iter().flat_map(|r| &r.parts).flat_map(|p| &p.events).filter_map(|e| e.id).collect();
+    let known = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        let sql = format!("SELECT {COLUMNS} FROM hs_events WHERE id = ANY($1)");
+        let rows = tx.query(sql.as_str(), &[&ids]).await.map_err(pg)?;
+        row::events(&rows)?.into_iter().map(|e| (e.id, e)).collect()
+    };
+    let mut streams: Vec<&str> = batch.iter().flat_map(|r| &r.parts).map(|p| p.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let rows = tx
+        .query("SELECT stream, last_version FROM hs_streams WHERE stream = ANY($1)", &[&streams])
+        .await
+        .map_err(pg)?;
+    let versions = rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect();
+    let timestamp_us = crate::now_us().max(last_ts);
+    Ok(Tally { next, previous, timestamp_us, known, versions, touched: Default::default(), rows: Vec::new() })
+}
+
+impl Tally {
+    /// One request's outcome: a retry's original results, a refusal (the
+    /// request fails alone), or its events placed after the batch's so far.
+    fn assign(&mut self, parts: &[ValidatedPart]) -> Result<Vec<AppendResult>, StoreError> {
+        if let Some(results) = check_retry(parts, |id| self.known.get(id).cloned())? {
+            return Ok(results);
+        }
+        check_expectations(parts, |s| self.versions.get(s).copied())?;
+        let mut results = Vec::with_capacity(parts.len());
+        for part in parts {
+            let first_position = self.next;
+            let mut version = self.versions.get(&part.stream).map_or(0, |v| v + 1);
+            for e in &part.events {
+                let event = RecordedEvent {
+                    id: e.id.unwrap_or_else(Uuid::now_v7),
+                    stream: part.stream.clone(),
+                    event_type: e.event_type.clone(),
+                    version,
+                    position: self.next,
+                    timestamp_us: self.timestamp_us,
+                    data: e.data.clone(),
+                    metadata: e.metadata.clone(),
+                    tags: e.tags.clone(),
+                };
+                self.previous = chain::link(&self.previous, &event);
+                self.known.insert(event.id, event.clone());
+                self.rows.push((event, self.previous));
+                version += 1;
+                self.next += 1;
+            }
+            self.versions.insert(part.stream.clone(), version - 1);
+            self.touched.insert(part.stream.clone());
+            results.push(AppendResult {
+                first_position,
+                last_position: self.next - 1,
+                next_expected_version: version - 1,
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// Every row of the batch in one `INSERT ... SELECT FROM UNNEST`, and the
+/// streams' last versions in one upsert.
+async fn insert(tx: &Transaction<'_>, t: &Tally) -> Result<(), StoreError> {
+    let n = t.rows.len();
+    let (mut position, mut stream, mut version, mut id, mut kind, mut category) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut ts, mut data, mut metadata, mut tags, mut hash) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (e, h) in &t.rows {
+        position.push(e.position as i64);
+        stream.push(e.stream.as_str());
+        version.push(e.version as i64);
+        id.push(e.id);
+        kind.push(e.event_type.as_str());
+        category.push(hindsight_store::category_of(&e.stream));
+        ts.push(e.timestamp_us as i64);
+        data.push(e.data.as_str());
+        metadata.push(e.metadata.as_str());
+        tags.push(serde_json::to_string(&e.tags).unwrap_or_else(|_| "[]".into()));
+        hash.push(h.as_slice());
+    }
+    tx.execute(
+        "INSERT INTO hs_events (position, stream, version, id, type, category, timestamp_us, data, metadata, tags, hash)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
+                              $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[])",
+        &[&position, &stream, &version, &id, &kind, &category, &ts, &data, &metadata, &tags, &hash],
+    )
+    .await
+    .map_err(pg)?;
+    let (names, lasts): (Vec<&str>, Vec<i64>) =
+        t.touched.iter().map(|s| (s.as_str(), t.versions.get(s).map_or(0, |v| *v as i64))).unzip();
+    tx.execute(
+        "INSERT INTO hs_streams (stream, last_version) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+         ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version",
+        &[&names, &lasts],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
