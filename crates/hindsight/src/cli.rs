@@ -338,6 +338,11 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7113; port 0 picks a free one].
     #[arg(long, env = "HINDSIGHT_LISTEN")]
     pub listen: Option<String>,
+    /// Keep the log in PostgreSQL (`postgres://user@host:port/db`) instead
+    /// of the embedded store in the data directory [default: embedded].
+    /// Projections, snapshots and forks stay in the data directory.
+    #[arg(long, env = "HINDSIGHT_STORE")]
+    pub store: Option<String>,
     /// A TOML file with any of the settings below.
     #[arg(long, env = "HINDSIGHT_CONFIG")]
     pub config: Option<std::path::PathBuf>,
@@ -641,6 +646,14 @@ pub struct LoadArgs {
 pub struct BenchAppendArgs {
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Bench PostgreSQL (`postgres://user@host/db`) instead of the embedded
+    /// store: Hindsight's tables against a naive events table in the same
+    /// run, then reading `$all` back.
+    #[arg(long, env = "HINDSIGHT_STORE")]
+    pub store: Option<String>,
+    /// With --store: events `$all` holds for the read figure (filled first).
+    #[arg(long, default_value_t = 200_000)]
+    pub read_events: u64,
 }
 
 #[derive(Debug, Args)]

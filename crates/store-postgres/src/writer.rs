@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use hindsight_store::{check_expectations, check_retry, AppendResult, RecordedEvent, StoreError, ValidatedPart};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
 use crate::chain::{self, GENESIS};
@@ -50,7 +51,7 @@ fn events_in(r: &Request) -> usize {
 /// connection is lost (that batch fails: its clients retry, and the ids
 /// they sent make a retry of a batch that did commit harmless).
 pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
-    let mut client: Option<Client> = None;
+    let mut conn: Option<Conn> = None;
     while let Some(first) = rx.recv().await {
         let mut events = events_in(&first);
         let mut batch = vec![first];
@@ -63,8 +64,8 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
-        if client.as_ref().is_none_or(|c| c.is_closed()) {
-            client = match shared.connect().await {
+        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            conn = match Conn::open(&shared).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     fail(batch, &e);
@@ -72,7 +73,7 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
                 }
             };
         }
-        let Some(c) = client.as_mut() else { continue };
+        let Some(c) = conn.as_ref() else { continue };
         match commit(c, &batch).await {
             Ok(done) => {
                 shared.advance(done.head, done.timestamp_us, done.events);
@@ -81,10 +82,54 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
                 }
             }
             Err(e) => {
+                // Leave no transaction open (a no-op when COMMIT ended it).
+                let _ = c.client.batch_execute("ROLLBACK").await;
                 tracing::warn!(error = %e, "an append batch failed; nothing of it was committed, or its clients' retries find it");
                 fail(batch, &e);
             }
         }
+    }
+}
+
+/// The writer's connection and its statements, prepared once.
+struct Conn {
+    client: Client,
+    begin: Statement,
+    lock: Statement,
+    last: Statement,
+    ids: Statement,
+    streams: Statement,
+    insert: Statement,
+    upsert: Statement,
+    notify: Statement,
+    commit: Statement,
+}
+
+const INSERT: &str =
+    "INSERT INTO hs_events (position, stream, version, id, type, category, timestamp_us, data, metadata, tags, hash)
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
+                          $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[])";
+
+const UPSERT: &str = "INSERT INTO hs_streams (stream, last_version) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+     ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version";
+
+impl Conn {
+    async fn open(shared: &Shared) -> Result<Conn, StoreError> {
+        let client = shared.connect().await?;
+        let ids = format!("SELECT {COLUMNS} FROM hs_events WHERE id = ANY($1)");
+        let (begin, lock, last, ids, streams, insert, upsert, notify, commit) = futures::try_join!(
+            client.prepare("BEGIN"),
+            client.prepare("SELECT pg_advisory_xact_lock($1)"),
+            client.prepare("SELECT position, hash, timestamp_us FROM hs_events ORDER BY position DESC LIMIT 1"),
+            client.prepare(&ids),
+            client.prepare("SELECT stream, last_version FROM hs_streams WHERE stream = ANY($1)"),
+            client.prepare(INSERT),
+            client.prepare(UPSERT),
+            client.prepare("SELECT pg_notify($1, $2)"),
+            client.prepare("COMMIT"),
+        )
+        .map_err(pg)?;
+        Ok(Conn { client, begin, lock, last, ids, streams, insert, upsert, notify, commit })
     }
 }
 
@@ -115,56 +160,56 @@ struct Tally {
     rows: Vec<(RecordedEvent, [u8; 32])>,
 }
 
-async fn commit(client: &mut Client, batch: &[Request]) -> Result<Committed, StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(pg)?;
-    let mut tally = tally(&tx, batch).await?;
-    let results: Vec<_> = batch.iter().map(|r| tally.assign(&r.parts)).collect();
-    let written = tally.rows.len() as u64;
-    if written > 0 {
-        insert(&tx, &tally).await?;
-        tx.execute("SELECT pg_notify($1, $2)", &[&HEAD_CHANNEL, &tally.next.to_string()]).await.map_err(pg)?;
-    }
-    tx.commit().await.map_err(pg)?;
-    Ok(Committed { results, head: tally.next, timestamp_us: tally.timestamp_us, events: written })
-}
-
-/// Reads, under the lock, what the batch's checks need.
-async fn tally(tx: &Transaction<'_>, batch: &[Request]) -> Result<Tally, StoreError> {
-    let last = tx
-        .query_opt("SELECT position, hash, timestamp_us FROM hs_events ORDER BY position DESC LIMIT 1", &[])
-        .await
-        .map_err(pg)?;
-    let (next, previous, last_ts) = match last {
-        Some(r) => {
-            let hash: Vec<u8> = r.get(1);
-            let hash: [u8; 32] =
-                hash.try_into().map_err(|_| StoreError::Backend("the last event's hash is not 32 bytes".into()))?;
-            (r.get::<_, i64>(0) as u64 + 1, hash, r.get::<_, i64>(2) as u64)
-        }
-        None => (0, GENESIS, 0),
-    };
+/// One batch in two round trips: BEGIN, the lock and the reads the
+/// checks need, sent together (PostgreSQL runs them in order, so the
+/// reads see every transaction that held the lock before); then the
+/// rows, the streams' versions, the NOTIFY and COMMIT, sent together. A
+/// failed statement aborts the transaction, and the COMMIT after it then
+/// rolls back: nothing of the batch is stored.
+async fn commit(c: &Conn, batch: &[Request]) -> Result<Committed, StoreError> {
     let ids: Vec<Uuid> = batch.iter().flat_map(|r| &r.parts).flat_map(|p| &p.events).filter_map(|e| e.id).collect();
-    let known = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        let sql = format!("SELECT {COLUMNS} FROM hs_events WHERE id = ANY($1)");
-        let rows = tx.query(sql.as_str(), &[&ids]).await.map_err(pg)?;
-        row::events(&rows)?.into_iter().map(|e| (e.id, e)).collect()
-    };
     let mut streams: Vec<&str> = batch.iter().flat_map(|r| &r.parts).map(|p| p.stream.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
-    let rows = tx
-        .query("SELECT stream, last_version FROM hs_streams WHERE stream = ANY($1)", &[&streams])
-        .await
-        .map_err(pg)?;
-    let versions = rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect();
-    let timestamp_us = crate::now_us().max(last_ts);
-    Ok(Tally { next, previous, timestamp_us, known, versions, touched: Default::default(), rows: Vec::new() })
+    let (ids, streams): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) = ([&ids], [&streams]);
+    let (_, _, last, known, versions) = futures::try_join!(
+        c.client.execute(&c.begin, &[]),
+        c.client.execute(&c.lock, &[&APPEND_LOCK]),
+        c.client.query_opt(&c.last, &[]),
+        c.client.query(&c.ids, &ids),
+        c.client.query(&c.streams, &streams),
+    )
+    .map_err(pg)?;
+    let mut tally = Tally::new(last, &known, &versions)?;
+    let results: Vec<_> = batch.iter().map(|r| tally.assign(&r.parts)).collect();
+    let written = tally.rows.len() as u64;
+    if written == 0 {
+        c.client.execute(&c.commit, &[]).await.map_err(pg)?;
+    } else {
+        insert(c, &tally).await?;
+    }
+    Ok(Committed { results, head: tally.next, timestamp_us: tally.timestamp_us, events: written })
 }
 
 impl Tally {
+    /// What the reads under the lock found: the last event, the events the
+    /// batch's ids name, the streams' last versions.
+    fn new(last: Option<Row>, known: &[Row], versions: &[Row]) -> Result<Tally, StoreError> {
+        let (next, previous, last_ts) = match last {
+            Some(r) => {
+                let hash: Vec<u8> = r.get(1);
+                let hash: [u8; 32] =
+                    hash.try_into().map_err(|_| StoreError::Backend("the last event's hash is not 32 bytes".into()))?;
+                (r.get::<_, i64>(0) as u64 + 1, hash, r.get::<_, i64>(2) as u64)
+            }
+            None => (0, GENESIS, 0),
+        };
+        let known = row::events(known)?.into_iter().map(|e| (e.id, e)).collect();
+        let versions = versions.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect();
+        let timestamp_us = crate::now_us().max(last_ts);
+        Ok(Tally { next, previous, timestamp_us, known, versions, touched: Default::default(), rows: Vec::new() })
+    }
+
     /// One request's outcome: a retry's original results, a refusal (the
     /// request fails alone), or its events placed after the batch's so far.
     fn assign(&mut self, parts: &[ValidatedPart]) -> Result<Vec<AppendResult>, StoreError> {
@@ -206,25 +251,16 @@ impl Tally {
     }
 }
 
-/// Every row of the batch in one `INSERT ... SELECT FROM UNNEST`, and the
-/// streams' last versions in one upsert.
-async fn insert(tx: &Transaction<'_>, t: &Tally) -> Result<(), StoreError> {
+/// Every row of the batch in one `INSERT ... SELECT FROM UNNEST`, the
+/// streams' last versions in one upsert, the NOTIFY and the COMMIT, sent
+/// together.
+async fn insert(c: &Conn, t: &Tally) -> Result<(), StoreError> {
     let n = t.rows.len();
-    let (mut position, mut stream, mut version, mut id, mut kind, mut category) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut ts, mut data, mut metadata, mut tags, mut hash) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let mut position = Vec::with_capacity(n);
+    let (mut stream, mut kind, mut category) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut version, mut id, mut ts) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut data, mut metadata, mut tags) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut hash = Vec::with_capacity(n);
     for (e, h) in &t.rows {
         position.push(e.position as i64);
         stream.push(e.stream.as_str());
@@ -235,25 +271,22 @@ async fn insert(tx: &Transaction<'_>, t: &Tally) -> Result<(), StoreError> {
         ts.push(e.timestamp_us as i64);
         data.push(e.data.as_str());
         metadata.push(e.metadata.as_str());
-        tags.push(serde_json::to_string(&e.tags).unwrap_or_else(|_| "[]".into()));
+        tags.push(row::tags_text(&e.tags));
         hash.push(h.as_slice());
     }
-    tx.execute(
-        "INSERT INTO hs_events (position, stream, version, id, type, category, timestamp_us, data, metadata, tags, hash)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
-                              $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[])",
-        &[&position, &stream, &version, &id, &kind, &category, &ts, &data, &metadata, &tags, &hash],
-    )
-    .await
-    .map_err(pg)?;
     let (names, lasts): (Vec<&str>, Vec<i64>) =
         t.touched.iter().map(|s| (s.as_str(), t.versions.get(s).map_or(0, |v| *v as i64))).unzip();
-    tx.execute(
-        "INSERT INTO hs_streams (stream, last_version) SELECT * FROM UNNEST($1::text[], $2::bigint[])
-         ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version",
-        &[&names, &lasts],
+    let head = t.next.to_string();
+    let rows: [&(dyn ToSql + Sync); 11] =
+        [&position, &stream, &version, &id, &kind, &category, &ts, &data, &metadata, &tags, &hash];
+    let streams: [&(dyn ToSql + Sync); 2] = [&names, &lasts];
+    let notify: [&(dyn ToSql + Sync); 2] = [&HEAD_CHANNEL, &head];
+    futures::try_join!(
+        c.client.execute(&c.insert, &rows),
+        c.client.execute(&c.upsert, &streams),
+        c.client.execute(&c.notify, &notify),
+        c.client.execute(&c.commit, &[]),
     )
-    .await
     .map_err(pg)?;
     Ok(())
 }

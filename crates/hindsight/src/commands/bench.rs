@@ -78,7 +78,7 @@ impl Drop for RawProbe {
     }
 }
 
-fn percentile(sorted: &[u32], q: f64) -> u32 {
+pub fn percentile(sorted: &[u32], q: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
     }
@@ -98,7 +98,7 @@ pub fn rss_bytes() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
-fn payload(event_size: usize) -> JsonText {
+pub fn payload(event_size: usize) -> JsonText {
     // {"p":"..."} is 8 bytes around the padding.
     json!({ "p": "x".repeat(event_size.saturating_sub(8)) }).into()
 }
@@ -108,7 +108,7 @@ fn payload(event_size: usize) -> JsonText {
 const SLICE_SECONDS: f64 = 0.5;
 
 /// One append of a bench writer: returns the events it stored.
-type AppendFn = Arc<dyn Fn(usize) -> futures::future::BoxFuture<'static, anyhow::Result<u64>> + Send + Sync>;
+pub type AppendFn = Arc<dyn Fn(usize) -> futures::future::BoxFuture<'static, anyhow::Result<u64>> + Send + Sync>;
 
 /// What a sliced run measured.
 struct Sliced {

@@ -3,6 +3,7 @@
 mod append;
 mod bench;
 mod bench_history;
+mod bench_postgres;
 mod bench_projection;
 mod bench_whatif;
 mod fork;
@@ -83,7 +84,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             time::run(dir, &a.target, q).await
         }
-        Command::Bench(BenchCommand::Append(args)) => bench::append(given, args).await,
+        Command::Bench(BenchCommand::Append(args)) => match args.store.clone() {
+            Some(url) => bench_postgres::append(&url, args).await,
+            None => bench::append(given, args).await,
+        },
         Command::Bench(BenchCommand::ReadAll(args)) => bench::read_all(given, args).await,
         Command::Bench(BenchCommand::Http(args)) => bench::http(given, args).await,
         Command::Bench(BenchCommand::Sse(args)) => bench::sse(given, args).await,

@@ -1,4 +1,4 @@
-//! `serve`: the HTTP API on the embedded store. Settings: flags, then
+//! `serve`: the HTTP API on the embedded store, or on PostgreSQL. Settings: flags, then
 //! HINDSIGHT_* environment variables (clap reads both), then the TOML
 //! file, then the defaults.
 
@@ -137,7 +137,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         anyhow::ensure!(depth > 0, "the append queue depth must be at least 1");
         config.append_queue_depth = depth;
     }
-    let store = EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let (store, kind) = open_store(args.store.as_deref(), config, &data_dir).await?;
     projection_settings(&mut server, &data_dir)?;
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
@@ -147,12 +147,53 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         json!({
             "listening": addr.to_string(),
             "data_dir": data_dir.display().to_string(),
+            "store": kind,
             "max_connections": server.max_connections,
         })
     );
     tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
-    hindsight_server::serve(listener, Arc::new(store), server, shutdown_signal()).await?;
+    hindsight_server::serve(listener, store, server, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store `--store` names: a PostgreSQL URL, or the embedded store in
+/// the data directory when none is given.
+async fn open_store(
+    store: Option<&str>,
+    config: Config,
+    data_dir: &Path,
+) -> anyhow::Result<(Arc<dyn hindsight_store::EventStore>, &'static str)> {
+    match store {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let options =
+                hindsight_store_postgres::Options { queue_depth: config.append_queue_depth, ..Default::default() };
+            let store = hindsight_store_postgres::PostgresStore::connect(url, options)
+                .await
+                .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+            std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+            Ok((Arc::new(store), "postgres"))
+        }
+        Some(other) => {
+            anyhow::bail!("--store {other:?} is not a postgres:// URL (leave it out for the embedded store)")
+        }
+        None => {
+            let store =
+                EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+            Ok((Arc::new(store), "embedded"))
+        }
+    }
+}
+
+/// A URL with its password (if any) left out, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Projections live beside the store; HINDSIGHT_PROJECTION_STALL_SECS sets
