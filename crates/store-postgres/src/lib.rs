@@ -93,6 +93,7 @@ impl PostgresStore {
             last_timestamp_us: AtomicU64::new(timestamp_us),
             appended: AtomicU64::new(0),
             streams: AtomicU64::new(0),
+            analyzed_at: AtomicU64::new(head),
         });
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use hindsight_store::limits::{Page, READ_EXAMINED_MAX, READ_LIMIT_MAX};
 use hindsight_store::{
     end_position, AllSlice, AsOf, Direction, EventReader, Filter, ReadAll, ReadStream, RecordedEvent, StoreError,
@@ -17,6 +18,18 @@ use tokio_postgres::types::ToSql;
 use crate::error::{pg, pool};
 use crate::row::{self, COLUMNS};
 use crate::PostgresStore;
+
+/// The first position below the head ($1) stamped at or after $2: `lo`
+/// and `hi` close in on it, halving each step.
+const POSITION_AT: &str = "WITH RECURSIVE search(lo, hi) AS (
+        SELECT 0::bigint, $1::bigint
+        UNION ALL
+        SELECT CASE WHEN e.timestamp_us >= $2 THEN lo ELSE (lo + hi) / 2 + 1 END,
+               CASE WHEN e.timestamp_us >= $2 THEN (lo + hi) / 2 ELSE hi END
+        FROM search JOIN hs_events e ON e.position = (lo + hi) / 2
+        WHERE lo < hi
+    )
+    SELECT min(hi) FROM search";
 
 /// Fills a page (events and bytes) from rows in read order.
 fn fill(rows: Vec<RecordedEvent>, limit: usize) -> (Vec<RecordedEvent>, bool) {
@@ -63,15 +76,23 @@ impl PostgresStore {
         }
     }
 
+    /// Runs a read through a statement cached on its connection, decoding
+    /// rows as they arrive (PostgreSQL still sends the rest meanwhile).
     async fn query(
         &self,
         sql: &str,
         params: &[Box<dyn ToSql + Sync + Send>],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await.map_err(pool)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-        let rows = client.query(sql, &refs).await.map_err(pg)?;
-        row::events(&rows)
+        let statement = client.prepare_cached(sql).await.map_err(pg)?;
+        let refs = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync));
+        let rows = client.query_raw(&statement, refs).await.map_err(pg)?;
+        futures::pin_mut!(rows);
+        let mut events = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(pg)? {
+            events.push(row::event(&row)?);
+        }
+        Ok(events)
     }
 }
 
@@ -168,18 +189,18 @@ impl EventReader for PostgresStore {
         })
     }
 
+    /// Timestamps never decrease along positions (the writer stamps a
+    /// batch with the later of its clock and the last event's), so the
+    /// answer is a binary search over the primary key, in one statement:
+    /// no index on time to keep up on every append.
     async fn position_at(&self, timestamp_us: u64) -> Result<Option<u64>, StoreError> {
         let client = self.pool.get().await.map_err(pool)?;
+        let statement = client.prepare_cached(POSITION_AT).await.map_err(pg)?;
         let head = self.next_position() as i64;
-        let row = client
-            .query_opt(
-                "SELECT position FROM hs_events WHERE timestamp_us >= $1 AND position < $2
-                 ORDER BY timestamp_us, position LIMIT 1",
-                &[&(timestamp_us.min(i64::MAX as u64) as i64), &head],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        let t = timestamp_us.min(i64::MAX as u64) as i64;
+        let row = client.query_one(&statement, &[&head, &t]).await.map_err(pg)?;
+        let first = row.get::<_, i64>(0);
+        Ok((first < head).then_some(first as u64))
     }
 
     fn clock_us(&self) -> u64 {

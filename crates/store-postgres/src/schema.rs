@@ -33,8 +33,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
         last_version bigint NOT NULL
     );
     CREATE INDEX hs_events_category ON hs_events (category, position);
-    CREATE INDEX hs_events_type ON hs_events (type, position);
-    CREATE INDEX hs_events_time ON hs_events (timestamp_us, position);",
+    CREATE INDEX hs_events_type ON hs_events (type, position);",
 )];
 
 /// Applies the migrations this database lacks; the number of the newest.

@@ -19,6 +19,8 @@ pub struct Shared {
     /// Events this server appended, and streams in the store (polled).
     pub appended: AtomicU64,
     pub streams: AtomicU64,
+    /// The head when the events table's statistics were last refreshed.
+    pub analyzed_at: AtomicU64,
 }
 
 impl Shared {

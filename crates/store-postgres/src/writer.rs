@@ -234,7 +234,11 @@ impl Tally {
                     tags: e.tags.clone(),
                 };
                 self.previous = chain::link(&self.previous, &event);
-                self.known.insert(event.id, event.clone());
+                // Only an id the client chose can be sent again by a later
+                // request of the batch (a retry); ours are new.
+                if e.id.is_some() {
+                    self.known.insert(event.id, event.clone());
+                }
                 self.rows.push((event, self.previous));
                 version += 1;
                 self.next += 1;
