@@ -14,6 +14,12 @@ pub struct Cli {
     /// `bench` uses a temporary directory unless this is given].
     #[arg(long, global = true, env = "HINDSIGHT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the log in PostgreSQL (`postgres://user[:password]@host[:port]/db`)
+    /// instead of the embedded store in the data directory [default:
+    /// embedded]. Every command that opens a store takes it (`bench append`
+    /// then measures Hindsight against a naive events table in the same run).
+    #[arg(long, global = true, env = "HINDSIGHT_STORE")]
+    pub store: Option<String>,
     /// Log format on stderr: text or json.
     #[arg(long, global = true, env = "HINDSIGHT_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -62,6 +68,10 @@ pub enum Command {
     /// Check every checksum, the whole hash chain and the indexes; exits 0
     /// only when everything is intact.
     Verify(JsonFlag),
+    /// Create or upgrade the PostgreSQL schema of `--store URL` (servers
+    /// also do it when they start; this runs it on its own, e.g. before a
+    /// rollout, with a user allowed to create tables).
+    Migrate,
     /// Cut a damaged log back to its last intact commit, when the start
     /// refuses it: reports what would be dropped, and changes nothing
     /// without --apply.
@@ -338,11 +348,6 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7113; port 0 picks a free one].
     #[arg(long, env = "HINDSIGHT_LISTEN")]
     pub listen: Option<String>,
-    /// Keep the log in PostgreSQL (`postgres://user@host:port/db`) instead
-    /// of the embedded store in the data directory [default: embedded].
-    /// Projections, snapshots and forks stay in the data directory.
-    #[arg(long, env = "HINDSIGHT_STORE")]
-    pub store: Option<String>,
     /// A TOML file with any of the settings below.
     #[arg(long, env = "HINDSIGHT_CONFIG")]
     pub config: Option<std::path::PathBuf>,
@@ -646,11 +651,6 @@ pub struct LoadArgs {
 pub struct BenchAppendArgs {
     #[command(flatten)]
     pub load: LoadArgs,
-    /// Bench PostgreSQL (`postgres://user@host/db`) instead of the embedded
-    /// store: Hindsight's tables against a naive events table in the same
-    /// run, then reading `$all` back.
-    #[arg(long, env = "HINDSIGHT_STORE")]
-    pub store: Option<String>,
     /// With --store: events `$all` holds for the read figure (filled first).
     #[arg(long, default_value_t = 200_000)]
     pub read_events: u64,

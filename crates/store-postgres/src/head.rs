@@ -60,6 +60,11 @@ fn refresh_statistics(shared: &Arc<Shared>, head: u64) {
     });
 }
 
+pub async fn count_streams(client: &Client) -> Result<u64, StoreError> {
+    let row = client.query_one("SELECT count(*) FROM hs_streams", &[]).await.map_err(pg)?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
 /// Runs until the store is dropped (only this task still holds `shared`).
 pub async fn follow(shared: Arc<Shared>, poll: Duration) {
     loop {
@@ -101,8 +106,7 @@ async fn listen(shared: &Arc<Shared>, poll: Duration) -> Result<(), StoreError> 
         shared.advance(head, timestamp_us, 0);
         refresh_statistics(shared, head);
         if counted.is_none_or(|c| c.elapsed() >= COUNT_EVERY) {
-            let row = client.query_one("SELECT count(*) FROM hs_streams", &[]).await.map_err(pg)?;
-            shared.streams.store(row.get::<_, i64>(0) as u64, Ordering::Relaxed);
+            shared.streams.store(count_streams(&client).await?, Ordering::Relaxed);
             counted = Some(std::time::Instant::now());
         }
         tokio::select! {

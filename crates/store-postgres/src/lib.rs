@@ -7,6 +7,7 @@
 //!   servers (why is explained there); the hash chain.
 //! - `head`: following other servers' commits (LISTEN/NOTIFY, and a poll).
 //! - `read`: the reader half of the contract, capped at the known head.
+//! - `verify`: the hash chain and the tables' agreement, checked row by row.
 
 // Operating errors are handled, never unwrapped (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -17,7 +18,9 @@ mod head;
 mod read;
 mod row;
 pub mod schema;
+pub mod scratch;
 mod shared;
+pub mod verify;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,13 +89,14 @@ impl PostgresStore {
         tokio::spawn(connection);
         schema::migrate(&mut client).await?;
         let (head, timestamp_us) = head::read(&client).await?;
+        let streams = head::count_streams(&client).await?;
         drop(client);
         let shared = Arc::new(Shared {
             config: config.clone(),
             head: watch::Sender::new(head),
             last_timestamp_us: AtomicU64::new(timestamp_us),
             appended: AtomicU64::new(0),
-            streams: AtomicU64::new(0),
+            streams: AtomicU64::new(streams),
             analyzed_at: AtomicU64::new(head),
         });
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -107,6 +111,22 @@ impl PostgresStore {
         tokio::spawn(writer::run(queue, shared.clone()));
         tokio::spawn(head::follow(shared.clone(), options.poll_interval));
         Ok(PostgresStore { pool, appends, shared, limits: options.limits, closed: AtomicBool::new(false) })
+    }
+
+    /// Queues an append and returns once it is queued, in call order, with
+    /// a future for its outcome: importers pipeline appends through group
+    /// commit and keep them in input order.
+    pub async fn enqueue_multi(
+        &self,
+        parts: Vec<AppendPart>,
+    ) -> Result<impl std::future::Future<Output = Result<Vec<AppendResult>, StoreError>>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let parts = validate_append(parts, &self.limits)?;
+        let (reply, answer) = oneshot::channel();
+        self.appends.send(writer::Request { parts, reply }).await.map_err(|_| StoreError::Closed)?;
+        Ok(async move { answer.await.unwrap_or(Err(StoreError::Closed)) })
     }
 
     async fn submit(&self, parts: Vec<AppendPart>, wait: bool) -> Result<Vec<AppendResult>, StoreError> {

@@ -36,6 +36,23 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
     CREATE INDEX hs_events_type ON hs_events (type, position);",
 )];
 
+/// `hindsight migrate`: connects to `url` and applies what it lacks;
+/// (the migration the database was at, the newest).
+pub async fn migrate_url(url: &str) -> Result<(i32, i32), StoreError> {
+    let config: tokio_postgres::Config =
+        url.parse().map_err(|e| StoreError::Backend(format!("the PostgreSQL URL is invalid: {e}")))?;
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(pg)?;
+    tokio::spawn(connection);
+    let before = client
+        .query_opt("SELECT max(version) FROM hs_migrations", &[])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.get::<_, Option<i32>>(0))
+        .unwrap_or(0);
+    Ok((before, migrate(&mut client).await?))
+}
+
 /// Applies the migrations this database lacks; the number of the newest.
 pub async fn migrate(client: &mut Client) -> Result<i32, StoreError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg)?;

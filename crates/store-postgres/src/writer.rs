@@ -133,9 +133,15 @@ impl Conn {
     }
 }
 
+/// Every request of a batch gets the batch's error (as its kind: an
+/// unreachable database stays `Unavailable`, which clients retry).
 fn fail(batch: Vec<Request>, e: &StoreError) {
     for request in batch {
-        let _ = request.reply.send(Err(StoreError::Backend(e.to_string())));
+        let copy = match e {
+            StoreError::Unavailable { reason } => StoreError::Unavailable { reason: reason.clone() },
+            other => StoreError::Backend(other.to_string()),
+        };
+        let _ = request.reply.send(Err(copy));
     }
 }
 

@@ -71,6 +71,12 @@ pub enum StoreError {
     StorageFull,
     #[error("the append queue is full; nothing of this append was stored: retry later")]
     Overloaded,
+    /// The backend (a database server) cannot be reached or is
+    /// restarting. An append that fails so may still have been committed
+    /// if the connection was lost during its commit: a retry with the same
+    /// event ids is then answered with the original result.
+    #[error("the store's database is unavailable, retry later: {reason}")]
+    Unavailable { reason: String },
     #[error("as_of {as_of} is beyond the head: {reason}")]
     AsOfBeyondHead { as_of: String, reason: String },
     #[error("the store is closed")]
@@ -142,6 +148,7 @@ impl StoreError {
             StoreError::Poisoned { .. } => "store_poisoned",
             StoreError::StorageFull => "storage_full",
             StoreError::Overloaded => "overloaded",
+            StoreError::Unavailable { .. } => "unavailable",
             StoreError::AsOfBeyondHead { .. } => "as_of_beyond_head",
             StoreError::Closed => "store_closed",
             StoreError::Corrupt { .. } => "corrupt",

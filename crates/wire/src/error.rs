@@ -39,7 +39,7 @@ impl WireError {
     pub fn from_store(err: &StoreError) -> Self {
         let e = WireError::new(status_of(err), err.code(), err.to_string());
         match err {
-            StoreError::Overloaded => WireError { retry_after_secs: Some(1), ..e },
+            StoreError::Overloaded | StoreError::Unavailable { .. } => WireError { retry_after_secs: Some(1), ..e },
             _ => e.with_details(details_of(err)),
         }
     }
@@ -83,7 +83,9 @@ fn status_of(err: &StoreError) -> u16 {
         ) => 413,
         StoreError::Invalid(_) | StoreError::AsOfBeyondHead { .. } => 400,
         StoreError::WrongExpectedVersion(_) | StoreError::IdConflict { .. } | StoreError::IdReused { .. } => 409,
-        StoreError::Poisoned { .. } | StoreError::Closed | StoreError::Overloaded => 503,
+        StoreError::Poisoned { .. } | StoreError::Closed | StoreError::Overloaded | StoreError::Unavailable { .. } => {
+            503
+        }
         StoreError::StorageFull => 507,
         _ => 500,
     }

@@ -1,15 +1,14 @@
 //! `append`: one event to one stream, the result or the refusal as JSON.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hindsight_store::{EventStore, NewEvent};
+use hindsight_store::NewEvent;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::input::expected_version;
-use super::open_store;
+use super::target::Target;
 use crate::cli::AppendArgs;
 use crate::output::{error_json, result_json};
 
@@ -21,7 +20,7 @@ fn json_arg(what: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{what} is not valid JSON"))
 }
 
-pub async fn run(dir: &Path, args: AppendArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(at: Target<'_>, args: AppendArgs) -> anyhow::Result<ExitCode> {
     let data = json_arg("--json", &args.data)?;
     let mut event = NewEvent::new(args.event_type, data).with_tags(args.tags);
     if let Some(m) = &args.metadata {
@@ -31,9 +30,9 @@ pub async fn run(dir: &Path, args: AppendArgs) -> anyhow::Result<ExitCode> {
         event.id = Some(Uuid::parse_str(id).context("--id is not a UUID")?);
     }
     let expected = expected_version(Some(&Value::String(args.expected_version))).map_err(anyhow::Error::msg)?;
-    let store = open_store(dir)?;
+    let store = at.open(false).await?;
     let outcome = store.append(&args.stream, expected, vec![event]).await;
-    store.close()?;
+    store.shutdown()?;
     match outcome {
         Ok(r) => {
             println!("{}", result_json(&args.stream, &r));

@@ -5,18 +5,17 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use hindsight_store::{AppendResult, StoreError};
+use hindsight_store::{AppendPart, AppendResult, EventStore, StoreError};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 use super::input;
-use super::open_store;
+use super::target::Target;
 use crate::output::{error_json, plain_error, result_json};
 
 /// Lines queued but not yet answered; bounds the importer's memory.
@@ -29,8 +28,38 @@ enum Pending {
     Queued { streams: Vec<String>, across_streams: bool, outcome: Outcome },
 }
 
-pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(dir)?;
+/// The store lines go to; both queue an append in call order and hand
+/// back its outcome to wait for.
+enum Sink {
+    Embedded(hindsight_store_embedded::EmbeddedStore),
+    Postgres(hindsight_store_postgres::PostgresStore),
+}
+
+impl Sink {
+    async fn open(at: Target<'_>) -> anyhow::Result<Sink> {
+        Ok(match at.postgres {
+            Some(url) => Sink::Postgres(super::target::connect(url, Default::default()).await?),
+            None => Sink::Embedded(super::open_store(at.dir)?),
+        })
+    }
+
+    async fn enqueue(&self, parts: Vec<AppendPart>) -> Result<Outcome, StoreError> {
+        Ok(match self {
+            Sink::Embedded(s) => Box::pin(s.enqueue_multi(parts).await?),
+            Sink::Postgres(s) => Box::pin(s.enqueue_multi(parts).await?),
+        })
+    }
+
+    fn shutdown(&self) -> Result<(), StoreError> {
+        match self {
+            Sink::Embedded(s) => s.close(),
+            Sink::Postgres(s) => s.shutdown(),
+        }
+    }
+}
+
+pub async fn run(at: Target<'_>) -> anyhow::Result<ExitCode> {
+    let store = Sink::open(at).await?;
     let (tx, mut rx) = mpsc::channel::<(u64, Pending)>(IN_FLIGHT_LINES_MAX);
     let progress = ProgressBar::new_spinner();
     let printer_progress = progress.clone();
@@ -80,8 +109,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
             Err(msg) => Pending::Refused(plain_error("malformed_line", msg)),
             Ok(line) => {
                 let streams = line.parts.iter().map(|p| p.stream.clone()).collect();
-                match store.enqueue_multi(line.parts).await {
-                    Ok(fut) => Pending::Queued { streams, across_streams: line.across_streams, outcome: Box::pin(fut) },
+                match store.enqueue(line.parts).await {
+                    Ok(outcome) => Pending::Queued { streams, across_streams: line.across_streams, outcome },
                     Err(e) => Pending::Refused(error_json(&e)),
                 }
             }
@@ -93,7 +122,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     drop(tx);
     let failed = printer.await?;
     progress.finish_and_clear();
-    store.close()?;
+    store.shutdown()?;
     tracing::info!(lines = n, failed, "import finished");
     if failed > 0 {
         // Every line was answered on stdout; the exit code tells a script

@@ -15,6 +15,26 @@ pub async fn over_http(url: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a PostgreSQL store holds, as its status reports it.
+pub async fn postgres(url: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    use hindsight_store::EventStore;
+    let store = super::target::connect(url, Default::default()).await?;
+    let s = store.status();
+    store.shutdown()?;
+    let (events, streams) = (s.events, s.streams);
+    if as_json {
+        println!(
+            "{}",
+            json!({ "store": "postgres", "events": events, "streams": streams, "last_position": events.checked_sub(1) })
+        );
+    } else {
+        println!("store:            postgres ({})", super::target::redact(url));
+        println!("events:           {events}");
+        println!("streams:          {streams}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let store = open_existing(dir)?;

@@ -15,11 +15,11 @@ use crate::cli::{ProjectionArgs, ProjectionCommand};
 /// The server's default address, tried when `--server` is not given.
 pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:7113";
 
-pub async fn run(dir: &std::path::Path, args: ProjectionArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(at: super::target::Target<'_>, args: ProjectionArgs) -> anyhow::Result<ExitCode> {
     let (answer, shape) = match &args.server {
         Some(url) => over_http(&Client::new(url), &args.command).await?,
         None => match over_http(&Client::new(DEFAULT_SERVER), &args.command).await {
-            Err(e) if is_unreachable(&e) => super::projection_local::run(dir, &args.command).await?,
+            Err(e) if is_unreachable(&e) => super::projection_local::run(at, &args.command).await?,
             other => other?,
         },
     };

@@ -3,32 +3,25 @@
 //! fold while the command runs and checkpoint when it ends). Answers are
 //! the server's JSON.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use hindsight_projections::registry::{Registry, Settings, Tuning};
-use hindsight_store::EventStore;
 use serde_json::Value;
 
 use super::projection::Shape;
+use super::target::Target;
 use crate::cli::ProjectionCommand;
 
-pub async fn run(dir: &Path, command: &ProjectionCommand) -> anyhow::Result<(Value, Shape)> {
-    let store = Arc::new(
-        super::open_existing(dir)
-            .context("no server answers at http://127.0.0.1:7113, so the data directory is used")?,
-    );
-    let dyn_store: Arc<dyn EventStore> = store.clone();
-    let registry =
-        Registry::open(dir.join("projections"), dyn_store, tokio::runtime::Handle::current(), Settings::default())?;
+pub async fn run(at: Target<'_>, command: &ProjectionCommand) -> anyhow::Result<(Value, Shape)> {
+    let store =
+        at.open(true).await.context("no server answers at http://127.0.0.1:7113, so the data directory is used")?;
+    let projections = at.dir.join("projections");
+    let registry = Registry::open(projections, store.clone(), tokio::runtime::Handle::current(), Settings::default())?;
     let answer = answer(&registry, command).await;
     registry.shutdown().await;
     drop(registry);
-    if let Ok(store) = Arc::try_unwrap(store) {
-        store.close()?;
-    }
+    store.shutdown()?;
     answer
 }
 

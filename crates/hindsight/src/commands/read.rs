@@ -3,13 +3,12 @@
 //! running server, as of now or as of a point.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use hindsight_store::{Direction, EventReader, Filter, ReadAll, ReadStream};
+use hindsight_store::{Direction, Filter, ReadAll, ReadStream};
 use hindsight_wire::{event_json, ReadAllQuery, ReadStreamQuery, StreamInfoResponse};
 
-use super::open_existing;
+use super::target::Target;
 use crate::cli::{ReadAllArgs, ReadArgs, StreamInfoArgs};
 
 const PAGE_EVENTS: u64 = 10_000;
@@ -24,11 +23,11 @@ fn direction(backward: bool) -> Direction {
     }
 }
 
-pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
+pub async fn stream(at: Target<'_>, args: ReadArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.server {
         return stream_over_http(url, &args).await;
     }
-    let store = open_existing(dir)?;
+    let store = at.open(true).await?;
     let mut read = ReadStream {
         stream: args.stream.clone(),
         from: args.from,
@@ -57,15 +56,15 @@ pub async fn stream(dir: &Path, args: ReadArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     drop(out);
-    store.close()?;
+    store.shutdown()?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
+pub async fn all(at: Target<'_>, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.server {
         return all_over_http(url, &args).await;
     }
-    let store = open_existing(dir)?;
+    let store = at.open(true).await?;
     let mut read = ReadAll {
         from: args.from,
         direction: direction(args.backward),
@@ -94,7 +93,7 @@ pub async fn all(dir: &Path, args: ReadAllArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     drop(out);
-    store.close()?;
+    store.shutdown()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,16 +157,16 @@ async fn all_over_http(url: &str, args: &ReadAllArgs) -> anyhow::Result<ExitCode
 
 /// `stream-info`: one stream's last version and positions (as of a
 /// point); exit 1 when there is no such stream.
-pub async fn stream_info(dir: &Path, args: StreamInfoArgs) -> anyhow::Result<ExitCode> {
+pub async fn stream_info(at: Target<'_>, args: StreamInfoArgs) -> anyhow::Result<ExitCode> {
     let info = match &args.server {
         Some(url) => {
             let as_of = args.as_of.map(|a| a.to_string());
             hindsight_client::Client::new(url).stream_info(&args.stream, as_of.as_deref()).await?
         }
         None => {
-            let store = open_existing(dir)?;
+            let store = at.open(true).await?;
             let info = store.stream_info(&args.stream, args.as_of).await?;
-            store.close()?;
+            store.shutdown()?;
             info.map(StreamInfoResponse::from)
         }
     };

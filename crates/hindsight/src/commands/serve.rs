@@ -13,6 +13,7 @@ use hindsight_store_embedded::{Config, EmbeddedStore};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::target::Target;
 use super::DEFAULT_DATA_DIR;
 use crate::cli::ServeArgs;
 
@@ -86,7 +87,7 @@ async fn shutdown_signal() {
     }
 }
 
-pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(given_dir: Option<&Path>, store: Option<&str>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file: FileConfig = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -137,7 +138,7 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
         anyhow::ensure!(depth > 0, "the append queue depth must be at least 1");
         config.append_queue_depth = depth;
     }
-    let (store, kind) = open_store(args.store.as_deref(), config, &data_dir).await?;
+    let (store, kind) = open_store(Target::new(&data_dir, store)?, config).await?;
     projection_settings(&mut server, &data_dir)?;
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
@@ -159,40 +160,27 @@ pub async fn run(given_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<Ex
 /// The store `--store` names: a PostgreSQL URL, or the embedded store in
 /// the data directory when none is given.
 async fn open_store(
-    store: Option<&str>,
+    target: Target<'_>,
     config: Config,
-    data_dir: &Path,
 ) -> anyhow::Result<(Arc<dyn hindsight_store::EventStore>, &'static str)> {
-    match store {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let options =
-                hindsight_store_postgres::Options { queue_depth: config.append_queue_depth, ..Default::default() };
-            let store = hindsight_store_postgres::PostgresStore::connect(url, options)
-                .await
-                .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
-            std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    match target.postgres {
+        Some(url) => {
+            let options = hindsight_store_postgres::Options {
+                queue_depth: config.append_queue_depth,
+                limits: config.limits,
+                ..Default::default()
+            };
+            let store = super::target::connect(url, options).await?;
+            let dir = &config.data_dir;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             Ok((Arc::new(store), "postgres"))
         }
-        Some(other) => {
-            anyhow::bail!("--store {other:?} is not a postgres:// URL (leave it out for the embedded store)")
-        }
         None => {
+            let dir = target.dir;
             let store =
-                EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+                EmbeddedStore::open(config).with_context(|| format!("opening the store in {}", dir.display()))?;
             Ok((Arc::new(store), "embedded"))
         }
-    }
-}
-
-/// A URL with its password (if any) left out, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
-            let user = user.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 

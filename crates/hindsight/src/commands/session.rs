@@ -5,21 +5,19 @@
 //! that fails), then loads it as a fork on a server, or into a data
 //! directory of its own with its projections.
 
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use hindsight_client::{encode_path, Client};
 use hindsight_projections::registry::{Registry, Settings, Tuning};
-use hindsight_store::{EventReader, EventStore};
 use hindsight_timetravel::session::Session;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::target::Target;
 use crate::cli::{SessionArgs, SessionCommand};
 
-pub async fn run(dir: &Path, args: SessionArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(at: Target<'_>, args: SessionArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.on.server);
     let answer = match args.command {
         SessionCommand::Export { fork, projection, from, to, masks, out } => {
@@ -47,7 +45,7 @@ pub async fn run(dir: &Path, args: SessionArgs) -> anyhow::Result<ExitCode> {
                     let answer = client.call_bytes(Method::POST, &path, Some(bytes)).await?;
                     json!({ "fork": serde_json::from_slice::<Value>(&answer)?, "session": session.summary() })
                 }
-                None => into_data_dir(dir, &session).await?,
+                None => into_data_dir(at, &session).await?,
             }
         }
     };
@@ -74,17 +72,16 @@ pub async fn run(dir: &Path, args: SessionArgs) -> anyhow::Result<ExitCode> {
 
 /// Loads a checked session into the data directory, which must hold no
 /// events, and runs its projections there until they have all of it.
-async fn into_data_dir(dir: &Path, session: &Session) -> anyhow::Result<Value> {
-    let store = Arc::new(super::open_store(dir)?);
+async fn into_data_dir(at: Target<'_>, session: &Session) -> anyhow::Result<Value> {
+    let (store, dir) = (at.open(false).await?, at.dir);
     if store.next_position() > 0 {
-        bail!("{} already holds events: import a session into a new data directory (or --fork NAME)", dir.display());
+        bail!("{} already holds events: import a session into a new store (or --fork NAME)", at.describe());
     }
     for append in session.appends(1000) {
         store.append_multi(append).await?;
     }
-    let dyn_store: Arc<dyn EventStore> = store.clone();
     let registry =
-        Registry::open(dir.join("projections"), dyn_store, tokio::runtime::Handle::current(), Settings::default())?;
+        Registry::open(dir.join("projections"), store.clone(), tokio::runtime::Handle::current(), Settings::default())?;
     let head = store.next_position();
     for p in &session.header.projections {
         registry.put(&p.name, &p.source, "park", Tuning::default()).await?;
@@ -92,9 +89,7 @@ async fn into_data_dir(dir: &Path, session: &Session) -> anyhow::Result<Value> {
     }
     registry.shutdown().await;
     drop(registry);
-    if let Ok(store) = Arc::try_unwrap(store) {
-        store.close()?;
-    }
+    store.shutdown()?;
     Ok(json!({ "data_dir": dir, "events": head, "session": session.summary() }))
 }
 

@@ -16,6 +16,8 @@ use hindsight_timetravel::streams::{self, Streams};
 use hindsight_timetravel::Predicate;
 use serde_json::Value;
 
+use super::target::Target;
+
 use super::projection::{is_unreachable, DEFAULT_SERVER};
 use crate::cli::TimeTarget;
 
@@ -29,11 +31,11 @@ pub enum Question {
     Watch { pointer: String, op: String, value: Option<String>, forward: bool, from: Option<String> },
 }
 
-pub async fn run(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<ExitCode> {
+pub async fn run(at: Target<'_>, target: &TimeTarget, q: Question) -> anyhow::Result<ExitCode> {
     let answer = match &target.server {
         Some(url) => over_http(&Client::new(url), target, &q).await?,
         None => match over_http(&Client::new(DEFAULT_SERVER), target, &q).await {
-            Err(e) if is_unreachable(&e) => local(dir, target, q.clone()).await?,
+            Err(e) if is_unreachable(&e) => local(at, target, q.clone()).await?,
             other => other?,
         },
     };
@@ -155,8 +157,8 @@ impl Question {
 }
 
 /// The same on the data directory, with no server.
-async fn local(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyhow::Result<Value> {
-    let store = Arc::new(super::open_existing(dir)?);
+async fn local(at: Target<'_>, target: &TimeTarget, q: Question) -> anyhow::Result<Value> {
+    let (store, dir) = (at.open(true).await?, at.dir);
     let q = q.resolved(&Snapshots::open(dir.join("snapshots.json"))?)?;
     let (point, f) = ask(q)?;
     let answer = match (&target.stream, &target.projection) {
@@ -165,9 +167,8 @@ async fn local(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyho
             Streams::new(Default::default(), 1).ask(reader, stream, f).await
         }
         (None, name) => {
-            let dyn_store: Arc<dyn hindsight_store::EventStore> = store.clone();
             let rt = tokio::runtime::Handle::current();
-            let registry = Registry::open(dir.join("projections"), dyn_store, rt, Settings::default())?;
+            let registry = Registry::open(dir.join("projections"), store.clone(), rt, Settings::default())?;
             let (name, partition) =
                 (name.as_deref().unwrap_or_default(), target.partition.as_deref().unwrap_or_default());
             let answer = registry.time(name, partition, target.version, point, f).await;
@@ -175,9 +176,7 @@ async fn local(dir: &std::path::Path, target: &TimeTarget, q: Question) -> anyho
             answer
         }
     };
-    if let Ok(store) = Arc::try_unwrap(store) {
-        store.close()?;
-    }
+    store.shutdown()?;
     Ok(answer?)
 }
 
