@@ -1,7 +1,8 @@
 //! PostgreSQL stopped and started again under load, through the binary:
 //! while it is down, requests fail fast with 503 and Retry-After; clients
 //! that retry with the same event ids lose nothing and store nothing
-//! twice; the server resumes by itself. It restarts the whole PostgreSQL
+//! twice; `/ready` says the database is unreachable; the server resumes
+//! by itself. It restarts the whole PostgreSQL
 //! server, so it is the only test in this file (test files run one after
 //! another). `HINDSIGHT_TEST_POSTGRES_STOP` and `..._START` give the
 //! commands for a server other than the local cluster.
@@ -117,6 +118,10 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes() {
         assert_eq!(read.status(), 503);
         assert!(read.headers().get("retry-after").is_some());
         assert!(started.elapsed() < Duration::from_secs(6), "a read fails fast while the database is down");
+        let ready = reqwest::get(format!("{}/ready", server.url)).await.unwrap();
+        assert_eq!(ready.status(), 503, "not ready while the database is down");
+        let body: Value = ready.json().await.unwrap();
+        assert_eq!(body["error"], "degraded", "{body}");
     }
     // Back up: the server resumes by itself, and the writers go on a while.
     let mut probe = Seen::default();
@@ -127,6 +132,11 @@ async fn postgres_restarted_under_load_loses_nothing_and_service_resumes() {
         "service resumed {:?} after the restart",
         restarted.elapsed()
     );
+    let ready_again = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{}/ready", server.url)).await.unwrap().status() != 200 {
+        assert!(Instant::now() < ready_again, "ready again once the database is back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut acked = probe.acked;

@@ -74,6 +74,7 @@ pub async fn follow(shared: Arc<Shared>, poll: Duration) {
         match listen(&shared, poll).await {
             Ok(()) => return,
             Err(e) => {
+                shared.reached(Err(&e));
                 tracing::warn!(error = %e, "following the head: reconnecting");
                 tokio::time::sleep(poll).await;
             }
@@ -103,6 +104,7 @@ async fn listen(shared: &Arc<Shared>, poll: Duration) -> Result<(), StoreError> 
             return Ok(());
         }
         let (head, timestamp_us) = read(&client).await?;
+        shared.reached(Ok(()));
         shared.advance(head, timestamp_us, 0);
         refresh_statistics(shared, head);
         if counted.is_none_or(|c| c.elapsed() >= COUNT_EVERY) {

@@ -98,6 +98,7 @@ impl PostgresStore {
             appended: AtomicU64::new(0),
             streams: AtomicU64::new(streams),
             analyzed_at: AtomicU64::new(head),
+            unreachable: std::sync::Mutex::new(None),
         });
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -168,6 +169,7 @@ impl EventStore for PostgresStore {
                 "Events this server appended to PostgreSQL.",
                 self.shared.appended.load(Ordering::Relaxed),
             )],
+            degraded: self.shared.unreachable.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             ..StoreStatus::default()
         }
     }

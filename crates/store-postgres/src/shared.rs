@@ -21,6 +21,9 @@ pub struct Shared {
     pub streams: AtomicU64,
     /// The head when the events table's statistics were last refreshed.
     pub analyzed_at: AtomicU64,
+    /// Why the database cannot be reached, while it cannot (the head's
+    /// follower and the writer say so; `/ready` reports it).
+    pub unreachable: std::sync::Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -33,6 +36,16 @@ impl Shared {
             }
         });
         Ok(client)
+    }
+
+    /// Records whether the database answered (`Ok`) or could not be reached.
+    pub fn reached(&self, outcome: Result<(), &StoreError>) {
+        let mut state = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(()) => *state = None,
+            Err(StoreError::Unavailable { reason }) => *state = Some(reason.clone()),
+            Err(_) => {}
+        }
     }
 
     /// Moves the head forward (never back) and wakes readers.

@@ -68,6 +68,7 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
             conn = match Conn::open(&shared).await {
                 Ok(c) => Some(c),
                 Err(e) => {
+                    shared.reached(Err(&e));
                     fail(batch, &e);
                     continue;
                 }
@@ -76,6 +77,7 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
         let Some(c) = conn.as_ref() else { continue };
         match commit(c, &batch).await {
             Ok(done) => {
+                shared.reached(Ok(()));
                 shared.advance(done.head, done.timestamp_us, done.events);
                 for (request, result) in batch.into_iter().zip(done.results) {
                     let _ = request.reply.send(result);
@@ -85,6 +87,7 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
                 // Leave no transaction open (a no-op when COMMIT ended it).
                 let _ = c.client.batch_execute("ROLLBACK").await;
                 tracing::warn!(error = %e, "an append batch failed; nothing of it was committed, or its clients' retries find it");
+                shared.reached(Err(&e));
                 fail(batch, &e);
             }
         }
