@@ -35,6 +35,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::pg;
 use crate::shared::Shared;
+pub use crate::writer::APPEND_LOCK;
 
 /// How a store connects and paces itself.
 #[derive(Debug, Clone)]
@@ -82,7 +83,11 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Backend(format!("the PostgreSQL URL {url:?} is invalid: {e}")))?;
         let timeout_ms = options.statement_timeout.as_millis();
-        config.options(format!("-c statement_timeout={timeout_ms}"));
+        // A server that stalls inside a transaction (holding the append
+        // lock) is cut off by PostgreSQL, so the others' appends wait at
+        // most this long for the lock, not forever.
+        config
+            .options(format!("-c statement_timeout={timeout_ms} -c idle_in_transaction_session_timeout={timeout_ms}"));
         config.connect_timeout(options.connect_timeout);
         config.application_name("hindsight");
         let (mut client, connection) = config.connect(NoTls).await.map_err(pg)?;

@@ -28,7 +28,8 @@ use crate::error::pg;
 use crate::row::{self, COLUMNS};
 use crate::shared::Shared;
 
-/// The advisory lock every append transaction holds ("hs" "appd").
+/// The advisory lock every append transaction holds ("hs" "appd"), from
+/// its first statement to its commit.
 pub const APPEND_LOCK: i64 = 0x6873_6170_7064;
 
 /// The channel other servers' readers are woken on.

@@ -86,3 +86,29 @@ async fn concurrent_writers_on_two_servers_leave_no_gap_and_subscribers_miss_not
     let stored = servers[0].read_all(&ReadAll::forward(total as u64).limit(100)).await.unwrap().events;
     assert_eq!(stored.iter().map(|e| e.id).collect::<Vec<_>>(), ids, "stored once");
 }
+
+/// A server stalled while it holds the append lock holds the others up
+/// only for the statement timeout: their appends fail as `Unavailable`
+/// (503 with Retry-After over HTTP) and go through once the lock is free,
+/// at the next position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_lock_holder_delays_appends_only_for_the_statement_timeout() {
+    use hindsight_store::StoreError;
+    use hindsight_store_postgres::{Options, PostgresStore, APPEND_LOCK};
+    let db = common::Database::create().await;
+    let options = Options { statement_timeout: Duration::from_secs(1), ..Options::default() };
+    let store = PostgresStore::connect(&db.url, options).await.unwrap();
+    let event = || vec![NewEvent::new("E", json!({}))];
+    store.append("s", ExpectedVersion::Any, event()).await.unwrap();
+    let (holder, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.unwrap();
+    let started = std::time::Instant::now();
+    let refused = store.append("s", ExpectedVersion::Any, event()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Unavailable { .. }), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(5), "refused after {:?}", started.elapsed());
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let r = store.append("s", ExpectedVersion::Any, event()).await.unwrap();
+    assert_eq!((r.first_position, r.next_expected_version), (1, 1), "gapless after the refusal");
+}
