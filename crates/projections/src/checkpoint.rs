@@ -50,6 +50,41 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CheckpointEr
     move |source| CheckpointError::Io { context, source }
 }
 
+/// Where one runner's checkpoint lives: a directory beside the embedded
+/// store, a row in PostgreSQL, or nowhere (a scratch fold). Storing
+/// replaces the whole checkpoint at once: states, position, parked events
+/// and status go together or not at all.
+pub trait Slot: Send + Sync {
+    fn load(&self) -> Result<Option<Saved>, CheckpointError>;
+    fn store(&self, saved: &Saved) -> Result<(), CheckpointError>;
+}
+
+/// `checkpoint.json` in a directory.
+pub struct DirSlot(pub std::path::PathBuf);
+
+impl Slot for DirSlot {
+    fn load(&self) -> Result<Option<Saved>, CheckpointError> {
+        load(&self.0)
+    }
+
+    fn store(&self, saved: &Saved) -> Result<(), CheckpointError> {
+        store(&self.0, saved)
+    }
+}
+
+/// No checkpoint: starts from nothing, keeps nothing.
+pub struct Nowhere;
+
+impl Slot for Nowhere {
+    fn load(&self) -> Result<Option<Saved>, CheckpointError> {
+        Ok(None)
+    }
+
+    fn store(&self, _: &Saved) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+}
+
 /// Replaces the checkpoint in `dir` atomically.
 pub fn store(dir: &Path, saved: &Saved) -> Result<(), CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;

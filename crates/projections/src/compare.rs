@@ -6,7 +6,6 @@
 //! checkpoint directory, removed afterwards.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use hindsight_store::EventReader;
 use serde::Serialize;
@@ -39,19 +38,17 @@ pub struct Diff {
 }
 
 /// Folds `$all` from `from` up to `position` (inclusive) with `source`,
-/// from nothing, in a scratch directory: the states and the events it
+/// from nothing, keeping no checkpoint: the states and the events it
 /// failed on.
 pub async fn fold_history(
     source: &str,
     limits: Limits,
     reader: &dyn EventReader,
     (from, position): (u64, Option<u64>),
-    scratch: &Path,
 ) -> Result<(States, Vec<Parked>), RunnerError> {
-    let _ = std::fs::remove_dir_all(scratch);
     let fold =
         crate::builtin::fold_for(source, limits, 1).map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
-    let mut runner = Runner::open_fold(fold, scratch, FailurePolicy::Park)?
+    let mut runner = Runner::open_in(fold, Box::new(crate::checkpoint::Nowhere), FailurePolicy::Park)?
         .checkpoint_every(1 << 60)
         .page_events(10_000)
         .starting_after(from.checked_sub(1));
@@ -60,7 +57,6 @@ pub async fn fold_history(
     }
     let saved = runner.fold_mut().save().map_err(RunnerError::States)?;
     let parked = runner.parked().to_vec();
-    let _ = std::fs::remove_dir_all(scratch);
     let states =
         serde_json::from_str(saved.get()).map_err(|e| RunnerError::States(crate::HandlerError::new(e.to_string())))?;
     Ok((states, parked))

@@ -24,6 +24,7 @@ pub mod fixture;
 mod fold;
 pub mod history;
 pub mod js;
+pub mod keeping;
 pub mod outbox;
 mod projection;
 pub mod registry;

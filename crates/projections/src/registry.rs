@@ -1,16 +1,11 @@
-//! The live projections of a server: their definitions on disk (every
-//! version kept, with its hash and time), one worker thread each, and what
-//! the status API answers. Definitions live beside the store in their own
-//! files, never in the event log:
-//!
-//! ```text
-//! <dir>/<name>/definition.json   the current definition and every version
-//! <dir>/<name>/v<N>/checkpoint.json   version N's states and position
-//! ```
+//! The live projections of a server: their definitions (every version
+//! kept, with its hash and time), one worker thread each, and what the
+//! status API answers. Definitions and checkpoints live beside the store,
+//! never in the event log: where is a [`Keeping`]'s business (files in
+//! the data directory by default).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::compare::{self, States};
+use crate::keeping::{DirKeeping, Keeping};
 use crate::js::Limits;
 use crate::worker::{self, Command, Handle, Spec};
 use crate::{FailurePolicy, Parked, Status};
@@ -176,7 +172,7 @@ struct Live {
 
 /// Every live projection of a server.
 pub struct Registry {
-    dir: PathBuf,
+    keeping: Arc<dyn Keeping>,
     /// Where emitted events are published.
     store: Arc<dyn EventStore>,
     pub(crate) reader: Arc<dyn EventReader>,
@@ -211,19 +207,24 @@ impl Registry {
         rt: tokio::runtime::Handle,
         settings: Settings,
     ) -> Result<Arc<Self>, RegistryError> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        Registry::open_in(Arc::new(DirKeeping::open(dir)?), store, rt, settings)
+    }
+
+    /// The same with definitions and checkpoints kept by `keeping`.
+    pub fn open_in(
+        keeping: Arc<dyn Keeping>,
+        store: Arc<dyn EventStore>,
+        rt: tokio::runtime::Handle,
+        settings: Settings,
+    ) -> Result<Arc<Self>, RegistryError> {
         let reader: Arc<dyn EventReader> = store.clone();
         let histories = Arc::new(hindsight_timetravel::service::Histories::new(settings.keyframes, HISTORIES_CACHED));
         let live = Mutex::new(BTreeMap::new());
         let probes = Arc::default();
-        let registry = Arc::new(Registry { dir, store, reader, rt, settings, live, histories, probes });
-        let entries = std::fs::read_dir(&registry.dir).map_err(io(format!("listing {}", registry.dir.display())))?;
-        for entry in entries.flatten() {
-            let path = entry.path().join("definition.json");
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
-            let definition: Definition = serde_json::from_str(&text)
-                .map_err(|e| RegistryError::Invalid(format!("{} is damaged: {e}", path.display())))?;
+        let registry = Arc::new(Registry { keeping, store, reader, rt, settings, live, histories, probes });
+        for (place, body) in registry.keeping.definitions()? {
+            let definition: Definition = serde_json::from_slice(&body)
+                .map_err(|e| RegistryError::Invalid(format!("{place} is damaged: {e}")))?;
             registry.start(definition)?;
         }
         let weak = Arc::downgrade(&registry);
@@ -239,10 +240,6 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn version_dir(&self, name: &str, version: u64) -> PathBuf {
-        self.dir.join(name).join(format!("v{version}"))
     }
 
     /// Starts a version's worker: the live one (`live` None) or a rebuild
@@ -262,7 +259,7 @@ impl Registry {
             shards: self.settings.shards,
             source: version.source.clone(),
             policy: policy(&definition.on_error),
-            dir: self.version_dir(&definition.name, version.version),
+            slot: self.keeping.slot(&definition.name, version.version),
             limits: self.settings.limits,
             paused: definition.paused,
         };
@@ -360,7 +357,7 @@ impl Registry {
         // A newer source replaces a rebuild still under way.
         if let Some((version, handle)) = old_next {
             stop_worker(handle).await;
-            let _ = std::fs::remove_dir_all(self.version_dir(name, version));
+            let _ = self.keeping.remove_slot(name, version);
         }
         if let Some(newest) = definition.versions.last() {
             let live = self.lock().get(name).map(|l| l.handle.info.clone());
@@ -432,17 +429,14 @@ impl Registry {
             }
             tracing::info!(projection = %name, version = definition.active, "switched to the rebuilt version");
             if let Some(v) = old_version {
-                let _ = std::fs::remove_dir_all(self.version_dir(&name, v));
+                let _ = self.keeping.remove_slot(&name, v);
             }
         }
     }
 
     fn save(&self, definition: &Definition) -> Result<(), RegistryError> {
-        let dir = self.dir.join(&definition.name);
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let body = serde_json::to_vec_pretty(definition).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        write_atomically(&dir, "definition.json", &body)
-            .map_err(io(format!("writing {}/definition.json", dir.display())))
+        self.keeping.save_definition(&definition.name, &body)
     }
 
     /// Stops a projection's workers (each checkpoints first) and forgets
@@ -471,8 +465,7 @@ impl Registry {
         }
         self.stop(name).await;
         self.forget_history(name);
-        let dir = self.dir.join(name);
-        std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))
+        self.keeping.remove(name)
     }
 
     /// Rebuilds from the start of the log: the checkpoint is dropped.
@@ -480,10 +473,7 @@ impl Registry {
         let definition = self.definition(name)?;
         self.stop(name).await;
         let version = definition.current().map_or(1, |v| v.version);
-        let dir = self.version_dir(name, version);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
-        }
+        self.keeping.remove_slot(name, version)?;
         self.start(definition)?;
         self.summary(name)
     }
@@ -678,27 +668,25 @@ impl Registry {
             .await?
             .map_err(|e| RegistryError::Gone(format!("reading its states: {e}")))?;
         let live: States = serde_json::from_str(&json).map_err(|e| RegistryError::Gone(e.to_string()))?;
-        let (candidate, failed) = self.scratch_fold(name, source, (0, position)).await?;
+        let (candidate, failed) = self.scratch_fold(source, (0, position)).await?;
         Ok((live, candidate, position, failed))
     }
 
-    /// Folds `source` over a range of `$all` in a scratch area, on a
+    /// Folds `source` over a range of `$all`, keeping no checkpoint, on a
     /// thread of its own (the sandbox never runs on the async workers).
     async fn scratch_fold(
         &self,
-        name: &str,
         source: &str,
         range: (u64, Option<u64>),
     ) -> Result<(States, Vec<Parked>), RegistryError> {
         let (tx, rx) = oneshot::channel();
         let (source, reader, rt, limits) =
             (source.to_string(), self.reader.clone(), self.rt.clone(), self.settings.limits);
-        let scratch = self.dir.join(format!(".scratch-{name}-{}", uuid_like()));
         std::thread::Builder::new()
             .name("projection-scratch".into())
             .stack_size(8 << 20)
             .spawn(move || {
-                let _ = tx.send(rt.block_on(compare::fold_history(&source, limits, &*reader, range, &scratch)));
+                let _ = tx.send(rt.block_on(compare::fold_history(&source, limits, &*reader, range)));
             })
             .map_err(io("starting a scratch fold"))?;
         rx.await
@@ -730,8 +718,8 @@ impl Registry {
         };
         let current = self.definition(name)?.current().map(|v| v.source.clone()).unwrap_or_default();
         let range = (from.unwrap_or(0), to);
-        let (base, _) = self.scratch_fold(name, &current, range).await?;
-        let (candidate, failed) = self.scratch_fold(name, source, range).await?;
+        let (base, _) = self.scratch_fold(&current, range).await?;
+        let (candidate, failed) = self.scratch_fold(source, range).await?;
         Ok(compare::diff(&base, &candidate, to, failed))
     }
 
@@ -767,21 +755,3 @@ const HISTORIES_CACHED: usize = 1_000;
 
 /// How often the registry looks for rebuilt versions that caught up.
 const SWITCH_CHECK_EVERY: Duration = Duration::from_millis(10);
-
-/// A name for a scratch directory no other one has.
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Writes `name` in `dir` through a temporary file, fdatasynced, renamed
-/// over the old one, the directory synced.
-fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(body)?;
-    file.sync_data()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}

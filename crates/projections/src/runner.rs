@@ -10,7 +10,7 @@ use hindsight_store::{EventReader, ReadAll, RecordedEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{Breaker, Circuit};
-use crate::checkpoint::{self, CheckpointError, Saved};
+use crate::checkpoint::{CheckpointError, DirSlot, Saved, Slot};
 use crate::fold::{Fold, RustFold};
 use crate::{HandlerError, Projection};
 
@@ -62,10 +62,10 @@ pub enum RunnerError {
 /// Events read per page.
 const PAGE_EVENTS: usize = 1_000;
 
-/// One projection, its states and its checkpoint directory.
+/// One projection, its states and where its checkpoint lives.
 pub struct Runner<F: Fold> {
     fold: F,
-    dir: PathBuf,
+    slot: Box<dyn Slot>,
     policy: FailurePolicy,
     /// Attempts per event before the policy applies.
     attempts: u32,
@@ -103,9 +103,13 @@ impl<F: Fold> Runner<F> {
     /// Opens the fold's checkpoint in `dir` (none: from the start;
     /// damaged: reported, and rebuilt from the start, since the states
     /// are derived from the log).
-    pub fn open_fold(mut fold: F, dir: impl Into<PathBuf>, policy: FailurePolicy) -> Result<Self, RunnerError> {
-        let dir = dir.into();
-        let saved = match checkpoint::load(&dir) {
+    pub fn open_fold(fold: F, dir: impl Into<PathBuf>, policy: FailurePolicy) -> Result<Self, RunnerError> {
+        Runner::open_in(fold, Box::new(DirSlot(dir.into())), policy)
+    }
+
+    /// The same with the checkpoint in `slot`.
+    pub fn open_in(mut fold: F, slot: Box<dyn Slot>, policy: FailurePolicy) -> Result<Self, RunnerError> {
+        let saved = match slot.load() {
             Ok(saved) => saved,
             Err(e @ CheckpointError::Damaged { .. }) => {
                 tracing::warn!(error = %e, "rebuilding the projection from the start");
@@ -122,7 +126,7 @@ impl<F: Fold> Runner<F> {
         };
         Ok(Runner {
             fold,
-            dir,
+            slot,
             policy,
             attempts: 3,
             checkpoint_every: 10_000,
@@ -351,7 +355,7 @@ impl<F: Fold> Runner<F> {
         let states = self.fold.save().map_err(RunnerError::States)?;
         let (parked, status) = (self.parked.clone(), self.status.clone());
         let saved = Saved { position: self.position, states, parked, status, held_output };
-        checkpoint::store(&self.dir, &saved)?;
+        self.slot.store(&saved)?;
         self.checkpointed = self.position;
         Ok(())
     }

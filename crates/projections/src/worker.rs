@@ -4,7 +4,6 @@
 //! rebuilding projection only ever occupies its own thread; the sandbox
 //! never runs on the server's async workers.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,7 +121,8 @@ pub struct Spec {
     pub shards: usize,
     pub source: String,
     pub policy: FailurePolicy,
-    pub dir: PathBuf,
+    /// Where its checkpoint lives.
+    pub slot: Box<dyn crate::checkpoint::Slot>,
     pub limits: Limits,
     pub paused: bool,
     /// A rebuild's view of the live version it is to replace.
@@ -255,7 +255,7 @@ fn run(
     let fold = crate::builtin::fold_for(&spec.source, spec.limits, spec.shards)
         .map_err(|e| RunnerError::States(crate::HandlerError::new(e)))?;
     // The worker checkpoints itself, after publishing (see `settle`).
-    let mut runner = Runner::open_fold(fold, &spec.dir, spec.policy)?.checkpoint_every(1 << 62);
+    let mut runner = Runner::open_in(fold, spec.slot, spec.policy)?.checkpoint_every(1 << 62);
     let t = spec.tuning;
     runner.tune(t.retries + 1, Duration::from_millis(t.retry_backoff_ms), t.breaker());
     let mut outbox = Outbox::new(&spec.name, spec.store.clone(), spec.active);

@@ -30,7 +30,7 @@ fn spec(dir: &std::path::Path, store: &Arc<MemoryStore>, live: &Arc<Mutex<Info>>
         shards: 1,
         source: EMITTING.into(),
         policy: FailurePolicy::Park,
-        dir: dir.to_path_buf(),
+        slot: Box::new(hindsight_projections::checkpoint::DirSlot(dir.to_path_buf())),
         limits: Default::default(),
         paused: false,
         live: Some(live.clone()),
