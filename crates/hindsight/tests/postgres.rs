@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Api, Server, BIN};
+use common::{Api, BIN};
 use futures::StreamExt;
 use hindsight_store_postgres::scratch::Database;
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ async fn the_cli_works_on_postgres_and_verify_finds_a_row_changed_by_hand() {
     let migrated = cli(&db, dir.path(), &["migrate"]);
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     let v: Value = serde_json::from_str(&stdout(&migrated)).unwrap();
-    assert_eq!((v["schema_was"].as_i64(), v["schema"].as_i64()), (Some(0), Some(1)), "{v}");
+    assert_eq!((v["schema_was"].as_i64(), v["schema"].as_i64()), (Some(0), Some(2)), "{v}");
 
     let mut import = Command::new(BIN)
         .arg("--data-dir")
@@ -135,10 +135,7 @@ async fn append(api: &Api, stream: &str, id: Option<String>) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_database_agree_on_one_gapless_order() {
     let db = Database::create().await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [("HINDSIGHT_STORE", db.url.as_str())];
-    let a = Server::start_with_env(dir_a.path(), "127.0.0.1:0", &[], &env);
-    let b = Server::start_with_env(dir_b.path(), "127.0.0.1:0", &[], &env);
+    let common::Pair { a, b, dirs } = common::two_servers(&db.url);
     let (api_a, api_b) = (Api::new(&a), Api::new(&b));
     let info = api_b.get_ok("/v1/info").await;
     assert_eq!(info["store"], "postgres", "{info}");
@@ -223,7 +220,7 @@ async fn two_servers_on_one_database_agree_on_one_gapless_order() {
     let all = subscribe_raw(a.url.clone(), head as usize).await;
     assert!(all == (0..head).collect::<Vec<_>>(), "gapless after the kill");
     assert!(acked.iter().all(|p| *p < head), "every acknowledged append is in the log");
-    let verified = cli(&db, dir_a.path(), &["verify", "--json"]);
+    let verified = cli(&db, dirs[0].path(), &["verify", "--json"]);
     assert!(verified.status.success(), "{}", stdout(&verified));
     drop(a);
 }

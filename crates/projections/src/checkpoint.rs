@@ -85,6 +85,21 @@ impl Slot for Nowhere {
     }
 }
 
+/// Another's checkpoint, read but never written: a server that follows a
+/// projection another server leads starts from the leader's checkpoint
+/// and keeps its own fold in memory only.
+pub struct ReadOnly(pub Box<dyn Slot>);
+
+impl Slot for ReadOnly {
+    fn load(&self) -> Result<Option<Saved>, CheckpointError> {
+        self.0.load()
+    }
+
+    fn store(&self, _: &Saved) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+}
+
 /// Replaces the checkpoint in `dir` atomically.
 pub fn store(dir: &Path, saved: &Saved) -> Result<(), CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;

@@ -26,6 +26,31 @@ pub trait Keeping: Send + Sync {
     fn slot(&self, name: &str, version: u64) -> Box<dyn Slot>;
     /// Drops version `version`'s checkpoint (it folds from the start next).
     fn remove_slot(&self, name: &str, version: u64) -> Result<(), RegistryError>;
+
+    /// Whether other servers share what is kept here (then each follows
+    /// the others' changes, and one leads each projection).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Becomes the projection's leader if no other server is: true when
+    /// this server leads it (writes its checkpoints, publishes its
+    /// output). Kept alone, a registry always leads.
+    fn lead(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// Whether this server still leads the projection (a lost connection
+    /// to a shared database loses its leaderships).
+    fn leads(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for dyn Keeping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.shared() { "Keeping (shared)" } else { "Keeping" })
+    }
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RegistryError {

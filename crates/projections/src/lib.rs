@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod fixture;
 mod fold;
+mod follow;
 pub mod history;
 pub mod js;
 pub mod keeping;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::compare::{self, States};
 use crate::keeping::{DirKeeping, Keeping};
+
 use crate::js::Limits;
 use crate::worker::{self, Command, Handle, Spec};
 use crate::{FailurePolicy, Parked, Status};
@@ -120,6 +121,9 @@ pub struct Summary {
     /// The new version being built beside this one (blue/green): its
     /// version, position, events done, rate and the time left.
     pub rebuild: Option<serde_json::Value>,
+    /// Whether this server leads the projection: writes its checkpoints
+    /// and publishes its output (always, unless servers share a database).
+    pub leader: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,16 +167,22 @@ impl Default for Settings {
     }
 }
 
-struct Live {
-    definition: Definition,
+pub(crate) struct Live {
+    pub(crate) definition: Definition,
     handle: Handle,
     /// The newer version rebuilding beside the live one, and its worker.
     next: Option<(u64, Handle)>,
+    /// Whether this server leads it (see `follow`); a follower folds in
+    /// memory from the leader's checkpoint, writes none, publishes nothing.
+    pub(crate) leader: bool,
 }
 
 /// Every live projection of a server.
 pub struct Registry {
-    keeping: Arc<dyn Keeping>,
+    pub(crate) keeping: Arc<dyn Keeping>,
+    /// The definition bodies this server saved last, by name: changes
+    /// others made are told apart from its own (see `follow`).
+    pub(crate) saved_here: Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// Where emitted events are published.
     store: Arc<dyn EventStore>,
     pub(crate) reader: Arc<dyn EventReader>,
@@ -221,11 +231,15 @@ impl Registry {
         let histories = Arc::new(hindsight_timetravel::service::Histories::new(settings.keyframes, HISTORIES_CACHED));
         let live = Mutex::new(BTreeMap::new());
         let probes = Arc::default();
-        let registry = Arc::new(Registry { keeping, store, reader, rt, settings, live, histories, probes });
+        let saved_here = Mutex::default();
+        let registry = Arc::new(Registry { keeping, saved_here, store, reader, rt, settings, live, histories, probes });
         for (place, body) in registry.keeping.definitions()? {
             let definition: Definition = serde_json::from_slice(&body)
                 .map_err(|e| RegistryError::Invalid(format!("{place} is damaged: {e}")))?;
             registry.start(definition)?;
+        }
+        if registry.keeping.shared() {
+            registry.follow_others();
         }
         let weak = Arc::downgrade(&registry);
         registry.rt.spawn(async move {
@@ -238,7 +252,7 @@ impl Registry {
         Ok(registry)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -249,17 +263,19 @@ impl Registry {
         definition: &Definition,
         version: &Version,
         live: Option<Arc<Mutex<worker::Info>>>,
+        leader: bool,
     ) -> Result<Handle, RegistryError> {
+        let slot = self.keeping.slot(&definition.name, version.version);
         let spec = Spec {
             name: definition.name.clone(),
             active: live.is_none(),
             live,
-            store: Some(self.store.clone()),
+            store: leader.then(|| self.store.clone()),
             tuning: definition.tuning,
             shards: self.settings.shards,
             source: version.source.clone(),
             policy: policy(&definition.on_error),
-            slot: self.keeping.slot(&definition.name, version.version),
+            slot: if leader { slot } else { Box::new(crate::checkpoint::ReadOnly(slot)) },
             limits: self.settings.limits,
             paused: definition.paused,
         };
@@ -269,15 +285,16 @@ impl Registry {
 
     /// Starts the live version's worker, and the newer one's when it is
     /// still rebuilding.
-    fn start(&self, definition: Definition) -> Result<(), RegistryError> {
+    pub(crate) fn start(&self, definition: Definition) -> Result<(), RegistryError> {
         let current =
             definition.current().ok_or_else(|| RegistryError::Invalid("a definition without a version".into()))?;
-        let handle = self.spawn(&definition, current, None)?;
+        let leader = self.keeping.lead(&definition.name);
+        let handle = self.spawn(&definition, current, None, leader)?;
         let next = match definition.rebuilding() {
-            Some(v) => Some((v.version, self.spawn(&definition, v, Some(handle.info.clone()))?)),
+            Some(v) => Some((v.version, self.spawn(&definition, v, Some(handle.info.clone()), leader)?)),
             None => None,
         };
-        self.lock().insert(definition.name.clone(), Live { definition, handle, next });
+        self.lock().insert(definition.name.clone(), Live { definition, handle, next, leader });
         Ok(())
     }
 
@@ -362,7 +379,8 @@ impl Registry {
         if let Some(newest) = definition.versions.last() {
             let live = self.lock().get(name).map(|l| l.handle.info.clone());
             let live = live.ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
-            let handle = self.spawn(&definition, newest, Some(live))?;
+            let leader = self.lock().get(name).is_some_and(|l| l.leader);
+            let handle = self.spawn(&definition, newest, Some(live), leader)?;
             if let Some(l) = self.lock().get_mut(name) {
                 l.next = Some((newest.version, handle));
             }
@@ -436,12 +454,13 @@ impl Registry {
 
     fn save(&self, definition: &Definition) -> Result<(), RegistryError> {
         let body = serde_json::to_vec_pretty(definition).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        self.saved_here.lock().unwrap_or_else(|p| p.into_inner()).insert(definition.name.clone(), body.clone());
         self.keeping.save_definition(&definition.name, &body)
     }
 
     /// Stops a projection's workers (each checkpoints first) and forgets
     /// them.
-    async fn stop(&self, name: &str) {
+    pub(crate) async fn stop(&self, name: &str) {
         let live = self.lock().remove(name);
         if let Some(live) = live {
             stop_worker(live.handle).await;
@@ -559,6 +578,7 @@ impl Registry {
         };
         let rebuild = self.rebuild_progress(name, head);
         let status = if status == "running" && rebuild.is_some() { "rebuilding" } else { status };
+        let leader = self.lock().get(name).is_some_and(|l| l.leader);
         let current = definition.current().cloned();
         Ok(Summary {
             name: name.to_string(),
@@ -576,6 +596,7 @@ impl Registry {
             fault,
             circuit: info.circuit,
             rebuild,
+            leader,
         })
     }
 

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// Where projections keep their definitions and states; None: the
     /// server runs no projections.
     pub projections_dir: Option<std::path::PathBuf>,
+    /// Keeps projections somewhere shared instead (a PostgreSQL database
+    /// several servers use): takes precedence over `projections_dir`.
+    pub projections_keeping: Option<std::sync::Arc<dyn hindsight_projections::keeping::Keeping>>,
     /// How history indexes keep keyframes: every this many events of a
     /// stream or partition (older ones thinned).
     pub keyframe_every: u64,
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             listen_backlog: LISTEN_BACKLOG_DEFAULT,
             projections_dir: None,
+            projections_keeping: None,
             snapshots_path: None,
             forks_dir: None,
             keyframe_every: hindsight_timetravel::Spacing::default().every,

@@ -41,22 +41,29 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits =
         connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
-    let projections = match &config.projections_dir {
-        Some(dir) => {
-            let settings = hindsight_projections::registry::Settings {
-                stall_after: config.projection_stall_after,
-                keyframes: hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() },
-                ..Default::default()
-            };
-            let registry = hindsight_projections::registry::Registry::open(
-                dir,
+    let settings = hindsight_projections::registry::Settings {
+        stall_after: config.projection_stall_after,
+        keyframes: hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() },
+        ..Default::default()
+    };
+    let keeping: Option<Arc<dyn hindsight_projections::keeping::Keeping>> =
+        match (&config.projections_keeping, &config.projections_dir) {
+            (Some(shared), _) => Some(shared.clone()),
+            (None, Some(dir)) => {
+                Some(Arc::new(hindsight_projections::keeping::DirKeeping::open(dir).map_err(std::io::Error::other)?))
+            }
+            (None, None) => None,
+        };
+    let projections = match keeping {
+        Some(keeping) => Some(
+            hindsight_projections::registry::Registry::open_in(
+                keeping,
                 store.clone(),
                 tokio::runtime::Handle::current(),
                 settings,
             )
-            .map_err(std::io::Error::other)?;
-            Some(registry)
-        }
+            .map_err(std::io::Error::other)?,
+        ),
         None => None,
     };
     let snapshots = match &config.snapshots_path {

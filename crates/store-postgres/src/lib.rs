@@ -7,6 +7,7 @@
 //!   servers (why is explained there); the hash chain.
 //! - `head`: following other servers' commits (LISTEN/NOTIFY, and a poll).
 //! - `read`: the reader half of the contract, capped at the known head.
+//! - `keeping`: projections' definitions, checkpoints and leadership.
 //! - `verify`: the hash chain and the tables' agreement, checked row by row.
 
 // Operating errors are handled, never unwrapped (tests may unwrap).
@@ -15,6 +16,7 @@
 mod chain;
 mod error;
 mod head;
+pub mod keeping;
 mod read;
 mod row;
 pub mod schema;

@@ -12,9 +12,10 @@ const MIGRATION_LOCK: i64 = 0x6873_6d69_6772;
 
 /// Each migration: its number and its SQL, applied in order, each in a
 /// transaction of its own. Never edit one that has shipped: add another.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE hs_events (
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE hs_events (
         position bigint PRIMARY KEY,
         stream text NOT NULL,
         version bigint NOT NULL,
@@ -34,7 +35,24 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
     );
     CREATE INDEX hs_events_category ON hs_events (category, position);
     CREATE INDEX hs_events_type ON hs_events (type, position);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE hs_projections (
+            name text PRIMARY KEY,
+            definition bytea NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE hs_checkpoints (
+            name text NOT NULL,
+            version bigint NOT NULL,
+            position bigint,
+            checkpoint bytea NOT NULL,
+            written_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (name, version)
+        );",
+    ),
+];
 
 /// `hindsight migrate`: connects to `url` and applies what it lacks;
 /// (the migration the database was at, the newest).

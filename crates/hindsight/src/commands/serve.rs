@@ -138,8 +138,9 @@ pub async fn run(given_dir: Option<&Path>, store: Option<&str>, args: ServeArgs)
         anyhow::ensure!(depth > 0, "the append queue depth must be at least 1");
         config.append_queue_depth = depth;
     }
-    let (store, kind) = open_store(Target::new(&data_dir, store)?, config).await?;
-    projection_settings(&mut server, &data_dir)?;
+    let target = Target::new(&data_dir, store)?;
+    let (store, kind) = open_store(target, config).await?;
+    projection_settings(&mut server, target)?;
     let listener =
         listen(server.listen, server.listen_backlog).with_context(|| format!("listening on {}", server.listen))?;
     let addr = listener.local_addr()?;
@@ -189,8 +190,15 @@ async fn open_store(
 /// stalled (default 30 s), HINDSIGHT_KEYFRAME_EVERY how many events of a
 /// stream or partition lie between time travel's keyframes (default 1000:
 /// fewer answer faster and take more memory).
-fn projection_settings(server: &mut ServerConfig, data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn projection_settings(server: &mut ServerConfig, target: Target<'_>) -> anyhow::Result<()> {
+    let data_dir = target.dir;
     server.projections_dir = Some(data_dir.join("projections"));
+    if let Some(url) = target.postgres {
+        // Servers on one database share its projections (one leads each).
+        let keeping = hindsight_store_postgres::keeping::PgKeeping::new(url)
+            .with_context(|| format!("the projections in {}", super::target::redact(url)))?;
+        server.projections_keeping = Some(Arc::new(keeping));
+    }
     server.snapshots_path = Some(data_dir.join("snapshots.json"));
     server.forks_dir = Some(data_dir.join("forks"));
     if let Ok(secs) = std::env::var("HINDSIGHT_PROJECTION_STALL_SECS") {

@@ -92,6 +92,22 @@ impl Drop for Server {
     }
 }
 
+/// Two `hindsight serve` processes on one PostgreSQL database, each with a
+/// data directory of its own.
+pub struct Pair {
+    pub a: Server,
+    pub b: Server,
+    pub dirs: [tempfile::TempDir; 2],
+}
+
+pub fn two_servers(url: &str) -> Pair {
+    let dirs = [tempfile::tempdir().expect("a data directory"), tempfile::tempdir().expect("a data directory")];
+    let env = [("HINDSIGHT_STORE", url)];
+    let a = Server::start_with_env(dirs[0].path(), "127.0.0.1:0", &[], &env);
+    let b = Server::start_with_env(dirs[1].path(), "127.0.0.1:0", &[], &env);
+    Pair { a, b, dirs }
+}
+
 /// JSON calls on a started server: the status and the body (a body that
 /// is not JSON comes back as a string).
 pub struct Api {

@@ -1,0 +1,109 @@
+//! Projections shared by two servers on one PostgreSQL database: a
+//! projection created on one runs on both, exactly one leads it (writes
+//! its checkpoint to the database), both answer its state, one deleted on
+//! a follower stops on the leader, and when the
+//! leader is killed under load the other takes over within seconds and
+//! the checkpoint moves on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Api;
+use hindsight_store_postgres::scratch::Database;
+use serde_json::{json, Value};
+
+const COUNT: &str = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s, e) => { s.n += 1; } })";
+
+async fn append(api: &Api, n: usize) {
+    for i in 0..n {
+        let body = json!({ "events": [{ "type": "Ticked", "data": { "i": i } }] });
+        let (status, v) = api.call(reqwest::Method::POST, "/v1/streams/ticks", Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+}
+
+/// Waits until `check` holds for the projection's summary on `api`.
+async fn until(api: &Api, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, s) = api.call(reqwest::Method::GET, "/v1/projections/count", None).await;
+        if status == 200 && check(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status} {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_status(api: &Api, path: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.call(reqwest::Method::GET, path, None).await.0 != want {
+        assert!(Instant::now() < deadline, "{path} never answered {want} on {}", api.url);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The position of the checkpoint the database holds for `count`.
+async fn checkpointed(db: &Database) -> Option<i64> {
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let row = client.query_opt("SELECT position FROM hs_checkpoints WHERE name = 'count'", &[]).await.unwrap();
+    row.and_then(|r| r.get::<_, Option<i64>>(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_leads_a_shared_projection_and_the_other_takes_over_when_it_dies() {
+    let db = Database::create().await;
+    let common::Pair { a, b, dirs: _dirs } = common::two_servers(&db.url);
+    let (api_a, api_b) = (Api::new(&a), Api::new(&b));
+    append(&api_a, 50).await;
+    let (status, v) = api_a
+        .call(reqwest::Method::PUT, "/v1/projections/count", Some(json!({ "source": COUNT, "on_error": "park" })))
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    // Created on A, it runs on B too; A leads, B follows; both answer.
+    let on_a = until(&api_a, "A catches up and leads", |s| s["lag_events"] == 0 && s["leader"] == true).await;
+    let on_b = until(&api_b, "B follows and catches up", |s| s["lag_events"] == 0).await;
+    assert_eq!(on_b["leader"], false, "exactly one leader: {on_a} {on_b}");
+    for api in [&api_a, &api_b] {
+        assert_eq!(api.get_ok("/v1/projections/count/state").await["state"]["n"], 50);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while checkpointed(&db).await != Some(49) {
+        assert!(Instant::now() < deadline, "the leader's checkpoint reaches the database");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Created on the follower and deleted there: the leader follows both.
+    let (status, v) = api_b
+        .call(reqwest::Method::PUT, "/v1/projections/brief", Some(json!({ "source": COUNT, "on_error": "park" })))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    wait_status(&api_a, "/v1/projections/brief", 200).await;
+    let (status, v) = api_b.call(reqwest::Method::DELETE, "/v1/projections/brief", None).await;
+    assert!(status < 300, "{status} {v}");
+    wait_status(&api_a, "/v1/projections/brief", 404).await;
+
+    // A dies under load: B takes over within seconds and checkpoints on.
+    let load = {
+        let api = Api { http: reqwest::Client::new(), url: b.url.clone() };
+        tokio::spawn(async move { append(&api, 100).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = Instant::now();
+    a.kill9();
+    until(&api_b, "B takes over", |s| s["leader"] == true).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "took over after {took:?}");
+    load.await.unwrap();
+    let s = until(&api_b, "B catches up as leader", |s| s["lag_events"] == 0).await;
+    assert_eq!(api_b.get_ok("/v1/projections/count/state").await["state"]["n"], 150, "{s}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while checkpointed(&db).await != Some(149) {
+        assert!(Instant::now() < deadline, "the new leader's checkpoint reaches the database");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("took over {took:?} after the leader was killed");
+}
