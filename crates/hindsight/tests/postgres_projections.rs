@@ -1,9 +1,11 @@
-//! Projections shared by two servers on one PostgreSQL database: a
+//! Projections and forks shared by two servers on one PostgreSQL
+//! database. Projections: a
 //! projection created on one runs on both, exactly one leads it (writes
 //! its checkpoint to the database), both answer its state, one deleted on
 //! a follower stops on the leader, and when the
 //! leader is killed under load the other takes over within seconds and
-//! the checkpoint moves on.
+//! the checkpoint moves on. Forks: made, changed and deleted through
+//! either server, seen through both.
 
 mod common;
 
@@ -106,4 +108,43 @@ async fn one_server_leads_a_shared_projection_and_the_other_takes_over_when_it_d
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("took over {took:?} after the leader was killed");
+}
+
+/// Waits until `path` on `api` answers 200 with a body `check` accepts.
+async fn until_body(api: &Api, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = api.call(reqwest::Method::GET, path, None).await;
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} on {}: {status} {body}", api.url);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forks_are_shared_by_the_servers_on_one_database() {
+    let db = Database::create().await;
+    let common::Pair { a, b, dirs: _dirs } = common::two_servers(&db.url);
+    let (api_a, api_b) = (Api::new(&a), Api::new(&b));
+    append(&api_a, 5).await;
+    let (status, fork) = api_a.call(reqwest::Method::POST, "/v1/forks", Some(json!({ "name": "what-if" }))).await;
+    assert_eq!(status, 201, "{fork}");
+    // Made on A, B serves it; a skip on B reaches A; an event appended on
+    // A's fork is read on B's.
+    until_body(&api_b, "/v1/forks/what-if/all", |b| b["events"].as_array().is_some_and(|e| e.len() == 5)).await;
+    let (status, v) =
+        api_b.call(reqwest::Method::POST, "/v1/forks/what-if/skip", Some(json!({ "positions": [2] }))).await;
+    assert_eq!(status, 200, "{v}");
+    until_body(&api_a, "/v1/forks/what-if/all", |b| b["events"].as_array().is_some_and(|e| e.len() == 4)).await;
+    let body = json!({ "events": [{ "type": "Extra", "data": {} }] });
+    let (status, v) = api_a.call(reqwest::Method::POST, "/v1/forks/what-if/streams/ticks", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    let all =
+        until_body(&api_b, "/v1/forks/what-if/all", |b| b["events"].as_array().is_some_and(|e| e.len() == 5)).await;
+    assert_eq!(all["events"][4]["type"], "Extra", "{all}");
+    // Deleted on B, gone on A.
+    assert_eq!(api_b.call(reqwest::Method::DELETE, "/v1/forks/what-if", None).await.0, 204);
+    wait_status(&api_a, "/v1/forks/what-if", 404).await;
 }

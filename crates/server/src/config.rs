@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub keyframe_every: u64,
     /// Where forks are kept; None: the server keeps none.
     pub forks_dir: Option<std::path::PathBuf>,
+    /// Keeps forks somewhere shared instead (a PostgreSQL database several
+    /// servers use): takes precedence over `forks_dir`.
+    pub forks_shelf: Option<std::sync::Arc<dyn hindsight_timetravel::shelf::Shelf>>,
     /// The file named points (snapshots) are kept in; None: none are kept.
     pub snapshots_path: Option<std::path::PathBuf>,
     /// A projection behind the log without progress for this long is
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             projections_keeping: None,
             snapshots_path: None,
             forks_dir: None,
+            forks_shelf: None,
             keyframe_every: hindsight_timetravel::Spacing::default().every,
             projection_stall_after: Duration::from_secs(30),
         }

@@ -41,45 +41,14 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits =
         connections::ConnectionLimits { max_connections: config.max_connections, idle_timeout: config.idle_timeout };
-    let settings = hindsight_projections::registry::Settings {
-        stall_after: config.projection_stall_after,
-        keyframes: hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() },
-        ..Default::default()
-    };
-    let keeping: Option<Arc<dyn hindsight_projections::keeping::Keeping>> =
-        match (&config.projections_keeping, &config.projections_dir) {
-            (Some(shared), _) => Some(shared.clone()),
-            (None, Some(dir)) => {
-                Some(Arc::new(hindsight_projections::keeping::DirKeeping::open(dir).map_err(std::io::Error::other)?))
-            }
-            (None, None) => None,
-        };
-    let projections = match keeping {
-        Some(keeping) => Some(
-            hindsight_projections::registry::Registry::open_in(
-                keeping,
-                store.clone(),
-                tokio::runtime::Handle::current(),
-                settings,
-            )
-            .map_err(std::io::Error::other)?,
-        ),
-        None => None,
-    };
+    let projections = open_projections(&config, &store)?;
     let snapshots = match &config.snapshots_path {
         Some(path) => {
             Some(Arc::new(hindsight_timetravel::snapshots::Snapshots::open(path).map_err(std::io::Error::other)?))
         }
         None => None,
     };
-    let forks = match &config.forks_dir {
-        Some(dir) => Some(Arc::new(
-            hindsight_timetravel::forks::Forks::open(dir, store.clone(), hindsight_store::Limits::default())
-                .await
-                .map_err(std::io::Error::other)?,
-        )),
-        None => None,
-    };
+    let forks = open_forks(&config, &store).await?;
     let state = AppState::with_projections(store.clone(), config, stop_rx.clone(), projections.clone())
         .with_time_travel(snapshots, forks);
     let app = app(state);
@@ -98,4 +67,46 @@ pub async fn serve(
         .map_err(std::io::Error::other)?;
     tracing::info!("store closed; bye");
     Ok(())
+}
+
+/// The projections the config names: in a shared keeping (a database
+/// several servers use), in the projections directory, or none.
+fn open_projections(
+    config: &ServerConfig,
+    store: &Arc<dyn EventStore>,
+) -> std::io::Result<Option<Arc<hindsight_projections::registry::Registry>>> {
+    use hindsight_projections::keeping::{DirKeeping, Keeping};
+    let settings = hindsight_projections::registry::Settings {
+        stall_after: config.projection_stall_after,
+        keyframes: hindsight_timetravel::Spacing { every: config.keyframe_every, ..Default::default() },
+        ..Default::default()
+    };
+    let keeping: Arc<dyn Keeping> = match (&config.projections_keeping, &config.projections_dir) {
+        (Some(shared), _) => shared.clone(),
+        (None, Some(dir)) => Arc::new(DirKeeping::open(dir).map_err(std::io::Error::other)?),
+        (None, None) => return Ok(None),
+    };
+    let rt = tokio::runtime::Handle::current();
+    let registry = hindsight_projections::registry::Registry::open_in(keeping, store.clone(), rt, settings);
+    Ok(Some(registry.map_err(std::io::Error::other)?))
+}
+
+/// The forks the config names: on a shared shelf (followed), in the
+/// forks directory, or none.
+async fn open_forks(
+    config: &ServerConfig,
+    store: &Arc<dyn EventStore>,
+) -> std::io::Result<Option<Arc<hindsight_timetravel::forks::Forks>>> {
+    use hindsight_timetravel::shelf::{DirShelf, Shelf};
+    let shelf: Arc<dyn Shelf> = match (&config.forks_shelf, &config.forks_dir) {
+        (Some(shared), _) => shared.clone(),
+        (None, Some(dir)) => Arc::new(DirShelf::open(dir).map_err(std::io::Error::other)?),
+        (None, None) => return Ok(None),
+    };
+    let forks = hindsight_timetravel::forks::Forks::open_on(shelf, store.clone(), hindsight_store::Limits::default())
+        .await
+        .map_err(std::io::Error::other)?;
+    let forks = Arc::new(forks);
+    forks.follow_others();
+    Ok(Some(forks))
 }

@@ -1,4 +1,5 @@
-//! Projections kept in PostgreSQL, shared by every server on the database:
+//! Projections and forks kept in PostgreSQL, shared by every server on
+//! the database. Forks: one row per fork in `hs_forks`. Projections:
 //! definitions in `hs_projections`, each version's checkpoint (states,
 //! position, parked events and status, as one value) in one row of
 //! `hs_checkpoints`, replaced by one statement, so states and position
@@ -20,6 +21,8 @@ use hindsight_projections::checkpoint::{CheckpointError, Saved, Slot};
 use hindsight_projections::keeping::Keeping;
 use hindsight_projections::registry::RegistryError;
 use hindsight_store::StoreError;
+use hindsight_timetravel::service::HistoryError;
+use hindsight_timetravel::shelf::Shelf;
 use tokio_postgres::{Client, NoTls};
 
 use crate::error::pg;
@@ -110,6 +113,18 @@ impl PgKeeping {
         Ok(PgKeeping { jobs })
     }
 
+    /// One statement on a name (`$1`) and, when given, a body (`$2`).
+    fn execute(&self, sql: &'static str, name: &str, body: Option<&[u8]>) -> Result<(), StoreError> {
+        let (name, body) = (name.to_string(), body.map(<[u8]>::to_vec));
+        self.call(move |c| {
+            c.run(async |client| match &body {
+                Some(body) => client.execute(sql, &[&name, body]).await,
+                None => client.execute(sql, &[&name]).await,
+            })
+            .map(drop)
+        })
+    }
+
     /// Runs `job` on the keeping's thread and waits for its answer.
     fn call<T: Send + 'static>(
         &self,
@@ -134,19 +149,12 @@ impl Keeping for PgKeeping {
     }
 
     fn save_definition(&self, name: &str, body: &[u8]) -> Result<(), RegistryError> {
-        let (name, body) = (name.to_string(), body.to_vec());
-        self.call(move |c| {
-            c.run(async |client| {
-                client
-                    .execute(
-                        "INSERT INTO hs_projections (name, definition) VALUES ($1, $2)
-                         ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = now()",
-                        &[&name, &body],
-                    )
-                    .await
-            })
-            .map(drop)
-        })
+        self.execute(
+            "INSERT INTO hs_projections (name, definition) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = now()",
+            name,
+            Some(body),
+        )
         .map_err(registry_error)
     }
 
@@ -209,6 +217,48 @@ impl Keeping for PgKeeping {
         self.call(move |c| Ok(c.held.contains(&name) && c.client.as_ref().is_some_and(|cl| !cl.is_closed())))
             .unwrap_or(false)
     }
+}
+
+impl Shelf for PgKeeping {
+    fn list(&self) -> Result<Vec<(String, Vec<u8>)>, HistoryError> {
+        self.call(|c| {
+            let rows = c.run(async |client| client.query("SELECT name, fork FROM hs_forks", &[]).await)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+        .map_err(history_error)
+    }
+
+    fn contains(&self, name: &str) -> Result<bool, HistoryError> {
+        let name = name.to_string();
+        self.call(move |c| {
+            let row =
+                c.run(async |client| client.query_opt("SELECT 1 FROM hs_forks WHERE name = $1", &[&name]).await)?;
+            Ok(row.is_some())
+        })
+        .map_err(history_error)
+    }
+
+    fn put(&self, name: &str, body: &[u8]) -> Result<(), HistoryError> {
+        self.execute(
+            "INSERT INTO hs_forks (name, fork) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET fork = excluded.fork, updated_at = now()",
+            name,
+            Some(body),
+        )
+        .map_err(history_error)
+    }
+
+    fn remove(&self, name: &str) -> Result<(), HistoryError> {
+        self.execute("DELETE FROM hs_forks WHERE name = $1", name, None).map_err(history_error)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+fn history_error(e: StoreError) -> HistoryError {
+    HistoryError::Failed(format!("the shared forks: {e}"))
 }
 
 /// A name as an SQL string literal.

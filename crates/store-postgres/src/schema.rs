@@ -52,6 +52,14 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
             PRIMARY KEY (name, version)
         );",
     ),
+    (
+        3,
+        "CREATE TABLE hs_forks (
+            name text PRIMARY KEY,
+            fork bytea NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );",
+    ),
 ];
 
 /// `hindsight migrate`: connects to `url` and applies what it lacks;

@@ -1,13 +1,14 @@
 //! Named, persistent forks: each fork's definition (its base, skips, edits
-//! and appended events) is kept in one JSON file in the forks directory,
-//! replaced atomically after every change, and the fork is rebuilt from
-//! it over the live reader when the server starts. A fork's history
+//! and appended events) is kept as one JSON document on a [`Shelf`] (a
+//! file in the forks directory, or a row of a shared database), replaced
+//! atomically after every change, and the fork is rebuilt from it over
+//! the live reader when the server starts. Servers sharing a shelf follow
+//! each other's changes once a second. A fork's history
 //! indexes are its own, and dropped when a skip or an edit changes its
 //! past.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use hindsight_store::{AppendPart, AppendResult, AsOf, EventReader, Limits, RecordedEvent};
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::fork::{Edit, ForkReader};
 use crate::service::HistoryError;
+use crate::shelf::{DirShelf, Shelf};
 use crate::streams::Streams;
 
 /// Forks kept at most.
@@ -120,16 +122,15 @@ impl Fork {
 
 /// Every fork, by name.
 pub struct Forks {
-    dir: PathBuf,
+    shelf: Arc<dyn Shelf>,
+    /// Each fork's document as last saved or loaded here (a shared
+    /// shelf's changes by other servers are told apart by it).
+    bodies: Mutex<std::collections::HashMap<String, Vec<u8>>>,
     live: Arc<dyn EventReader>,
     limits: Limits,
     forks: Mutex<BTreeMap<String, Arc<Fork>>>,
     /// One change at a time, so each saved file has every change before it.
     changing: tokio::sync::Mutex<()>,
-}
-
-fn io(context: String) -> impl FnOnce(std::io::Error) -> HistoryError {
-    move |e| HistoryError::Failed(format!("{context}: {e}"))
 }
 
 /// A fork name may be used in a URL and as a file name as it is.
@@ -144,37 +145,91 @@ impl Forks {
         live: Arc<dyn EventReader>,
         limits: Limits,
     ) -> Result<Self, HistoryError> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let forks = Forks { dir, live, limits, forks: Mutex::new(BTreeMap::new()), changing: Default::default() };
-        let entries = std::fs::read_dir(&forks.dir).map_err(io(format!("listing {}", forks.dir.display())))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            // A fork that cannot be read back is left on disk, reported and
-            // not served: it never keeps the store from starting.
-            match forks.load(&path).await {
+        Forks::open_on(Arc::new(DirShelf::open(dir)?), live, limits).await
+    }
+
+    /// The forks kept on `shelf`, rebuilt over `live`.
+    pub async fn open_on(
+        shelf: Arc<dyn Shelf>,
+        live: Arc<dyn EventReader>,
+        limits: Limits,
+    ) -> Result<Self, HistoryError> {
+        let forks = Forks {
+            shelf,
+            bodies: Mutex::default(),
+            live,
+            limits,
+            forks: Mutex::new(BTreeMap::new()),
+            changing: Default::default(),
+        };
+        for (name, body) in forks.shelf.list()? {
+            // A fork that cannot be read back is left where it is, reported
+            // and not served: it never keeps the store from starting.
+            match forks.load(&body).await {
                 Ok(fork) => {
                     forks.lock().insert(fork.saved.name.clone(), Arc::new(fork));
+                    forks.remember(&name, body);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, path = %path.display(), "a fork could not be loaded; it is not served")
-                }
+                Err(e) => tracing::error!(error = %e, fork = %name, "a fork could not be loaded; it is not served"),
             }
         }
         Ok(forks)
+    }
+
+    fn remember(&self, name: &str, body: Vec<u8>) {
+        self.bodies.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), body);
+    }
+
+    /// Follows the other servers' changes to a shared shelf, once a
+    /// second, until the forks are dropped.
+    pub fn follow_others(self: &Arc<Self>) {
+        if !self.shelf.shared() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(forks) = weak.upgrade() else { return };
+                if let Err(e) = forks.follow_once().await {
+                    tracing::warn!(error = %e, "following the shared forks");
+                }
+            }
+        });
+    }
+
+    async fn follow_once(&self) -> Result<(), HistoryError> {
+        let _one = self.changing.lock().await;
+        let kept = self.shelf.list()?;
+        let names: std::collections::HashSet<&String> = kept.iter().map(|(n, _)| n).collect();
+        let gone: Vec<String> = self.lock().keys().filter(|n| !names.contains(n)).cloned().collect();
+        for name in gone {
+            self.lock().remove(&name);
+            self.bodies.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        }
+        for (name, body) in kept {
+            let known = self.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(&name) == Some(&body);
+            if known {
+                continue;
+            }
+            match self.load(&body).await {
+                Ok(fork) => {
+                    self.lock().insert(name.clone(), Arc::new(fork));
+                    self.remember(&name, body);
+                }
+                Err(e) => tracing::error!(error = %e, fork = %name, "a shared fork could not be loaded"),
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Fork>>> {
         self.forks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn load(&self, path: &Path) -> Result<Fork, HistoryError> {
-        let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
-        let saved: Saved = serde_json::from_slice(&bytes)
-            .map_err(|e| HistoryError::Failed(format!("{} is damaged: {e}", path.display())))?;
+    async fn load(&self, body: &[u8]) -> Result<Fork, HistoryError> {
+        let saved: Saved =
+            serde_json::from_slice(body).map_err(|e| HistoryError::Failed(format!("the fork is damaged: {e}")))?;
         self.rebuild(saved).await
     }
 
@@ -219,7 +274,7 @@ impl Forks {
     ) -> Result<Value, HistoryError> {
         let _one = self.changing.lock().await;
         check_name(name)?;
-        if self.lock().contains_key(name) || self.path(name).exists() {
+        if self.lock().contains_key(name) || self.shelf.contains(name)? {
             return Err(HistoryError::Invalid(format!("a fork named {name:?} exists: delete it first")));
         }
         if self.lock().len() >= FORKS_MAX {
@@ -250,10 +305,9 @@ impl Forks {
     pub async fn delete(&self, name: &str) -> Result<(), HistoryError> {
         let _one = self.changing.lock().await;
         self.get(name)?;
-        let path = self.path(name);
-        std::fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
-        sync_dir(&self.dir)?;
+        self.shelf.remove(name)?;
         self.lock().remove(name);
+        self.bodies.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(())
     }
 
@@ -343,24 +397,12 @@ impl Forks {
         Ok(described)
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.json"))
-    }
-
     fn save(&self, saved: &Saved) -> Result<(), HistoryError> {
         let body = serde_json::to_vec(saved).map_err(|e| HistoryError::Failed(e.to_string()))?;
-        let path = self.path(&saved.name);
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-        file.write_all(&body).map_err(io(format!("writing {}", tmp.display())))?;
-        file.sync_data().map_err(io(format!("syncing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(io(format!("renaming {}", tmp.display())))?;
-        sync_dir(&self.dir)
+        self.shelf.put(&saved.name, &body)?;
+        self.remember(&saved.name, body);
+        Ok(())
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), HistoryError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
 }
 
 impl SavedEvent {

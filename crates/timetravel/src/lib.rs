@@ -32,6 +32,7 @@ pub mod pointer;
 pub mod predicate;
 pub mod service;
 pub mod session;
+pub mod shelf;
 pub mod snapshots;
 pub mod streams;
 pub mod subject;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use hindsight_projections::registry::{Registry, Settings, Tuning};
+use hindsight_projections::registry::{Registry, Tuning};
 use serde_json::Value;
 
 use super::projection::Shape;
@@ -16,8 +16,7 @@ use crate::cli::ProjectionCommand;
 pub async fn run(at: Target<'_>, command: &ProjectionCommand) -> anyhow::Result<(Value, Shape)> {
     let store =
         at.open(true).await.context("no server answers at http://127.0.0.1:7113, so the data directory is used")?;
-    let projections = at.dir.join("projections");
-    let registry = Registry::open(projections, store.clone(), tokio::runtime::Handle::current(), Settings::default())?;
+    let registry = at.projections(store.clone())?;
     let answer = answer(&registry, command).await;
     registry.shutdown().await;
     drop(registry);

@@ -194,10 +194,14 @@ fn projection_settings(server: &mut ServerConfig, target: Target<'_>) -> anyhow:
     let data_dir = target.dir;
     server.projections_dir = Some(data_dir.join("projections"));
     if let Some(url) = target.postgres {
-        // Servers on one database share its projections (one leads each).
-        let keeping = hindsight_store_postgres::keeping::PgKeeping::new(url)
-            .with_context(|| format!("the projections in {}", super::target::redact(url)))?;
-        server.projections_keeping = Some(Arc::new(keeping));
+        // Servers on one database share its projections (one leads each)
+        // and its forks.
+        let keeping = Arc::new(
+            hindsight_store_postgres::keeping::PgKeeping::new(url)
+                .with_context(|| format!("the projections in {}", super::target::redact(url)))?,
+        );
+        server.projections_keeping = Some(keeping.clone());
+        server.forks_shelf = Some(keeping);
     }
     server.snapshots_path = Some(data_dir.join("snapshots.json"));
     server.forks_dir = Some(data_dir.join("forks"));

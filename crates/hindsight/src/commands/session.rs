@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use hindsight_client::{encode_path, Client};
-use hindsight_projections::registry::{Registry, Settings, Tuning};
+use hindsight_projections::registry::Tuning;
 use hindsight_timetravel::session::Session;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -80,8 +80,7 @@ async fn into_data_dir(at: Target<'_>, session: &Session) -> anyhow::Result<Valu
     for append in session.appends(1000) {
         store.append_multi(append).await?;
     }
-    let registry =
-        Registry::open(dir.join("projections"), store.clone(), tokio::runtime::Handle::current(), Settings::default())?;
+    let registry = at.projections(store.clone())?;
     let head = store.next_position();
     for p in &session.header.projections {
         registry.put(&p.name, &p.source, "park", Tuning::default()).await?;

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use hindsight_projections::keeping::{DirKeeping, Keeping};
+use hindsight_projections::registry::{Registry, Settings};
 use hindsight_store::EventStore;
+use hindsight_store_postgres::keeping::PgKeeping;
 use hindsight_store_postgres::{Options, PostgresStore};
 
 /// The store a command was pointed at, and the data directory, which
@@ -38,6 +41,17 @@ impl<'a> Target<'a> {
             None if existing => Arc::new(super::open_existing(self.dir)?),
             None => Arc::new(super::open_store(self.dir)?),
         })
+    }
+
+    /// The projections beside the store: the data directory's, or those
+    /// the PostgreSQL database shares with every server on it.
+    pub fn projections(self, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Registry>> {
+        let keeping: Arc<dyn Keeping> = match self.postgres {
+            Some(url) => Arc::new(PgKeeping::new(url).with_context(|| format!("the projections in {}", redact(url)))?),
+            None => Arc::new(DirKeeping::open(self.dir.join("projections"))?),
+        };
+        let rt = tokio::runtime::Handle::current();
+        Ok(Registry::open_in(keeping, store, rt, Settings::default())?)
     }
 
     /// What messages call the store.

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hindsight_client::{encode_path, Client};
-use hindsight_projections::registry::{Registry, Settings};
 use hindsight_store::{AsOf, StoreError};
 use hindsight_timetravel::service::{Feed, Histories, HistoryError};
 use hindsight_timetravel::snapshots::Snapshots;
@@ -167,8 +166,7 @@ async fn local(at: Target<'_>, target: &TimeTarget, q: Question) -> anyhow::Resu
             Streams::new(Default::default(), 1).ask(reader, stream, f).await
         }
         (None, name) => {
-            let rt = tokio::runtime::Handle::current();
-            let registry = Registry::open(dir.join("projections"), store.clone(), rt, Settings::default())?;
+            let registry = at.projections(store.clone())?;
             let (name, partition) =
                 (name.as_deref().unwrap_or_default(), target.partition.as_deref().unwrap_or_default());
             let answer = registry.time(name, partition, target.version, point, f).await;
