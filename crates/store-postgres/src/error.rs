@@ -19,7 +19,7 @@ pub fn pg(e: tokio_postgres::Error) -> StoreError {
     if transient {
         return StoreError::Unavailable { reason: format!("PostgreSQL: {}", db.message()) };
     }
-    StoreError::Backend(format!("PostgreSQL: {e}"))
+    StoreError::Backend(format!("PostgreSQL: {} ({})", db.message(), code.code()))
 }
 
 /// No pooled connection could be had in time (or made).

@@ -13,6 +13,14 @@
 //! position order, one at a time, and any snapshot sees a prefix of the
 //! log: a reader that caps its reads at a head it has seen committed can
 //! never skip an event that commits later with a lower position.
+//!
+//! A batch takes two round trips (BEGIN, the lock and the reads; then the
+//! writes and COMMIT), or one when this writer committed last and knows
+//! every stream the batch writes: it sends everything at once behind a
+//! guard that aborts the transaction unless the last position is still its
+//! own last commit's. Under the lock that guard is exact: if no other
+//! server committed, what the writer remembers is what the reads would
+//! have found.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +61,7 @@ fn events_in(r: &Request) -> usize {
 /// they sent make a retry of a batch that did commit harmless).
 pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
     let mut conn: Option<Conn> = None;
+    let mut tail: Option<Tail> = None;
     while let Some(first) = rx.recv().await {
         let mut events = events_in(&first);
         let mut batch = vec![first];
@@ -76,8 +85,19 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
             };
         }
         let Some(c) = conn.as_ref() else { continue };
-        match commit(c, &batch).await {
+        let head = *shared.head.borrow();
+        let fast = match tail.as_ref().filter(|t| t.covers(&batch, head)) {
+            Some(t) => commit_known(c, &batch, t).await,
+            None => Ok(None),
+        };
+        let outcome = match fast {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => commit(c, &batch).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(done) => {
+                tail = Some(Tail::after(tail.take(), &done));
                 shared.reached(Ok(()));
                 shared.advance(done.head, done.timestamp_us, done.events);
                 for (request, result) in batch.into_iter().zip(done.results) {
@@ -87,6 +107,7 @@ pub async fn run(mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>) {
             Err(e) => {
                 // Leave no transaction open (a no-op when COMMIT ended it).
                 let _ = c.client.batch_execute("ROLLBACK").await;
+                tail = None;
                 tracing::warn!(error = %e, "an append batch failed; nothing of it was committed, or its clients' retries find it");
                 shared.reached(Err(&e));
                 fail(batch, &e);
@@ -107,6 +128,7 @@ struct Conn {
     upsert: Statement,
     notify: Statement,
     commit: Statement,
+    guard: Statement,
 }
 
 const INSERT: &str =
@@ -117,11 +139,17 @@ const INSERT: &str =
 const UPSERT: &str = "INSERT INTO hs_streams (stream, last_version) SELECT * FROM UNNEST($1::text[], $2::bigint[])
      ON CONFLICT (stream) DO UPDATE SET last_version = excluded.last_version";
 
+/// Fails (division by zero) unless the last position is $1 (-1: none),
+/// aborting the transaction it runs in: the writer's guess that no other
+/// server committed since its own last commit was wrong.
+const GUARD: &str =
+    "SELECT 1 / (coalesce((SELECT position FROM hs_events ORDER BY position DESC LIMIT 1), -1) = $1)::int";
+
 impl Conn {
     async fn open(shared: &Shared) -> Result<Conn, StoreError> {
         let client = shared.connect().await?;
         let ids = format!("SELECT {COLUMNS} FROM hs_events WHERE id = ANY($1)");
-        let (begin, lock, last, ids, streams, insert, upsert, notify, commit) = futures::try_join!(
+        let (begin, lock, last, ids, streams, insert, upsert, notify, commit, guard) = futures::try_join!(
             client.prepare("BEGIN"),
             client.prepare("SELECT pg_advisory_xact_lock($1)"),
             client.prepare("SELECT position, hash, timestamp_us FROM hs_events ORDER BY position DESC LIMIT 1"),
@@ -131,9 +159,10 @@ impl Conn {
             client.prepare(UPSERT),
             client.prepare("SELECT pg_notify($1, $2)"),
             client.prepare("COMMIT"),
+            client.prepare(GUARD),
         )
         .map_err(pg)?;
-        Ok(Conn { client, begin, lock, last, ids, streams, insert, upsert, notify, commit })
+        Ok(Conn { client, begin, lock, last, ids, streams, insert, upsert, notify, commit, guard })
     }
 }
 
@@ -154,6 +183,81 @@ struct Committed {
     head: u64,
     timestamp_us: u64,
     events: u64,
+    /// The chain's last link and the streams' versions after the batch.
+    previous: [u8; 32],
+    versions: HashMap<String, u64>,
+    /// The head the batch found under the lock, before its own events.
+    found: u64,
+}
+
+/// What the writer knows of the log's end after its own last commit. While
+/// no other server commits in between, the next batch needs no reads under
+/// the lock and goes in one round trip, guarded (`commit_known`).
+struct Tail {
+    next: u64,
+    previous: [u8; 32],
+    timestamp_us: u64,
+    /// Last versions of the streams this writer read or wrote lately.
+    versions: HashMap<String, u64>,
+}
+
+/// Streams a tail remembers at most (then it starts again).
+const TAIL_STREAMS_MAX: usize = 65_536;
+
+impl Tail {
+    /// The tail after `done`. What it knew of other streams holds only if
+    /// no other server committed between its last batch and this one.
+    fn after(tail: Option<Tail>, done: &Committed) -> Tail {
+        let mut versions = tail.filter(|t| t.next == done.found).map(|t| t.versions).unwrap_or_default();
+        if versions.len() + done.versions.len() > TAIL_STREAMS_MAX {
+            versions.clear();
+        }
+        versions.extend(done.versions.iter().map(|(s, v)| (s.clone(), *v)));
+        Tail { next: done.head, previous: done.previous, timestamp_us: done.timestamp_us, versions }
+    }
+
+    /// Whether `batch` can skip the reads: the tail is the head as this
+    /// server knows it, no request names ids (a retry must be looked up),
+    /// and every stream's version is known.
+    fn covers(&self, batch: &[Request], head: u64) -> bool {
+        self.next == head
+            && batch
+                .iter()
+                .flat_map(|r| &r.parts)
+                .all(|p| self.versions.contains_key(&p.stream) && p.events.iter().all(|e| e.id.is_none()))
+    }
+}
+
+/// A batch the tail covers, in one round trip: BEGIN, the lock, the guard
+/// that the last position is still the tail's, the rows, the versions, the
+/// NOTIFY and COMMIT. None when it must go the long way: nothing to write
+/// (refusals are decided under the lock), or the guard failed (another
+/// server committed; the transaction rolled back, nothing was written).
+async fn commit_known(c: &Conn, batch: &[Request], tail: &Tail) -> Result<Option<Committed>, StoreError> {
+    let versions = batch
+        .iter()
+        .flat_map(|r| &r.parts)
+        .filter_map(|p| tail.versions.get(&p.stream).map(|v| (p.stream.clone(), *v)))
+        .collect();
+    let mut tally = Tally {
+        next: tail.next,
+        previous: tail.previous,
+        timestamp_us: crate::now_us().max(tail.timestamp_us),
+        known: HashMap::new(),
+        versions,
+        touched: Default::default(),
+        rows: Vec::new(),
+    };
+    let results: Vec<_> = batch.iter().map(|r| tally.assign(&r.parts)).collect();
+    if tally.rows.is_empty() {
+        return Ok(None);
+    }
+    let last = tail.next as i64 - 1;
+    match insert(c, &tally, Some(last)).await {
+        Ok(()) => Ok(Some(tally.committed(results))),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) => Ok(None),
+        Err(e) => Err(pg(e)),
+    }
 }
 
 /// What the batch has decided so far: the head, the chain's last link,
@@ -196,12 +300,19 @@ async fn commit(c: &Conn, batch: &[Request]) -> Result<Committed, StoreError> {
     if written == 0 {
         c.client.execute(&c.commit, &[]).await.map_err(pg)?;
     } else {
-        insert(c, &tally).await?;
+        insert(c, &tally, None).await.map_err(pg)?;
     }
-    Ok(Committed { results, head: tally.next, timestamp_us: tally.timestamp_us, events: written })
+    Ok(tally.committed(results))
 }
 
 impl Tally {
+    fn committed(self, results: Vec<Result<Vec<AppendResult>, StoreError>>) -> Committed {
+        let events = self.rows.len() as u64;
+        let (head, timestamp_us, previous, versions) = (self.next, self.timestamp_us, self.previous, self.versions);
+        let found = head - events;
+        Committed { results, head, timestamp_us, events, previous, versions, found }
+    }
+
     /// What the reads under the lock found: the last event, the events the
     /// batch's ids name, the streams' last versions.
     fn new(last: Option<Row>, known: &[Row], versions: &[Row]) -> Result<Tally, StoreError> {
@@ -267,8 +378,9 @@ impl Tally {
 
 /// Every row of the batch in one `INSERT ... SELECT FROM UNNEST`, the
 /// streams' last versions in one upsert, the NOTIFY and the COMMIT, sent
-/// together.
-async fn insert(c: &Conn, t: &Tally) -> Result<(), StoreError> {
+/// together; with `guard`, after BEGIN, the lock and the guard on the last
+/// position, all in one round trip.
+async fn insert(c: &Conn, t: &Tally, guard: Option<i64>) -> Result<(), tokio_postgres::Error> {
     let n = t.rows.len();
     let mut position = Vec::with_capacity(n);
     let (mut stream, mut kind, mut category) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
@@ -295,12 +407,26 @@ async fn insert(c: &Conn, t: &Tally) -> Result<(), StoreError> {
         [&position, &stream, &version, &id, &kind, &category, &ts, &data, &metadata, &tags, &hash];
     let streams: [&(dyn ToSql + Sync); 2] = [&names, &lasts];
     let notify: [&(dyn ToSql + Sync); 2] = [&HEAD_CHANNEL, &head];
-    futures::try_join!(
-        c.client.execute(&c.insert, &rows),
-        c.client.execute(&c.upsert, &streams),
-        c.client.execute(&c.notify, &notify),
-        c.client.execute(&c.commit, &[]),
-    )
-    .map_err(pg)?;
-    Ok(())
+    let write = async {
+        futures::try_join!(
+            c.client.execute(&c.insert, &rows),
+            c.client.execute(&c.upsert, &streams),
+            c.client.execute(&c.notify, &notify),
+            c.client.execute(&c.commit, &[]),
+        )
+    };
+    // Requests go out in the order the futures are first polled: as listed.
+    match guard {
+        None => write.await.map(drop),
+        Some(last) => {
+            let (lock, guard): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) = ([&APPEND_LOCK], [&last]);
+            futures::try_join!(
+                c.client.execute(&c.begin, &[]),
+                c.client.execute(&c.lock, &lock),
+                c.client.execute(&c.guard, &guard),
+                write,
+            )
+            .map(drop)
+        }
+    }
 }
