@@ -148,3 +148,35 @@ async fn forks_are_shared_by_the_servers_on_one_database() {
     assert_eq!(api_b.call(reqwest::Method::DELETE, "/v1/forks/what-if", None).await.0, 204);
     wait_status(&api_a, "/v1/forks/what-if", 404).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_put_through_a_follower_is_rebuilt_and_switched_on_both() {
+    let db = Database::create().await;
+    let common::Pair { a, b, dirs: _dirs } = common::two_servers(&db.url);
+    let (api_a, api_b) = (Api::new(&a), Api::new(&b));
+    append(&api_a, 20).await;
+    let put = |api: &Api, source: &'static str| {
+        let (http, url) = (api.http.clone(), api.url.clone());
+        async move {
+            let body = json!({ "source": source, "on_error": "park" });
+            let r = http.put(format!("{url}/v1/projections/count")).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    put(&api_a, COUNT).await;
+    until(&api_a, "A leads v1", |s| s["leader"] == true && s["lag_events"] == 0).await;
+    until(&api_b, "B follows v1", |s| s["version"] == 1 && s["lag_events"] == 0).await;
+    // Version 2 counts twice as fast; put through the follower.
+    const DOUBLE: &str = "fromAll().when({ $init: () => ({ n: 0 }), $any: (s, e) => { s.n += 2; } })";
+    put(&api_b, DOUBLE).await;
+    for api in [&api_a, &api_b] {
+        until(api, "v2 answers on both", |s| s["version"] == 2 && s["rebuild"].is_null() && s["lag_events"] == 0).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while api.get_ok("/v1/projections/count/state").await["state"]["n"] != 40 {
+            assert!(Instant::now() < deadline, "v2's state on {}", api.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (sa, sb) = (api_a.get_ok("/v1/projections/count").await, api_b.get_ok("/v1/projections/count").await);
+    assert_eq!([&sa["leader"], &sb["leader"]].iter().filter(|l| ***l == true).count(), 1, "one leader: {sa} {sb}");
+}
