@@ -94,8 +94,14 @@ impl PgKeeping {
     /// Starts the keeping's thread; connects on first use. The schema
     /// comes from the store's migrations (open the store first).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Backend(format!("the PostgreSQL URL is invalid: {e}")))?;
+        // The registry waits on these calls: an unreachable database must
+        // fail them in seconds, not after the system's TCP timeout.
+        let options = crate::Options::default();
+        config.connect_timeout(options.connect_timeout);
+        config.options(format!("-c statement_timeout={}", options.statement_timeout.as_millis()));
+        config.application_name("hindsight-projections");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
