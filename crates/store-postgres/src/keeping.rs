@@ -164,18 +164,14 @@ impl Keeping for PgKeeping {
         .map_err(registry_error)
     }
 
+    /// The definition and every checkpoint, in one statement (atomic).
     fn remove(&self, name: &str) -> Result<(), RegistryError> {
-        let name = name.to_string();
-        self.call(move |c| {
-            c.run(async |client| {
-                client
-                    .batch_execute(&format!(
-                        "BEGIN; DELETE FROM hs_checkpoints WHERE name = {0}; DELETE FROM hs_projections WHERE name = {0}; COMMIT",
-                        quote(&name)
-                    ))
-                    .await
-            })
-        })
+        self.execute(
+            "WITH checkpoints AS (DELETE FROM hs_checkpoints WHERE name = $1)
+             DELETE FROM hs_projections WHERE name = $1",
+            name,
+            None,
+        )
         .map_err(registry_error)
     }
 
@@ -265,11 +261,6 @@ impl Shelf for PgKeeping {
 
 fn history_error(e: StoreError) -> HistoryError {
     HistoryError::Failed(format!("the shared forks: {e}"))
-}
-
-/// A name as an SQL string literal.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// One version's checkpoint row.
