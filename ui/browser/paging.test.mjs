@@ -109,8 +109,9 @@ async function scrub(name, hash, field, value, blamed) {
 
   await Promise.all(fetched.pending);
   // Nothing read the history: a few pages of the timeline (200 refs
-  // each), and one state, event and diff per step.
-  assert.ok(fetched.requests < 150, `${fetched.requests} requests`);
+  // each), and one state, event and diff per step (120-153 seen; reading
+  // the history would take 5,000 pages).
+  assert.ok(fetched.requests < 300, `${fetched.requests} requests`);
   assert.ok(fetched.bytes < 1_000_000, `${fetched.bytes} bytes read`);
   assert.ok(opened.requests <= 6, `opening made ${opened.requests} requests`);
   const f = {
